@@ -1,0 +1,41 @@
+// HAProxy on one balancer node: 5000 to the leader, 5001 to the replicas,
+// health from Patroni's REST API. Config changes reload (no dropped sessions).
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { renderHaproxyConfig } from "../core/render/haproxy";
+import { ClusterSpec } from "../core/spec";
+import { HostPrep } from "./host-prep";
+import { placeFile, serviceUnit } from "./remote-file";
+import { NodeConnection } from "./ssh";
+
+export interface HaproxyBalancerArgs {
+    readonly spec: ClusterSpec;
+    readonly conn: NodeConnection;
+    readonly prep: HostPrep;
+    readonly after: pulumi.Resource[];
+}
+
+export class HaproxyBalancer extends pulumi.ComponentResource {
+    public readonly service: command.remote.Command;
+
+    constructor(name: string, args: HaproxyBalancerArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("pgha:haproxy:HaproxyBalancer", name, {}, opts);
+        const { spec, conn } = args;
+        // haproxy.cfg is the distro's path: left in place on destroy (the service is stopped).
+        const cfg = placeFile(conn, { file: renderHaproxyConfig(spec, conn.node), keepOnDelete: true }, { parent: this, dependsOn: [args.prep] });
+        const check = `haproxy -c -q -f /etc/haproxy/haproxy.cfg`;
+        this.service = serviceUnit(
+            `${conn.node.name}:haproxy`,
+            {
+                conn,
+                unit: "haproxy",
+                files: [cfg],
+                start: `${check}\nsystemctl enable haproxy >/dev/null 2>&1\nsystemctl restart haproxy`,
+                apply: `${check}\nsystemctl reload haproxy`,
+                stop: `systemctl disable --now haproxy >/dev/null 2>&1 || true`,
+            },
+            { parent: this, dependsOn: [args.prep, ...args.after] },
+        );
+        this.registerOutputs({ service: this.service.stdout });
+    }
+}

@@ -1,0 +1,104 @@
+// Per-server preparation: the packages a node's roles need (installed only when
+// missing, through the apt proxy when set), and the distro defaults neutralised
+// safely before Patroni and pgha's etcd take over. Nothing here deletes data.
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterSpec, NodeSpec, Role } from "../core/spec";
+import { NodeConnection, remoteScript, shq } from "./ssh";
+
+/** Debian packages and the programs they must provide, per role. */
+export function packagesFor(spec: ClusterSpec, roles: readonly Role[]): { packages: string[]; programs: string[] } {
+    const v = spec.postgres.version;
+    const table: Record<Role, { packages: string[]; programs: string[] }> = {
+        etcd: { packages: ["etcd-server", "etcd-client"], programs: ["/usr/bin/etcd", "/usr/bin/etcdctl"] },
+        postgres: {
+            packages: [`postgresql-${v}`, `postgresql-client-${v}`, "patroni", "python3-etcd", "python3-psycopg2"],
+            programs: [`${spec.postgres.binDir}/postgres`, `${spec.postgres.binDir}/pg_rewind`, "/usr/bin/patroni", "/usr/bin/patronictl", "/usr/bin/psql"],
+        },
+        haproxy: { packages: ["haproxy"], programs: ["/usr/sbin/haproxy"] },
+        keepalived: { packages: ["keepalived"], programs: ["/usr/sbin/keepalived"] },
+    };
+    const packages = [...new Set(roles.flatMap((r) => table[r].packages))];
+    const programs = [...new Set(roles.flatMap((r) => table[r].programs))];
+    return { packages, programs };
+}
+
+export function hostPrepScript(spec: ClusterSpec, node: NodeSpec): string {
+    const { packages, programs } = packagesFor(spec, node.roles);
+    const has = (r: Role) => node.roles.includes(r);
+    const lines = [
+        `node=${shq(node.name)}`,
+        `missing=()`,
+        `for p in ${packages.map(shq).join(" ")}; do`,
+        `  st=$(dpkg-query -W -f='\${Status}' "$p" 2>/dev/null || true)`,
+        `  [ "$st" = "install ok installed" ] || missing+=("$p")`,
+        `done`,
+        `if [ "\${#missing[@]}" -gt 0 ]; then`,
+    ];
+    if (spec.packages.install) {
+        const proxy = spec.packages.aptProxy ? `-o Acquire::http::Proxy=${shq(spec.packages.aptProxy)}` : "";
+        lines.push(
+            `  echo "pgha: $node: installing \${missing[*]}"`,
+            // Keep services from starting with distro defaults while they install.
+            `  printf '#!/bin/sh\\nexit 101\\n' >/usr/sbin/policy-rc.d; chmod 0755 /usr/sbin/policy-rc.d`,
+            `  trap 'rm -f /usr/sbin/policy-rc.d' EXIT`,
+            `  export DEBIAN_FRONTEND=noninteractive`,
+            `  apt-get ${proxy} -q -o Dpkg::Use-Pty=0 update >/tmp/pgha-apt.log 2>&1 || { tail -n 20 /tmp/pgha-apt.log >&2; echo "pgha: $node: apt-get update failed" >&2; exit 1; }`,
+            `  apt-get ${proxy} -q -y -o Dpkg::Use-Pty=0 --no-install-recommends install "\${missing[@]}" >>/tmp/pgha-apt.log 2>&1 || { tail -n 20 /tmp/pgha-apt.log >&2; echo "pgha: $node: apt-get install failed" >&2; exit 1; }`,
+            `  rm -f /usr/sbin/policy-rc.d; trap - EXIT`,
+        );
+    } else {
+        lines.push(`  echo "pgha: $node: pgha:packages.install is false, but these packages are missing: \${missing[*]}" >&2`, `  exit 1`);
+    }
+    lines.push(`fi`);
+    lines.push(
+        `for prog in ${programs.map(shq).join(" ")}; do`,
+        `  [ -x "$prog" ] || { echo "pgha: $node: required program $prog is missing" >&2; exit 1; }`,
+        `done`,
+    );
+    if (has("postgres")) {
+        lines.push(
+            // Patroni runs PostgreSQL: the distro's own clusters are stopped and kept from
+            // starting again, but never dropped: their data stays where it is.
+            `systemctl disable --now postgresql >/dev/null 2>&1 || true`,
+            `for conf in /etc/postgresql/*/*/start.conf; do`,
+            `  [ -e "$conf" ] || continue`,
+            `  ver=$(basename "$(dirname "$(dirname "$conf")")"); name=$(basename "$(dirname "$conf")")`,
+            `  pg_ctlcluster "$ver" "$name" stop >/dev/null 2>&1 || true`,
+            `  [ "$(tr -d '[:space:]' <"$conf")" = disabled ] || echo disabled >"$conf"`,
+            `done`,
+        );
+    }
+    if (has("etcd")) {
+        // The distro's etcd runs a throwaway single-node cluster in its default data dir;
+        // pgha's member uses its own data dir, so that one is only stopped.
+        lines.push(`[ -e /etc/systemd/system/etcd.service.d/pgha.conf ] || systemctl stop etcd >/dev/null 2>&1 || true`);
+    }
+    if (has("keepalived")) {
+        // The tracking script runs unprivileged (enable_script_security).
+        lines.push(`id keepalived_script >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin keepalived_script`);
+    }
+    lines.push(`echo "pgha: $node: packages ready"`);
+    return lines.join("\n");
+}
+
+export interface HostPrepArgs {
+    readonly spec: ClusterSpec;
+    readonly conn: NodeConnection;
+}
+
+/** The first step on every server; every other resource on it depends on this one. */
+export class HostPrep extends pulumi.ComponentResource {
+    public readonly ready: command.remote.Command;
+
+    constructor(name: string, args: HostPrepArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("pgha:host:HostPrep", name, {}, opts);
+        const node = args.conn.node;
+        this.ready = remoteScript(
+            `${node.name}:packages`,
+            { conn: args.conn, what: `packages on ${node.name}`, create: hostPrepScript(args.spec, node), timeoutSec: 900 },
+            { parent: this },
+        );
+        this.registerOutputs({ ready: this.ready.stdout });
+    }
+}

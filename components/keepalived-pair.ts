@@ -1,0 +1,56 @@
+// keepalived on the balancer nodes: one VIP held by a node whose HAProxy answers.
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { PLACEHOLDER_SECRETS } from "../core/render/file";
+import { renderKeepalivedFiles } from "../core/render/keepalived";
+import { ClusterSpec, Secrets, nodesWithRole } from "../core/spec";
+import { HostPrep } from "./host-prep";
+import { placeFile, serviceUnit } from "./remote-file";
+import { NodeConnection } from "./ssh";
+
+export interface KeepalivedPairArgs {
+    readonly spec: ClusterSpec;
+    readonly conns: ReadonlyMap<string, NodeConnection>;
+    readonly preps: ReadonlyMap<string, HostPrep>;
+    readonly secrets: pulumi.Output<Secrets>;
+    /** The local HAProxy of each node must run first. */
+    readonly after: pulumi.Resource[];
+}
+
+export class KeepalivedPair extends pulumi.ComponentResource {
+    public readonly services: command.remote.Command[];
+
+    constructor(name: string, args: KeepalivedPairArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("pgha:keepalived:KeepalivedPair", name, {}, opts);
+        const { spec } = args;
+        this.services = nodesWithRole(spec, "keepalived").map((node) => {
+            const conn = args.conns.get(node.name)!;
+            const prep = args.preps.get(node.name)!;
+            const redacted = renderKeepalivedFiles(spec, node, PLACEHOLDER_SECRETS);
+            const files = redacted.map((file, i) =>
+                placeFile(
+                    conn,
+                    {
+                        file,
+                        secretContent: file.mode === "0600" ? args.secrets.apply((s) => renderKeepalivedFiles(spec, node, s)[i].content) : undefined,
+                    },
+                    { parent: this, dependsOn: [prep] },
+                ),
+            );
+            const check = `keepalived --config-test -f /etc/keepalived/keepalived.conf`;
+            return serviceUnit(
+                `${node.name}:keepalived`,
+                {
+                    conn,
+                    unit: "keepalived",
+                    files,
+                    start: `${check}\nsystemctl enable keepalived >/dev/null 2>&1\nsystemctl restart keepalived`,
+                    apply: `${check}\nsystemctl reload keepalived`,
+                    stop: `systemctl disable --now keepalived >/dev/null 2>&1 || true`,
+                },
+                { parent: this, dependsOn: [prep, ...args.after] },
+            );
+        });
+        this.registerOutputs({});
+    }
+}

@@ -1,0 +1,91 @@
+// One PostgreSQL member under Patroni. The bootstrap member starts first and
+// becomes leader; the others depend on it and clone from it.
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { PLACEHOLDER_SECRETS } from "../core/render/file";
+import { renderPatroniConfig } from "../core/render/patroni";
+import { ClusterSpec, NodeSpec, Secrets } from "../core/spec";
+import { HostPrep } from "./host-prep";
+import { placeFile, serviceUnit } from "./remote-file";
+import { NodeConnection, shq } from "./ssh";
+
+export interface PatroniNodeArgs {
+    readonly spec: ClusterSpec;
+    readonly conn: NodeConnection;
+    readonly prep: HostPrep;
+    readonly secrets: pulumi.Output<Secrets>;
+    /** The member that initialises the cluster: waits until it is the leader. */
+    readonly bootstrap: boolean;
+    /** etcd healthy, and for replicas the bootstrap member running. */
+    readonly after: pulumi.Resource[];
+}
+
+/** Waits for the member's own REST API to report the expected role; prints the last state on failure. */
+export function patroniWaitScript(spec: ClusterSpec, node: NodeSpec, bootstrap: boolean, timeoutSec: number): string {
+    const url = `http://${node.address}:${spec.patroni.restApiPort}/patroni`;
+    const want = bootstrap ? "the leader" : "a streaming replica";
+    return [
+        `url=${shq(url)}; deadline=$((SECONDS + ${timeoutSec})); last=""`,
+        `while :; do`,
+        `  last=$(python3 - "$url" <<'PY' 2>&1 || true`,
+        `import json, sys, urllib.request`,
+        `try:`,
+        `    d = json.load(urllib.request.urlopen(sys.argv[1], timeout=3))`,
+        `    print(d.get("role", "?"), d.get("state", "?"), d.get("replication_state", "-"))`,
+        `except Exception as e:`,
+        `    print("unreachable", type(e).__name__, e)`,
+        `PY`,
+        `  )`,
+        `  set -- $last`,
+        bootstrap
+            ? `  if { [ "\${1:-}" = master ] || [ "\${1:-}" = primary ]; } && [ "\${2:-}" = running ]; then break; fi`
+            : `  if [ "\${1:-}" = replica ] && [ "\${2:-}" = running ] && { [ "\${3:-}" = streaming ] || [ "\${3:-}" = - ]; }; then break; fi`,
+        `  [ "$SECONDS" -lt "$deadline" ] || { echo "pgha: ${node.name} is not ${want} after ${timeoutSec} s: role/state/replication: $last" >&2; journalctl -u patroni -n 15 --no-pager >&2 || true; exit 1; }`,
+        `  sleep 2`,
+        `done`,
+        `echo "pgha: ${node.name} is ${want} ($last)"`,
+    ].join("\n");
+}
+
+export class PatroniNode extends pulumi.ComponentResource {
+    public readonly service: command.remote.Command;
+
+    constructor(name: string, args: PatroniNodeArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("pgha:patroni:PatroniNode", name, {}, opts);
+        const { spec, conn } = args;
+        const node = conn.node;
+        const redacted = renderPatroniConfig(spec, node, PLACEHOLDER_SECRETS);
+        const config = placeFile(
+            conn,
+            { file: redacted, secretContent: args.secrets.apply((s) => renderPatroniConfig(spec, node, s).content) },
+            { parent: this, dependsOn: [args.prep] },
+        );
+        const waitSec = args.bootstrap ? 300 : 900;
+        this.service = serviceUnit(
+            `${node.name}:patroni`,
+            {
+                conn,
+                unit: "patroni",
+                files: [config],
+                start: [
+                    `systemctl daemon-reload`,
+                    `systemctl enable patroni >/dev/null 2>&1`,
+                    `systemctl restart patroni`,
+                    patroniWaitScript(spec, node, args.bootstrap, waitSec),
+                ].join("\n"),
+                // Patroni re-reads its config on SIGHUP; PostgreSQL itself is not restarted.
+                apply: `systemctl reload patroni`,
+                stop: [
+                    // Stopping Patroni shuts PostgreSQL down cleanly.
+                    `systemctl disable --now patroni >/dev/null 2>&1 || true`,
+                    spec.destroy.deleteData
+                        ? `rm -rf -- ${shq(spec.postgres.dataDir)}`
+                        : `echo "pgha: keeping PostgreSQL data in ${spec.postgres.dataDir}"`,
+                ].join("\n"),
+                timeoutSec: waitSec + 60,
+            },
+            { parent: this, dependsOn: [args.prep, ...args.after] },
+        );
+        this.registerOutputs({ service: this.service.stdout });
+    }
+}

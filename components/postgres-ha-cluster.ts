@@ -1,0 +1,98 @@
+// Composes the whole cluster in dependency order:
+// packages → etcd healthy → bootstrap leader → replicas → HAProxy → keepalived → verification.
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterSpec, Secrets, nodesWithRole } from "../core/spec";
+import { bootstrapNode, clusterEndpoints } from "../core/topology";
+import { ClusterVerification } from "./cluster-verification";
+import { EtcdCluster } from "./etcd-cluster";
+import { HaproxyBalancer } from "./haproxy-balancer";
+import { HostPrep } from "./host-prep";
+import { KeepalivedPair } from "./keepalived-pair";
+import { PatroniNode } from "./patroni-node";
+import { NodeConnection, nodeConnection } from "./ssh";
+
+export interface PostgresHaClusterArgs {
+    readonly spec: ClusterSpec;
+    /** Secret values (generated or from config), kept inside Outputs. */
+    readonly secrets: pulumi.Output<Secrets>;
+    /** The SSH private key's content. */
+    readonly sshPrivateKey: pulumi.Output<string>;
+}
+
+export class PostgresHaCluster extends pulumi.ComponentResource {
+    public readonly primaryEndpoint: string;
+    public readonly replicaEndpoint: string;
+    public readonly haproxyStatsUrl?: string;
+    public readonly patroniApiUrls: string[];
+    public readonly etcdEndpoints: string[];
+    public readonly connectionString: pulumi.Output<string>;
+    public readonly verification: pulumi.Output<string>;
+
+    constructor(name: string, args: PostgresHaClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("pgha:cluster:PostgresHaCluster", name, {}, opts);
+        const { spec, secrets } = args;
+        const conns = new Map<string, NodeConnection>(spec.nodes.map((n) => [n.name, nodeConnection(n, args.sshPrivateKey)]));
+        const preps = new Map(spec.nodes.map((n) => [n.name, new HostPrep(`${n.name}-host`, { spec, conn: conns.get(n.name)! }, { parent: this })]));
+
+        const etcd = new EtcdCluster(`${spec.clusterName}-etcd`, { spec, conns, preps }, { parent: this });
+
+        const leader = bootstrapNode(spec);
+        const patroni = new Map<string, PatroniNode>();
+        const first = new PatroniNode(
+            `${leader.name}-patroni`,
+            { spec, conn: conns.get(leader.name)!, prep: preps.get(leader.name)!, secrets, bootstrap: true, after: [etcd.healthy] },
+            { parent: this },
+        );
+        patroni.set(leader.name, first);
+        for (const node of nodesWithRole(spec, "postgres").filter((n) => n.name !== leader.name)) {
+            patroni.set(
+                node.name,
+                new PatroniNode(
+                    `${node.name}-patroni`,
+                    { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, secrets, bootstrap: false, after: [etcd.healthy, first.service] },
+                    { parent: this },
+                ),
+            );
+        }
+        const members = [...patroni.values()].map((p) => p.service);
+
+        const balancers = nodesWithRole(spec, "haproxy").map(
+            (node) =>
+                new HaproxyBalancer(`${node.name}-haproxy`, { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, after: members }, { parent: this }),
+        );
+        const keepalived = spec.vip
+            ? new KeepalivedPair(`${spec.clusterName}-keepalived`, { spec, conns, preps, secrets, after: balancers.map((b) => b.service) }, { parent: this })
+            : undefined;
+
+        const verify = new ClusterVerification(
+            spec.clusterName,
+            {
+                spec,
+                conn: conns.get(leader.name)!,
+                superuserPassword: secrets.apply((s) => s.superuserPassword),
+                after: [...members, ...balancers.map((b) => b.service), ...(keepalived?.services ?? [])],
+            },
+            { parent: this },
+        );
+
+        const ep = clusterEndpoints(spec);
+        this.primaryEndpoint = ep.primary;
+        this.replicaEndpoint = ep.replica;
+        this.haproxyStatsUrl = ep.statsUrl;
+        this.patroniApiUrls = ep.patroniApiUrls;
+        this.etcdEndpoints = etcd.endpoints;
+        const [host, port] = [ep.primary.slice(0, ep.primary.lastIndexOf(":")), ep.primary.slice(ep.primary.lastIndexOf(":") + 1)];
+        this.connectionString = pulumi.secret(
+            secrets.apply((s) => `postgresql://postgres:${encodeURIComponent(s.superuserPassword)}@${host}:${port}/postgres`),
+        );
+        this.verification = verify.check.stdout;
+        this.registerOutputs({
+            primaryEndpoint: this.primaryEndpoint,
+            replicaEndpoint: this.replicaEndpoint,
+            haproxyStatsUrl: this.haproxyStatsUrl,
+            patroniApiUrls: this.patroniApiUrls,
+            etcdEndpoints: this.etcdEndpoints,
+            connectionString: this.connectionString,
+        });
+    }
+}

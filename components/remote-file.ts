@@ -1,0 +1,102 @@
+// Placing a rendered file on a server, and the service unit that reads it.
+// A file is a resource keyed by (server, path): only a change of its content
+// rewrites it, and the content hash in the service's command text is what makes
+// exactly that service reload or restart.
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { RenderedFile } from "../core/render/file";
+import { NodeConnection, remoteScript, sha256, shq } from "./ssh";
+
+export interface FileArgs {
+    /**
+     * The rendered file. For a file holding secrets this is the rendering with
+     * placeholder secrets: its hash goes into the (public) command text, so the
+     * diff stays readable while the real content travels only as secret stdin.
+     */
+    readonly file: RenderedFile;
+    /** The real content, when the file holds secrets. */
+    readonly secretContent?: pulumi.Output<string>;
+    /** Leave the file in place on delete (distro-owned paths such as haproxy.cfg). */
+    readonly keepOnDelete?: boolean;
+}
+
+export interface PlacedFile {
+    readonly resource: command.remote.Command;
+    /** Public fingerprint of the content (of the redacted content for secret files). */
+    readonly hash: string;
+    /** Fingerprint of the real content, secret: changes when only a secret changes. */
+    readonly secretHash: pulumi.Output<string>;
+}
+
+export function placeFile(conn: NodeConnection, args: FileArgs, opts: pulumi.CustomResourceOptions): PlacedFile {
+    const f = args.file;
+    const hash = sha256(f.content).slice(0, 16);
+    const body = [
+        `f=${shq(f.path)}`,
+        `# content sha256:${hash} mode ${f.mode} ${f.owner}:${f.group}`,
+        `install -d -m 0755 "$(dirname "$f")"`,
+        // mktemp creates the file 0600, so a secret is never readable while being written.
+        `tmp=$(mktemp "$f.pgha-XXXXXX")`,
+        `trap 'rm -f "$tmp"' EXIT`,
+        `cat >"$tmp"`,
+        `chown ${shq(`${f.owner}:${f.group}`)} "$tmp"`,
+        `chmod ${shq(f.mode)} "$tmp"`,
+        `mv -f "$tmp" "$f"`,
+        `trap - EXIT`,
+    ].join("\n");
+    const content = args.secretContent ? pulumi.secret(args.secretContent) : pulumi.output(f.content);
+    const resource = remoteScript(
+        `${conn.node.name}:${f.path}`,
+        {
+            conn,
+            what: `write ${conn.node.name}:${f.path}`,
+            create: body,
+            delete: args.keepOnDelete ? undefined : `rm -f ${shq(f.path)}`,
+            stdin: content,
+            timeoutSec: 60,
+        },
+        opts,
+    );
+    const secretHash = pulumi.secret(content.apply((c) => sha256(c)));
+    return { resource, hash, secretHash };
+}
+
+export interface ServiceArgs {
+    readonly conn: NodeConnection;
+    readonly unit: string;
+    /** First start: enable, start, wait until healthy. */
+    readonly start: string;
+    /** What a config change does (reload, or restart when reload cannot apply it). */
+    readonly apply: string;
+    /** `pulumi destroy` / removal: stop and disable (data handling is the caller's). */
+    readonly stop: string;
+    /** The files this unit reads: their hashes decide when `apply` runs. */
+    readonly files: readonly PlacedFile[];
+    readonly timeoutSec?: number;
+}
+
+export function serviceUnit(name: string, args: ServiceArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
+    const digest = sha256(args.files.map((f) => f.hash).join(",")).slice(0, 16);
+    // Secret-only changes (a rotated password) must also re-apply: their digest rides on stdin,
+    // which the scripts never read but the engine diffs, encrypted.
+    const secretDigest = pulumi.secret(pulumi.all(args.files.map((f) => f.secretHash)).apply((hs) => sha256(hs.join(","))));
+    const withDigest = (body: string) => `# ${args.unit} config ${digest}\n${body}`;
+    return remoteScript(
+        name,
+        {
+            conn: args.conn,
+            what: `${args.unit} on ${args.conn.node.name}`,
+            create: withDigest(args.start),
+            update: withDigest(args.apply),
+            delete: args.stop,
+            stdin: secretDigest,
+            timeoutSec: args.timeoutSec ?? 300,
+        },
+        { ...opts, dependsOn: [...toArray(opts.dependsOn), ...args.files.map((f) => f.resource)] },
+    );
+}
+
+function toArray<T>(x: pulumi.Input<pulumi.Input<T>[]> | pulumi.Input<T> | undefined): pulumi.Input<T>[] {
+    if (x === undefined) return [];
+    return Array.isArray(x) ? (x as pulumi.Input<T>[]) : [x as pulumi.Input<T>];
+}

@@ -1,0 +1,51 @@
+// pgha: stack config → validated ClusterSpec → PostgresHaCluster → stack outputs.
+import * as fs from "fs";
+import * as os from "os";
+import * as pulumi from "@pulumi/pulumi";
+import { formatConfigErrors, parseClusterConfig, readRawConfig } from "./core/config";
+import { SECRET_NAMES, SecretName, Secrets } from "./core/spec";
+import { PostgresHaCluster } from "./components/postgres-ha-cluster";
+
+const all = pulumi.runtime.allConfig();
+const raw = readRawConfig(Object.keys(all), (key) => all[key], os.homedir());
+const parsed = parseClusterConfig(raw);
+// Every problem at once, before any resource exists: nothing on any server is touched.
+if (!parsed.ok) throw new pulumi.RunError(formatConfigErrors(parsed.errors));
+const spec = parsed.spec;
+
+const config = new pulumi.Config("pgha");
+
+function secretValue(name: SecretName): pulumi.Output<string> {
+    const given = config.getSecret(name);
+    if (given !== undefined) return given;
+    // Only reached when pgha:generateMissingSecrets allows it (validated above).
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const random = require("@pulumi/random") as typeof import("@pulumi/random");
+    return new random.RandomPassword(`${name}`, { length: name === "keepalivedPassword" ? 8 : 32, special: false }).result;
+}
+const secrets: pulumi.Output<Secrets> = pulumi.secret(
+    pulumi.all(SECRET_NAMES.map((n) => (n === "keepalivedPassword" && !spec.vip ? pulumi.output("") : secretValue(n)))).apply(
+        (values) => Object.fromEntries(SECRET_NAMES.map((n, i) => [n, values[i]])) as unknown as Secrets,
+    ),
+);
+
+function sshPrivateKey(): pulumi.Output<string> {
+    const inline = config.getSecret("sshPrivateKey");
+    if (inline !== undefined) return inline;
+    const path = spec.ssh.privateKeyPath!;
+    try {
+        return pulumi.secret(fs.readFileSync(path, "utf8"));
+    } catch (e) {
+        throw new pulumi.RunError(`pgha:ssh.privateKeyPath: cannot read ${path}: ${(e as Error).message}`);
+    }
+}
+
+const cluster = new PostgresHaCluster(spec.clusterName, { spec, secrets, sshPrivateKey: sshPrivateKey() });
+
+export const primaryEndpoint = cluster.primaryEndpoint;
+export const replicaEndpoint = cluster.replicaEndpoint;
+export const haproxyStatsUrl = cluster.haproxyStatsUrl;
+export const patroniApiUrls = cluster.patroniApiUrls;
+export const etcdEndpoints = cluster.etcdEndpoints;
+export const connectionString = cluster.connectionString;
+export const verification = cluster.verification;

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# npm run toolchain: make the Pulumi engine available without downloading binaries.
+# Builds, from the Go module proxy, the Pulumi CLI (matching node_modules/@pulumi/pulumi),
+# the nodejs language host and the `command` provider plugin (matching @pulumi/command),
+# installs them where the official installer would (~/.pulumi/bin, plugin cache), and
+# does nothing when everything is already there at the right version.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${PGHA_CACHE:-$HOME/.cache/pgha}
+PULUMI_BIN=$HOME/.pulumi/bin
+BUILD_DIR=$CACHE/toolchain/bin
+LOG_DIR=$CACHE/toolchain/logs
+export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+
+say() { printf 'toolchain: %s\n' "$*"; }
+die() { printf 'toolchain: ERROR: %s\n' "$*" >&2; exit 1; }
+
+pkg_version() { # version of an installed npm package, or empty
+    local f="$ROOT/node_modules/$1/package.json"
+    [[ -f $f ]] && node -e 'process.stdout.write(require(process.argv[1]).version)' "$f"
+}
+
+PULUMI_VERSION=$(pkg_version @pulumi/pulumi) || true
+COMMAND_VERSION=$(pkg_version @pulumi/command) || true
+[[ -n ${PULUMI_VERSION:-} && -n ${COMMAND_VERSION:-} ]] ||
+    die "node_modules/@pulumi/pulumi or @pulumi/command is missing: run 'npm ci' in $ROOT first."
+
+# A fingerprint of a source folder plus the version it is built at, so edits rebuild.
+src_stamp() {
+    local sum
+    sum=$(cd "$1" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' -o -name 'pulumi-resource-*' \) -print0 |
+        sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+    echo "$sum-$2"
+}
+
+cli_version() { PULUMI_HOME=${PULUMI_HOME:-$HOME/.pulumi} "$1" version 2>/dev/null | tr -d '[:space:]'; }
+
+need_go() {
+    command -v go >/dev/null 2>&1 || die "Go is not installed, and it is needed to build the Pulumi binaries here.
+  Install Go >= 1.25 (the official tarball into /usr/local/go; put its bin/ on PATH),
+  or put a Pulumi CLI v$PULUMI_VERSION with its nodejs language host on PATH and re-run."
+    export GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build GOFLAGS="-mod=mod -buildvcs=false" GOTOOLCHAIN=local
+    mkdir -p "$GOMODCACHE" "$GOCACHE" "$BUILD_DIR" "$LOG_DIR"
+}
+
+# go build with a heartbeat, because a cold CLI build takes many minutes on 2 cores.
+go_build() { # name dir out ldflags pkg
+    local name=$1 dir=$2 out=$3 ldflags=$4 pkg=$5 log="$LOG_DIR/$1.log" start=$SECONDS pid
+    say "building $name (log: $log)"
+    (cd "$dir" && go build -v -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg") >"$log" 2>&1 &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 5
+        if (( (SECONDS - start) % 30 < 5 )); then
+            say "  $name: $((SECONDS - start))s, $(grep -c '^go: downloading' "$log" || true) modules downloaded, $(grep -vc '^go: ' "$log" || true) packages compiled"
+        fi
+    done
+    if ! wait "$pid"; then
+        tail -n 25 "$log" >&2
+        if grep -qE '403 Forbidden|404 Not Found|410 Gone|dial tcp|no such host|proxyconnect' "$log"; then
+            die "building $name failed: the Go module proxy refused or could not be reached (GOPROXY=$(go env GOPROXY)).
+  Check network access to the Go module proxy; the full log is $log."
+        fi
+        die "building $name failed; the full log is $log"
+    fi
+    mv -f "$out.tmp" "$out"
+    say "built $name in $((SECONDS - start))s"
+}
+
+install_bin() { install -D -m 0755 "$1" "$PULUMI_BIN/$(basename "$2")"; }
+
+# 1. The CLI: an existing real CLI of the right version on PATH wins; else ours in ~/.pulumi/bin.
+want="v$PULUMI_VERSION"
+PULUMI=""
+if on_path=$(command -v pulumi 2>/dev/null) && [[ $(cli_version "$on_path") == "$want" ]]; then
+    PULUMI=$on_path
+elif [[ -x $PULUMI_BIN/pulumi && $(cli_version "$PULUMI_BIN/pulumi") == "$want" ]]; then
+    PULUMI=$PULUMI_BIN/pulumi
+else
+    need_go
+    go_build "pulumi-cli-$want" "$ROOT/toolchain/go/cli" "$BUILD_DIR/pulumi" \
+        "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$want" \
+        github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+    install_bin "$BUILD_DIR/pulumi" pulumi
+    PULUMI=$PULUMI_BIN/pulumi
+fi
+say "pulumi CLI $want: $PULUMI"
+
+# 2. The nodejs language host. One found beside a real CLI (not ours) is kept as is.
+lh_dir=$ROOT/toolchain/go/language-nodejs
+lh_stamp_file=$PULUMI_BIN/.pgha-language-nodejs.stamp
+lh_stamp=$(src_stamp "$lh_dir" "$want")
+lh_existing=$(dirname "$PULUMI")/pulumi-language-nodejs
+if [[ -x $lh_existing && ! -f $lh_stamp_file && $lh_existing != "$PULUMI_BIN/pulumi-language-nodejs" ]]; then
+    say "nodejs language host: using $lh_existing"
+elif [[ -x $PULUMI_BIN/pulumi-language-nodejs && -f $lh_stamp_file && $(cat "$lh_stamp_file") == "$lh_stamp" ]]; then
+    say "nodejs language host $want: up to date"
+else
+    need_go
+    go_build "pulumi-language-nodejs-$want" "$lh_dir" "$BUILD_DIR/pulumi-language-nodejs" \
+        "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$want" .
+    install_bin "$BUILD_DIR/pulumi-language-nodejs" pulumi-language-nodejs
+    install_bin "$lh_dir/pulumi-resource-pulumi-nodejs" pulumi-resource-pulumi-nodejs
+    echo "$lh_stamp" >"$lh_stamp_file"
+fi
+
+# 3. The command provider plugin, installed into the plugin cache through the CLI.
+cp_dir=$ROOT/toolchain/go/command-provider
+plugin_dir=${PULUMI_HOME:-$HOME/.pulumi}/plugins/resource-command-v$COMMAND_VERSION
+cp_stamp_file=$plugin_dir.pgha-stamp
+cp_stamp=$(src_stamp "$cp_dir" "$COMMAND_VERSION")
+if [[ -x $plugin_dir/pulumi-resource-command && ! -f $cp_stamp_file ]]; then
+    say "command plugin $COMMAND_VERSION: using the installed one"
+elif [[ -x $plugin_dir/pulumi-resource-command && $(cat "$cp_stamp_file") == "$cp_stamp" ]]; then
+    say "command plugin $COMMAND_VERSION: up to date"
+else
+    need_go
+    go_build "pulumi-resource-command-$COMMAND_VERSION" "$cp_dir" "$BUILD_DIR/pulumi-resource-command" \
+        "-s -w -X pgha.local/toolchain/command-provider/version.Version=$COMMAND_VERSION" .
+    "$PULUMI" plugin install resource command "$COMMAND_VERSION" --file "$BUILD_DIR/pulumi-resource-command" --reinstall >/dev/null
+    echo "$cp_stamp" >"$cp_stamp_file"
+    say "installed command plugin $COMMAND_VERSION"
+fi
+
+case ":$PATH:" in *":$PULUMI_BIN:"*) ;; *) say "add $PULUMI_BIN to PATH (the project's npm scripts do this themselves)";; esac
+say "ready: $("$PULUMI" version) with the nodejs language host and the command plugin $COMMAND_VERSION"
