@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// Writes the stack config for the local lab hosts (.lab/hosts.json) into
+// Pulumi.<stack>.yaml, and sets every secret (made once, kept encrypted):
+// lab stacks never need the random provider.
+//   node scripts/lab-stack.js <stack> [--install=false] [--topology=classic]
+// Requires scripts/env.sh in the environment (backend, passphrase, PATH).
+"use strict";
+const fs = require("fs");
+const path = require("path");
+const crypto = require("crypto");
+const { execFileSync } = require("child_process");
+const YAML = require("yaml");
+
+const ROOT = path.resolve(__dirname, "..");
+const args = process.argv.slice(2);
+const stack = args.find((a) => !a.startsWith("--"));
+if (!stack) {
+    console.error("usage: lab-stack.js <stack> [--install=false]");
+    process.exit(2);
+}
+const install = !args.includes("--install=false");
+const hostsFile = path.join(ROOT, ".lab", "hosts.json");
+if (!fs.existsSync(hostsFile)) {
+    console.error(`lab-stack: ${hostsFile} is missing: run 'npm run lab -- up' first`);
+    process.exit(1);
+}
+const lab = JSON.parse(fs.readFileSync(hostsFile, "utf8"));
+
+/** The classic topology: etcd on all three, PostgreSQL + HAProxy + keepalived on the first two. */
+function classicNodes(hosts) {
+    return hosts.slice(0, 3).map((h, i) => ({
+        name: h.name,
+        address: h.address,
+        roles: i < 2 ? ["etcd", "postgres", "haproxy", "keepalived"] : ["etcd"],
+        hostKey: h.hostKey,
+    }));
+}
+
+const pulumi = (argv, input) =>
+    execFileSync("pulumi", argv, { cwd: ROOT, input, stdio: [input === undefined ? "ignore" : "pipe", "pipe", "inherit"] }).toString();
+
+// Select or create the stack (secrets provider: passphrase from the environment).
+try {
+    pulumi(["stack", "select", stack]);
+} catch {
+    pulumi(["stack", "init", stack, "--secrets-provider", "passphrase"]);
+}
+
+const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
+const doc = fs.existsSync(file) ? YAML.parse(fs.readFileSync(file, "utf8")) || {} : {};
+const config = doc.config || {};
+const host0 = lab.hosts[0];
+Object.assign(config, {
+    "pgha:clusterName": "pgsql",
+    "pgha:ssh": { user: host0.user, port: 22, privateKeyPath: host0.privateKeyPath, strictHostKeys: true },
+    "pgha:nodes": classicNodes(lab.hosts),
+    "pgha:vip": { address: "198.18.0.100", prefixLength: 24, interface: "eth0", virtualRouterId: 51 },
+    "pgha:postgres": { version: 15, allowedClientCidrs: [lab.subnet] },
+    "pgha:packages": { install, aptProxy: install ? lab.aptProxy || "" : "" },
+    "pgha:generateMissingSecrets": false,
+});
+doc.config = config;
+fs.writeFileSync(file, YAML.stringify(doc));
+
+// Secrets: made once per stack, passed on stdin (never on a command line).
+for (const [key, len] of [["superuserPassword", 24], ["replicationPassword", 24], ["keepalivedPassword", 8]]) {
+    if (config[`pgha:${key}`] === undefined) {
+        const value = crypto.randomBytes(32).toString("base64url").slice(0, len);
+        pulumi(["config", "set", "--secret", `pgha:${key}`], value);
+    }
+}
+console.log(`lab-stack: stack ${stack} configured for ${lab.hosts.length} lab hosts (${file})`);

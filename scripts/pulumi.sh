@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# Runs the project's pulumi with the lab environment: bash scripts/pulumi.sh <args>.
+source "$(dirname "$0")/env.sh"
+cd "$ROOT" && exec pulumi "$@"
