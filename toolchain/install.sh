@@ -117,7 +117,7 @@ elif [[ -x $plugin_dir/pulumi-resource-command && $(cat "$cp_stamp_file") == "$c
 else
     need_go
     go_build "pulumi-resource-command-$COMMAND_VERSION" "$cp_dir" "$BUILD_DIR/pulumi-resource-command" \
-        "-s -w -X pgha.local/toolchain/command-provider/version.Version=$COMMAND_VERSION" .
+        "-s -w -X main.Version=$COMMAND_VERSION" .
     "$PULUMI" plugin install resource command "$COMMAND_VERSION" --file "$BUILD_DIR/pulumi-resource-command" --reinstall >/dev/null
     echo "$cp_stamp" >"$cp_stamp_file"
     say "installed command plugin $COMMAND_VERSION"
