@@ -1,0 +1,240 @@
+// Cross-field rules: things no single key can decide. They run on zod's parsed
+// value even when single-field checks failed (the value is then "dirty"), so
+// each rule skips values that are already known to be malformed.
+
+import { PATRONI_TIMING_RANGES, ParsedConfig, ParsedNode, dataDirProblem } from "./config-schema";
+import { KeyPath, formatKeyPath as key } from "./config-errors";
+import { effectiveEtcdDataDir, effectivePostgresDataDir, normaliseRoles } from "./config-build";
+import { isIPv4, isNetworkOrBroadcast, sameSubnet, subnetOf } from "./net";
+import { Role } from "./spec";
+
+export interface Problem {
+    readonly path: KeyPath;
+    readonly message: string;
+}
+
+const q = (s: string): string => JSON.stringify(s);
+const MAX_ETCD_MEMBERS = 7;
+
+interface IndexedNode {
+    readonly index: number;
+    readonly node: ParsedNode;
+    readonly roles: readonly Role[];
+}
+
+const nodePath = (i: number, ...rest: (string | number)[]): KeyPath => ["nodes", i, ...rest];
+const label = (n: IndexedNode): string => `${key(nodePath(n.index))} (${n.node.name})`;
+
+function indexed(cfg: ParsedConfig): IndexedNode[] {
+    return cfg.nodes.map((node, index) => ({ index, node, roles: normaliseRoles(node.roles) }));
+}
+
+function withRole(nodes: readonly IndexedNode[], role: Role): IndexedNode[] {
+    return nodes.filter((n) => n.roles.includes(role));
+}
+
+function duplicates(nodes: readonly IndexedNode[]): Problem[] {
+    const out: Problem[] = [];
+    for (const field of ["name", "address"] as const) {
+        const firstSeen = new Map<string, number>();
+        for (const n of nodes) {
+            const value = n.node[field];
+            const first = firstSeen.get(value);
+            if (first === undefined) firstSeen.set(value, n.index);
+            else out.push({ path: nodePath(n.index, field), message: `${q(value)} is already used by ${key(nodePath(first))}` });
+        }
+    }
+    return out;
+}
+
+function roleCounts(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem[] {
+    const out: Problem[] = [];
+    const postgres = withRole(nodes, "postgres");
+    if (postgres.length === 0) {
+        out.push({ path: ["nodes"], message: "no node has the postgres role; at least one is needed (two or more for failover)" });
+    } else if (postgres.every((n) => n.node.patroniTags.nofailover)) {
+        out.push({
+            path: ["nodes"],
+            message: "every postgres node has patroniTags.nofailover; at least one must be able to become the leader",
+        });
+    }
+    const etcd = withRole(nodes, "etcd").length;
+    if (etcd === 0) {
+        out.push({ path: ["nodes"], message: "no node has the etcd role; etcd is Patroni's DCS (use 1, 3, 5 or 7 members)" });
+    } else if (etcd > MAX_ETCD_MEMBERS) {
+        out.push({ path: ["nodes"], message: `${etcd} nodes have the etcd role; at most ${MAX_ETCD_MEMBERS} are supported` });
+    } else if (etcd % 2 === 0 && !cfg.etcd.allowEvenMembers) {
+        out.push({
+            path: ["nodes"],
+            message:
+                `${etcd} nodes have the etcd role; an even count tolerates no more failures than ${etcd - 1} ` +
+                `and can split a vote: use an odd count or set ${key(["etcd", "allowEvenMembers"])} true`,
+        });
+    }
+    return out;
+}
+
+function vipRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem[] {
+    const out: Problem[] = [];
+    const keepalived = withRole(nodes, "keepalived");
+    for (const n of keepalived) {
+        if (!n.roles.includes("haproxy")) {
+            out.push({
+                path: nodePath(n.index, "roles"),
+                message: "keepalived needs haproxy on the same node (the VIP follows a healthy local HAProxy)",
+            });
+        }
+    }
+    const vip = cfg.vip;
+    if (vip === undefined) {
+        if (keepalived.length > 0) {
+            out.push({
+                path: ["vip"],
+                message: `missing, but ${keepalived.map(label).join(", ")} ${keepalived.length === 1 ? "has" : "have"} the keepalived role`,
+            });
+        }
+        return out;
+    }
+    if (keepalived.length < 2) {
+        out.push({ path: ["vip"], message: `needs at least 2 nodes with the keepalived role (found ${keepalived.length})` });
+    }
+    if (!isIPv4(vip.address)) return out;
+    for (const n of nodes) {
+        if (n.node.address === vip.address) {
+            out.push({ path: ["vip", "address"], message: `${q(vip.address)} is also the address of ${label(n)}` });
+        }
+    }
+    const prefixOk = Number.isInteger(vip.prefixLength) && vip.prefixLength >= 1 && vip.prefixLength <= 32;
+    if (!prefixOk) return out;
+    if (isNetworkOrBroadcast(vip.address, vip.prefixLength)) {
+        out.push({
+            path: ["vip", "address"],
+            message: `${q(vip.address)} is the network or broadcast address of ${subnetOf(vip.address, vip.prefixLength)}`,
+        });
+    }
+    for (const n of keepalived) {
+        if (isIPv4(n.node.address) && !sameSubnet(n.node.address, vip.address, vip.prefixLength)) {
+            out.push({
+                path: nodePath(n.index, "address"),
+                message:
+                    `${q(n.node.address)} is outside the VIP's subnet ${subnetOf(vip.address, vip.prefixLength)} ` +
+                    `(${key(["vip", "address"])}, ${key(["vip", "prefixLength"])}); every keepalived node must share it`,
+            });
+        }
+    }
+    return out;
+}
+
+interface Listener {
+    readonly path: KeyPath;
+    readonly port: number;
+}
+
+/** The ports a node listens on, each with the key that sets it. */
+function listeners(cfg: ParsedConfig, n: IndexedNode): Listener[] {
+    const out: Listener[] = [];
+    if (n.roles.includes("postgres")) {
+        out.push({ path: ["postgres", "port"], port: cfg.postgres.port });
+        out.push({ path: ["patroni", "restApiPort"], port: cfg.patroni.restApiPort });
+    }
+    if (n.roles.includes("haproxy")) {
+        out.push({ path: ["haproxy", "primaryPort"], port: cfg.haproxy.primaryPort });
+        out.push({ path: ["haproxy", "replicaPort"], port: cfg.haproxy.replicaPort });
+        out.push({ path: ["haproxy", "statsPort"], port: cfg.haproxy.statsPort });
+    }
+    if (n.roles.includes("etcd")) {
+        out.push({ path: ["etcd", "clientPort"], port: cfg.etcd.clientPort });
+        out.push({ path: ["etcd", "peerPort"], port: cfg.etcd.peerPort });
+    }
+    // sshd shares the host only when SSH goes to the cluster address itself
+    // (an sshHost elsewhere may be a jump host's forwarded port).
+    if ((n.node.sshHost ?? n.node.address) === n.node.address) {
+        const explicit = n.node.sshPort !== undefined;
+        out.push({ path: explicit ? nodePath(n.index, "sshPort") : ["ssh", "port"], port: n.node.sshPort ?? cfg.ssh.port });
+    }
+    return out;
+}
+
+function portClashes(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem[] {
+    // One message per clashing pair of keys, listing every node where it happens.
+    const clashes = new Map<string, { later: Listener; earlier: Listener; nodes: string[] }>();
+    for (const n of nodes) {
+        const seen: Listener[] = [];
+        for (const l of listeners(cfg, n)) {
+            for (const s of seen.filter((s) => s.port === l.port)) {
+                const id = `${key(s.path)}|${key(l.path)}|${l.port}`;
+                const entry = clashes.get(id) ?? { later: l, earlier: s, nodes: [] };
+                entry.nodes.push(n.node.name);
+                clashes.set(id, entry);
+            }
+            seen.push(l);
+        }
+    }
+    return [...clashes.values()].map(({ later, earlier, nodes: where }) => ({
+        path: later.path,
+        message: `${later.port} clashes with ${key(earlier.path)} on ${where.join(", ")} (both listen there)`,
+    }));
+}
+
+function patroniRules(cfg: ParsedConfig): Problem[] {
+    const out: Problem[] = [];
+    const { ttl, loopWait, retryTimeout, synchronousMode, synchronousModeStrict } = cfg.patroni;
+    // Out-of-range values are already reported on their own key.
+    const inRange = (Object.keys(PATRONI_TIMING_RANGES) as (keyof typeof PATRONI_TIMING_RANGES)[]).every((k) => {
+        const [min, max] = PATRONI_TIMING_RANGES[k];
+        const v = cfg.patroni[k];
+        return Number.isInteger(v) && v >= min && v <= max;
+    });
+    if (inRange && loopWait + 2 * retryTimeout > ttl) {
+        out.push({
+            path: ["patroni", "ttl"],
+            message:
+                `must be at least ${key(["patroni", "loopWait"])} + 2 × ${key(["patroni", "retryTimeout"])} ` +
+                `(${loopWait} + 2 × ${retryTimeout} = ${loopWait + 2 * retryTimeout}), got ${ttl}`,
+        });
+    }
+    if (synchronousModeStrict && !synchronousMode) {
+        out.push({
+            path: ["patroni", "synchronousModeStrict"],
+            message: `has no effect unless ${key(["patroni", "synchronousMode"])} is true`,
+        });
+    }
+    return out;
+}
+
+function hostKeyRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem[] {
+    if (!cfg.ssh.strictHostKeys) return [];
+    return nodes
+        .filter((n) => n.node.hostKey === undefined)
+        .map((n) => ({
+            path: nodePath(n.index, "hostKey"),
+            message: `missing, and ${key(["ssh", "strictHostKeys"])} is true (find it with \`ssh-keyscan -t ed25519 ${n.node.sshHost ?? n.node.address}\`)`,
+        }));
+}
+
+function dataDirRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem[] {
+    const shared = nodes.some((n) => n.roles.includes("postgres") && n.roles.includes("etcd"));
+    if (!shared) return [];
+    const [pgDir, etcdDir] = [effectivePostgresDataDir(cfg), effectiveEtcdDataDir(cfg)];
+    // A malformed directory is already reported on its own key.
+    if (dataDirProblem(pgDir) !== undefined || dataDirProblem(etcdDir) !== undefined) return [];
+    const pg = pgDir.replace(/\/+$/, "");
+    const etcd = etcdDir.replace(/\/+$/, "");
+    const nested = pg === etcd || pg.startsWith(`${etcd}/`) || etcd.startsWith(`${pg}/`);
+    return nested
+        ? [{ path: ["etcd", "dataDir"], message: `${q(etcd)} overlaps ${key(["postgres", "dataDir"])} ${q(pg)}` }]
+        : [];
+}
+
+export function crossFieldProblems(cfg: ParsedConfig): Problem[] {
+    const nodes = indexed(cfg);
+    return [
+        ...duplicates(nodes),
+        ...roleCounts(cfg, nodes),
+        ...vipRules(cfg, nodes),
+        ...portClashes(cfg, nodes),
+        ...patroniRules(cfg),
+        ...hostKeyRules(cfg, nodes),
+        ...dataDirRules(cfg, nodes),
+    ];
+}

@@ -1,0 +1,326 @@
+// Shape, types, defaults and single-field formats of the `pgha:*` stack keys.
+// Cross-field rules live in config-checks.ts; secrets in config-secrets.ts.
+//
+// Every format check is a refinement (never a transform or an enum) so that a
+// bad value leaves zod's result "dirty" rather than "aborted": the cross-field
+// checks then still run and the user sees every problem in one go.
+
+import { z } from "zod";
+import { ROLES, Role } from "./spec";
+import { isIPv4, parseCidr, unusableHostAddress } from "./net";
+
+const q = (s: string): string => JSON.stringify(s);
+
+const CONTROL_RE = /[\u0000-\u001f\u007f]/;
+/** Cluster and node names: they end up in file contents, unit names, etcd member names and shell. */
+export const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const NAME_RULE = "lowercase letters, digits and '-', 1 to 63 characters, starting and ending with a letter or digit";
+const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
+const INTERFACE_RE = /^[a-zA-Z0-9_.:-]{1,15}$/;
+const HOST_KEY_RE = /^(ssh-ed25519|ecdsa-sha2-nistp256|ecdsa-sha2-nistp384|ecdsa-sha2-nistp521|ssh-rsa) [A-Za-z0-9+/=]+( .*)?$/;
+const HOSTNAME_LABEL = "[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?";
+const HOSTNAME_RE = new RegExp(`^${HOSTNAME_LABEL}(\\.${HOSTNAME_LABEL})*$`);
+const LOOKS_LIKE_IP_RE = /^[0-9.]+$/;
+/** Paths reach YAML, systemd units and shell commands: keep them to a boring alphabet. */
+const PATH_RE = /^\/[A-Za-z0-9._/+-]*$/;
+const PARAMETER_NAME_RE = /^[a-z_][a-z0-9_.]*$/;
+const APT_PROXY_RE = /^http:\/\/([A-Za-z0-9.-]+):([0-9]{1,5})\/?$/;
+
+/**
+ * Directories a data directory must never be: `pulumi destroy` with
+ * destroy.deleteData removes the data directory recursively.
+ */
+const PROTECTED_DIRS = new Set([
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt", "/proc",
+    "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/lib", "/usr/local", "/var", "/var/lib",
+    "/var/lib/postgresql", "/var/lib/etcd", "/var/log", "/var/tmp",
+]);
+
+/**
+ * Parameters Patroni sets itself from its local configuration or manages at
+ * run time; accepting them in pgha:postgres.parameters would be silently
+ * overridden or would break replication.
+ */
+export const PATRONI_MANAGED_PARAMETERS: Readonly<Record<string, string>> = {
+    listen_addresses: "Patroni sets it from the node address",
+    port: "use pgha:postgres.port",
+    data_directory: "use pgha:postgres.dataDir",
+    hba_file: "Patroni writes pg_hba.conf from the topology",
+    ident_file: "Patroni manages it",
+    config_file: "Patroni manages it",
+    cluster_name: "Patroni sets it to the cluster name",
+    unix_socket_directories: "pgha pins it to /var/run/postgresql",
+    synchronous_standby_names: "use pgha:patroni.synchronousMode",
+    primary_conninfo: "Patroni writes it on replicas",
+    primary_slot_name: "Patroni manages replication slots",
+    promote_trigger_file: "Patroni promotes replicas itself",
+    restore_command: "not supported by pgha's Patroni configuration",
+    recovery_target_timeline: "Patroni manages recovery",
+    password_encryption: "pgha requires scram-sha-256",
+};
+
+// ---------------------------------------------------------------------------
+// Small building blocks
+
+/** A string without control characters that also passes `check` (which returns a problem or undefined). */
+function text(check?: (s: string) => string | undefined) {
+    return z.string().superRefine((s, ctx) => {
+        if (CONTROL_RE.test(s)) {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, message: "contains a control character or newline" });
+            return;
+        }
+        const problem = check?.(s);
+        if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+    });
+}
+
+const matching = (re: RegExp, what: string) => text((s) => (re.test(s) ? undefined : `${q(s)} ${what}`));
+
+/** CLI-set scalars arrive as strings: "5432" is the number 5432. */
+const numericString = (v: unknown): unknown => (typeof v === "string" && /^\s*-?[0-9]+\s*$/.test(v) ? Number(v) : v);
+const booleanString = (v: unknown): unknown => (v === "true" ? true : v === "false" ? false : v);
+
+function int(min: number, max: number) {
+    return z.preprocess(
+        numericString,
+        z.number().superRefine((n, ctx) => {
+            if (!Number.isInteger(n) || n < min || n > max) {
+                ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${n} is not an integer in ${min}..${max}` });
+            }
+        }),
+    );
+}
+
+const bool = z.preprocess(booleanString, z.boolean());
+const port = int(1, 65535);
+
+const ipv4 = text((s) => (isIPv4(s) ? undefined : `${q(s)} is not an IPv4 address`));
+const hostAddress = text((s) => {
+    if (!isIPv4(s)) return `${q(s)} is not an IPv4 address`;
+    const why = unusableHostAddress(s);
+    return why === undefined ? undefined : `${q(s)} ${why}`;
+});
+const hostnameOrIp = text((s) => {
+    if (LOOKS_LIKE_IP_RE.test(s)) return isIPv4(s) ? undefined : `${q(s)} is not an IPv4 address`;
+    return HOSTNAME_RE.test(s) && s.length <= 253 ? undefined : `${q(s)} is neither a host name nor an IPv4 address`;
+});
+const name = matching(NAME_RE, `is not a valid name (${NAME_RULE})`);
+const user = matching(USER_RE, "is not a valid user name (lowercase letters, digits, '_' and '-', starting with a letter or '_', at most 32)");
+
+function absolutePath(s: string): string | undefined {
+    if (!PATH_RE.test(s)) return `${q(s)} is not an absolute path made of letters, digits and . _ - + /`;
+    if (s.split("/").some((seg) => seg === "." || seg === "..")) return `${q(s)} must not contain "." or ".." segments`;
+    return undefined;
+}
+const dirPath = text(absolutePath);
+/** What is wrong with a data directory (one that `destroy` may delete), or undefined. */
+export function dataDirProblem(s: string): string | undefined {
+    const problem = absolutePath(s);
+    if (problem !== undefined) return problem;
+    const normal = s.replace(/\/+$/, "") || "/";
+    return PROTECTED_DIRS.has(normal) ? `${q(s)} is a system directory; pick a dedicated directory below it` : undefined;
+}
+const dataDirPath = text(dataDirProblem);
+const keyPath = text((s) =>
+    s.startsWith("/") || s.startsWith("~/") ? undefined : `${q(s)} must be an absolute path or start with ~/`,
+);
+const cidr = text((s) => (parseCidr(s) ? undefined : `${q(s)} is not an IPv4 CIDR in network form such as 10.0.0.0/24`));
+
+const role = text((s) =>
+    (ROLES as readonly string[]).includes(s) ? undefined : `unknown role ${q(s)} (expected one of ${ROLES.join(", ")})`,
+);
+
+function isEmptyObject(v: unknown): boolean {
+    return typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
+}
+
+// ---------------------------------------------------------------------------
+// Sections, one per top-level key
+
+const sshSchema = z
+    .object({
+        user: user.default("root"),
+        port: port.default(22),
+        // Default applied in buildSpec: it is dropped when pgha:sshPrivateKey is set.
+        privateKeyPath: keyPath.optional(),
+        strictHostKeys: bool.default(false),
+    })
+    .strict();
+
+const patroniTagsSchema = z
+    .object({
+        nofailover: bool.default(false),
+        noloadbalance: bool.default(false),
+        nosync: bool.default(false),
+        clonefrom: bool.default(false),
+    })
+    .strict();
+
+const nodeSchema = z
+    .object({
+        name,
+        address: hostAddress,
+        roles: z.array(role).min(1, { message: `must list at least one role (${ROLES.join(", ")})` }),
+        sshHost: hostnameOrIp.optional(),
+        sshPort: port.optional(),
+        sshUser: user.optional(),
+        hostKey: matching(HOST_KEY_RE, "is not an OpenSSH public host key such as \"ssh-ed25519 AAAA...\"").optional(),
+        keepalivedPriority: int(1, 254).optional(),
+        patroniTags: patroniTagsSchema.default({}),
+    })
+    .strict();
+
+const vipSchema = z
+    .object({
+        address: ipv4,
+        prefixLength: int(1, 32).default(24),
+        interface: matching(INTERFACE_RE, "is not a valid interface name (1 to 15 of letters, digits, _ . : -)").default("eth0"),
+        virtualRouterId: int(1, 255).default(51),
+    })
+    .strict();
+
+const parameterValue = z.unknown().superRefine((v, ctx) => {
+    if (typeof v === "number" || typeof v === "boolean") return;
+    if (typeof v !== "string") {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: "must be a string, number or boolean" });
+    } else if (CONTROL_RE.test(v)) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: "contains a control character or newline" });
+    }
+});
+
+const parametersSchema = z.record(parameterValue).superRefine((params, ctx) => {
+    for (const key of Object.keys(params)) {
+        if (!PARAMETER_NAME_RE.test(key)) {
+            ctx.addIssue({
+                code: z.ZodIssueCode.custom,
+                path: [key],
+                message: `${q(key)} is not a PostgreSQL parameter name (lowercase letters, digits, '_' and '.')`,
+            });
+        } else if (key in PATRONI_MANAGED_PARAMETERS) {
+            ctx.addIssue({
+                code: z.ZodIssueCode.custom,
+                path: [key],
+                message: `cannot be set here: ${PATRONI_MANAGED_PARAMETERS[key]}`,
+            });
+        }
+    }
+});
+
+const postgresSchema = z
+    .object({
+        version: int(12, 17).default(15),
+        port: port.default(5432),
+        parameters: parametersSchema.default({}),
+        // Absent: derived from the nodes' subnets in buildSpec; [] means "only through HAProxy".
+        allowedClientCidrs: z.array(cidr).optional(),
+        dataDir: dataDirPath.optional(),
+        binDir: dirPath.optional(),
+    })
+    .strict();
+
+/** Patroni's own validator refuses ttl < 20, loop_wait < 1, retry_timeout < 3. */
+export const PATRONI_TIMING_RANGES = {
+    ttl: [20, 86400],
+    loopWait: [1, 86400],
+    retryTimeout: [3, 86400],
+} as const;
+
+const patroniSchema = z
+    .object({
+        ttl: int(...PATRONI_TIMING_RANGES.ttl).default(30),
+        loopWait: int(...PATRONI_TIMING_RANGES.loopWait).default(10),
+        retryTimeout: int(...PATRONI_TIMING_RANGES.retryTimeout).default(10),
+        maximumLagOnFailover: int(0, Number.MAX_SAFE_INTEGER).default(1048576),
+        synchronousMode: bool.default(false),
+        synchronousModeStrict: bool.default(false),
+        restApiPort: port.default(8008),
+    })
+    .strict();
+
+const etcdSchema = z
+    .object({
+        clientPort: port.default(2379),
+        peerPort: port.default(2380),
+        dataDir: dataDirPath.optional(),
+        allowEvenMembers: bool.default(false),
+    })
+    .strict();
+
+const haproxySchema = z
+    .object({
+        primaryPort: port.default(5000),
+        replicaPort: port.default(5001),
+        statsPort: port.default(7000),
+    })
+    .strict();
+
+const aptProxy = text((s) => {
+    if (s === "") return undefined;
+    const m = APT_PROXY_RE.exec(s);
+    const p = m ? Number(m[2]) : 0;
+    return m && p >= 1 && p <= 65535 ? undefined : `${q(s)} is not of the form http://host:port`;
+});
+
+const packagesSchema = z
+    .object({
+        install: bool.default(true),
+        aptProxy: aptProxy.default(""),
+    })
+    .strict();
+
+const destroySchema = z.object({ deleteData: bool.default(false) }).strict();
+
+/** Top-level keys that hold secrets; they travel in RawConfig.secrets, never in values. */
+export const CONFIG_SECRET_KEYS = ["superuserPassword", "replicationPassword", "keepalivedPassword", "sshPrivateKey"] as const;
+export type ConfigSecretName = (typeof CONFIG_SECRET_KEYS)[number];
+
+/** Every non-secret `pgha:*` key. */
+export const configSchema = z
+    .object({
+        clusterName: name.default("pgsql"),
+        ssh: sshSchema.default({}),
+        nodes: z.array(nodeSchema).min(1, { message: "must list at least one server" }),
+        // `{}` counts as absent: Pulumi.yaml needs a default to make the key optional.
+        vip: z.preprocess((v) => (isEmptyObject(v) ? undefined : v), vipSchema.optional()),
+        postgres: postgresSchema.default({}),
+        patroni: patroniSchema.default({}),
+        etcd: etcdSchema.default({}),
+        haproxy: haproxySchema.default({}),
+        packages: packagesSchema.default({}),
+        destroy: destroySchema.default({}),
+        generateMissingSecrets: bool.default(true),
+    })
+    .strict();
+
+/** The parsed stack configuration: typed and defaulted, not yet cross-checked or normalised. */
+export type ParsedConfig = z.infer<typeof configSchema>;
+export type ParsedNode = ParsedConfig["nodes"][number];
+
+export function isRole(s: string): s is Role {
+    return (ROLES as readonly string[]).includes(s);
+}
+
+/** Keys of the object schema found at `path` (for "did you mean" hints), or [] when there is none. */
+export function knownKeysAt(path: readonly (string | number)[]): string[] {
+    let schema: z.ZodTypeAny = configSchema;
+    const unwrap = (s: z.ZodTypeAny): z.ZodTypeAny => {
+        for (;;) {
+            if (s instanceof z.ZodDefault) s = s._def.innerType;
+            else if (s instanceof z.ZodOptional) s = s._def.innerType;
+            else if (s instanceof z.ZodEffects) s = s._def.schema;
+            else return s;
+        }
+    };
+    for (const seg of path) {
+        schema = unwrap(schema);
+        if (typeof seg === "number" && schema instanceof z.ZodArray) schema = schema.element;
+        else if (typeof seg === "string" && schema instanceof z.ZodObject) {
+            const next = (schema.shape as Record<string, z.ZodTypeAny>)[seg];
+            if (!next) return [];
+            schema = next;
+        } else return [];
+    }
+    schema = unwrap(schema);
+    const keys = schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+    return path.length === 0 ? [...keys, ...CONFIG_SECRET_KEYS] : keys;
+}

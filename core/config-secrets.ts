@@ -1,0 +1,88 @@
+// Checks on secret values. Kept apart from zod so no generic error path can
+// ever print a value: every message here is written by hand and names only
+// the key.
+
+import { SecretName } from "./spec";
+import { ConfigSecretName } from "./config-schema";
+import { formatKeyPath as key } from "./config-errors";
+
+export const SECRET_MAX_LENGTH = 128;
+/** VRRP PASS authentication carries 8 bytes; keepalived ignores the rest. */
+export const KEEPALIVED_PASS_LENGTH = 8;
+
+const CONTROL_RE = /[\u0000-\u001f\u007f]/;
+// keepalived's config parser splits on whitespace and treats # and ! as
+// comments, quotes and backslashes as escapes and braces as blocks.
+const KEEPALIVED_PASS_RE = /^[\x21-\x7e]+$/;
+const KEEPALIVED_FORBIDDEN_RE = /[#!"'\\{}]/;
+
+/** What is wrong with a secret's value (no value in the text), or undefined. */
+export function secretValueProblem(name: ConfigSecretName, value: string): string | undefined {
+    if (name === "sshPrivateKey") {
+        if (!/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(value) || !/-----END [A-Z0-9 ]*PRIVATE KEY-----/.test(value)) {
+            return "is not a PEM/OpenSSH private key (-----BEGIN ... PRIVATE KEY-----)";
+        }
+        if (/[\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f]/.test(value)) return "contains a control character";
+        // PEM "Proc-Type: 4,ENCRYPTED" and PKCS#8 "BEGIN ENCRYPTED PRIVATE KEY".
+        if (value.includes("ENCRYPTED")) {
+            return "is protected by a passphrase; pgha needs an unencrypted key";
+        }
+        return undefined;
+    }
+    if (value.length < 1 || value.length > SECRET_MAX_LENGTH) return `must be 1 to ${SECRET_MAX_LENGTH} characters long`;
+    if (CONTROL_RE.test(value)) return "contains a control character or newline";
+    if (name === "keepalivedPassword" && (!KEEPALIVED_PASS_RE.test(value) || KEEPALIVED_FORBIDDEN_RE.test(value))) {
+        return "must be printable ASCII without spaces, quotes, backslashes, braces, # or ! (keepalived.conf cannot hold them)";
+    }
+    return undefined;
+}
+
+export interface SecretsInput {
+    readonly secrets: Partial<Record<ConfigSecretName, string>>;
+    /** Keys the stack stores encrypted; undefined when the caller cannot tell. */
+    readonly markedSecret?: ReadonlySet<string>;
+    readonly generateMissing: boolean;
+    readonly hasVip: boolean;
+}
+
+export interface SecretsCheck {
+    readonly errors: string[];
+    readonly warnings: string[];
+    /** Needed secrets that are absent and must be generated. */
+    readonly toGenerate: SecretName[];
+}
+
+const setHint = (name: string): string => `set it with \`pulumi config set --secret ${key([name])} …\``;
+
+export function checkSecrets(input: SecretsInput): SecretsCheck {
+    const errors: string[] = [];
+    const warnings: string[] = [];
+    const toGenerate: SecretName[] = [];
+    const needed: readonly SecretName[] = input.hasVip
+        ? ["superuserPassword", "replicationPassword", "keepalivedPassword"]
+        : ["superuserPassword", "replicationPassword"];
+
+    const names: readonly ConfigSecretName[] = ["superuserPassword", "replicationPassword", "keepalivedPassword", "sshPrivateKey"];
+    for (const name of names) {
+        const value = input.secrets[name];
+        if (value === undefined || value === "") {
+            if ((needed as readonly string[]).includes(name)) {
+                if (input.generateMissing) toGenerate.push(name as SecretName);
+                else errors.push(`${key([name])}: missing; ${setHint(name)}`);
+            }
+            continue;
+        }
+        const problem = secretValueProblem(name, value);
+        if (problem !== undefined) errors.push(`${key([name])}: ${problem}`);
+        if (input.markedSecret !== undefined && !input.markedSecret.has(name)) {
+            errors.push(`${key([name])}: stored in plain text; ${setHint(name)}`);
+        }
+        if (name === "keepalivedPassword") {
+            if (!input.hasVip) warnings.push(`${key([name])}: set but unused, as there is no ${key(["vip"])}`);
+            else if (value.length > KEEPALIVED_PASS_LENGTH) {
+                warnings.push(`${key([name])}: VRRP uses only its first ${KEEPALIVED_PASS_LENGTH} characters`);
+            }
+        }
+    }
+    return { errors, warnings, toGenerate };
+}

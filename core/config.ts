@@ -1,0 +1,95 @@
+// Stack configuration → ClusterSpec. Validates everything at once (shape and
+// single fields with zod, then cross-field rules, then secrets) and reports
+// every problem with its key path, before any server is touched.
+
+import { z } from "zod";
+import { ClusterSpec, SecretName, nodesWithRole } from "./spec";
+import { CONFIG_SECRET_KEYS, ConfigSecretName, configSchema } from "./config-schema";
+import { crossFieldProblems } from "./config-checks";
+import { buildSpec } from "./config-build";
+import { formatKeyPath, formatZodIssues } from "./config-errors";
+import { checkSecrets } from "./config-secrets";
+import { RawConfig } from "./config-raw";
+
+export { RawConfig, readRawConfig, decodeConfigValue } from "./config-raw";
+export { formatConfigErrors, formatKeyPath } from "./config-errors";
+export { ConfigSecretName, CONFIG_SECRET_KEYS } from "./config-schema";
+export { secretValueProblem, KEEPALIVED_PASS_LENGTH } from "./config-secrets";
+
+export interface ParseOptions {
+    /** Home directory that "~/" in pgha:ssh.privateKeyPath expands to; overrides RawConfig.homedir. */
+    readonly homedir?: string;
+}
+
+export type ParseResult =
+    | {
+          readonly ok: true;
+          readonly spec: ClusterSpec;
+          /** Secrets the cluster needs that the stack does not set: generate them (pgha:generateMissingSecrets is true). */
+          readonly secretsToGenerate: readonly SecretName[];
+          /** Legal but noteworthy settings, one line each, key path first. */
+          readonly warnings: readonly string[];
+      }
+    | { readonly ok: false; readonly errors: readonly string[] };
+
+const checkedSchema = configSchema.superRefine((cfg, ctx) => {
+    for (const p of crossFieldProblems(cfg)) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, path: [...p.path], message: p.message });
+    }
+});
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function specWarnings(spec: ClusterSpec): string[] {
+    const out: string[] = [];
+    if (nodesWithRole(spec, "haproxy").length === 0) {
+        out.push(`${formatKeyPath(["nodes"])}: no node has the haproxy role; clients must find the leader themselves`);
+    }
+    if (nodesWithRole(spec, "postgres").length === 1) {
+        out.push(`${formatKeyPath(["nodes"])}: only one node has the postgres role; there is no failover`);
+    }
+    return out;
+}
+
+export function parseClusterConfig(raw: RawConfig, opts: ParseOptions = {}): ParseResult {
+    // Secrets handed in among the values (e.g. by a test) are moved where they belong.
+    const values: Record<string, unknown> = { ...raw.values };
+    const secrets: Partial<Record<ConfigSecretName, string>> = { ...raw.secrets };
+    for (const k of CONFIG_SECRET_KEYS) {
+        if (!(k in values)) continue;
+        const v = values[k];
+        if (typeof v === "string" && secrets[k] === undefined) secrets[k] = v;
+        delete values[k];
+    }
+
+    const parsed = checkedSchema.safeParse(values);
+    const errors = parsed.success ? [] : formatZodIssues(parsed.error.issues);
+
+    const sshKeyFromSecret = (secrets.sshPrivateKey ?? "") !== "";
+    if (sshKeyFromSecret && isObject(values.ssh) && values.ssh.privateKeyPath !== undefined) {
+        errors.push(`${formatKeyPath(["ssh", "privateKeyPath"])}: set either this or the secret ${formatKeyPath(["sshPrivateKey"])}, not both`);
+    }
+
+    // Without a parse the raw values still tell whether a VIP is wanted and whether to generate.
+    const hasVip = parsed.success ? parsed.data.vip !== undefined : isObject(values.vip) && Object.keys(values.vip).length > 0;
+    const generateMissing = parsed.success
+        ? parsed.data.generateMissingSecrets
+        : values.generateMissingSecrets !== false && values.generateMissingSecrets !== "false";
+    const secretCheck = checkSecrets({
+        secrets,
+        markedSecret: raw.secretKeysMarkedSecret === undefined ? undefined : new Set(raw.secretKeysMarkedSecret),
+        generateMissing,
+        hasVip,
+    });
+    errors.push(...secretCheck.errors);
+
+    if (!parsed.success || errors.length > 0) return { ok: false, errors: [...new Set(errors)] };
+
+    const spec = buildSpec(parsed.data, { homedir: opts.homedir ?? raw.homedir, sshPrivateKeyFromSecret: sshKeyFromSecret });
+    return {
+        ok: true,
+        spec,
+        secretsToGenerate: secretCheck.toGenerate,
+        warnings: [...specWarnings(spec), ...secretCheck.warnings],
+    };
+}

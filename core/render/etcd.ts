@@ -1,0 +1,93 @@
+// etcd 3.4 (Debian's etcd-server): a --config-file YAML per member and a
+// systemd drop-in that points Debian's etcd.service at it.
+
+import { ClusterSpec, NodeSpec } from "../spec";
+import { EtcdMember, etcdInitialCluster, etcdMember, etcdMembers } from "../topology";
+import { RenderedFile, file, requireRole, toYaml11 } from "./file";
+import { renderTemplate } from "./templates";
+
+export const ETCD_CONFIG_PATH = "/etc/etcd/pgha-etcd.yml";
+export const ETCD_DROPIN_PATH = "/etc/systemd/system/etcd.service.d/pgha.conf";
+export const ETCD_BINARY = "/usr/bin/etcd";
+export const ETCD_TIMEOUT_START_SEC = 180;
+
+/**
+ * Keys etcd reads only when it bootstraps a member with an empty data dir.
+ * Changing them on a running member must not restart it: adding a member
+ * rewrites initial-cluster on every node, and only the new one cares.
+ */
+export const ETCD_BOOTSTRAP_ONLY_KEYS = [
+    "initial-advertise-peer-urls",
+    "initial-cluster",
+    "initial-cluster-state",
+    "initial-cluster-token",
+] as const;
+
+/** The YAML object of an etcd 3.4 config file (keys as etcd spells them). */
+export type EtcdConfig = Readonly<Record<string, string | number | boolean | readonly string[]>>;
+
+export interface EtcdRenderOptions {
+    /** "new" when the cluster is created; "existing" for a member joining a running cluster. */
+    readonly initialClusterState?: "new" | "existing";
+    /** Members listed in initial-cluster (for a joining member: the running ones plus itself). Default: every etcd node. */
+    readonly initialMembers?: readonly EtcdMember[];
+}
+
+export function etcdConfigObject(spec: ClusterSpec, node: NodeSpec, opts: EtcdRenderOptions = {}): EtcdConfig {
+    requireRole(node, "etcd", "etcd config");
+    const me = etcdMember(spec, node);
+    return {
+        name: node.name,
+        "data-dir": spec.etcd.dataDir,
+        "listen-peer-urls": me.peerUrl,
+        // Loopback too, so local tools (etcdctl, Patroni on the same node) need no address.
+        "listen-client-urls": `${me.clientUrl},http://127.0.0.1:${spec.etcd.clientPort}`,
+        "advertise-client-urls": me.clientUrl,
+        "initial-advertise-peer-urls": me.peerUrl,
+        "initial-cluster": etcdInitialCluster(spec, opts.initialMembers ?? etcdMembers(spec)),
+        "initial-cluster-token": spec.clusterName,
+        "initial-cluster-state": opts.initialClusterState ?? "new",
+        // Patroni's etcd3 client speaks JSON to the gRPC gateway: with --config-file
+        // etcd 3.4 leaves the gateway off unless asked (the flag's default is not applied).
+        "enable-v2": false,
+        "enable-grpc-gateway": true,
+        "heartbeat-interval": 100,
+        "election-timeout": 1000,
+        // Patroni writes every loop_wait; keep the revision history short.
+        "auto-compaction-mode": "periodic",
+        "auto-compaction-retention": "1",
+        logger: "zap",
+        "log-outputs": ["stderr"],
+    };
+}
+
+/** The settings whose change needs a restart of the member: everything but the bootstrap-only keys. */
+export function etcdRestartRelevant(config: EtcdConfig): EtcdConfig {
+    const bootstrapOnly: readonly string[] = ETCD_BOOTSTRAP_ONLY_KEYS;
+    return Object.fromEntries(Object.entries(config).filter(([k]) => !bootstrapOnly.includes(k)));
+}
+
+/** A stable text of the restart-relevant settings, to hash as the restart trigger. */
+export function etcdRestartFingerprint(config: EtcdConfig): string {
+    return toYaml11(etcdRestartRelevant(config));
+}
+
+export function renderEtcdConfig(spec: ClusterSpec, node: NodeSpec, opts: EtcdRenderOptions = {}): RenderedFile {
+    const header = `# Managed by pgha (cluster ${spec.clusterName}); \`pulumi up\` rewrites this file.\n`;
+    return file(ETCD_CONFIG_PATH, header + toYaml11(etcdConfigObject(spec, node, opts)), "0644");
+}
+
+export function renderEtcdDropIn(spec: ClusterSpec): RenderedFile {
+    const content = renderTemplate("etcd-dropin.conf.hbs", {
+        clusterName: spec.clusterName,
+        etcdBinary: ETCD_BINARY,
+        configPath: ETCD_CONFIG_PATH,
+        timeoutStartSec: ETCD_TIMEOUT_START_SEC,
+    });
+    return file(ETCD_DROPIN_PATH, content, "0644");
+}
+
+/** Both etcd files of a member: the config file and the unit drop-in. */
+export function renderEtcdFiles(spec: ClusterSpec, node: NodeSpec, opts: EtcdRenderOptions = {}): RenderedFile[] {
+    return [renderEtcdConfig(spec, node, opts), renderEtcdDropIn(spec)];
+}

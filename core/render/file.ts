@@ -1,0 +1,46 @@
+// The unit every renderer produces: one file on one server, with the mode and
+// ownership the component must give it.
+
+import { Document } from "yaml";
+import { NodeSpec, Role, Secrets } from "../spec";
+
+export interface RenderedFile {
+    /** Absolute path on the server. */
+    readonly path: string;
+    readonly content: string;
+    /** Octal, e.g. "0644". */
+    readonly mode: string;
+    readonly owner: string;
+    readonly group: string;
+}
+
+/**
+ * Stand-ins for the real secrets: render with these to get content that can
+ * be hashed, logged or shown in a diff without revealing anything. Each is a
+ * valid value (the keepalived one passes keepalived's character rules).
+ */
+export const PLACEHOLDER_SECRETS: Secrets = {
+    superuserPassword: "<redacted:superuserPassword>",
+    replicationPassword: "<redacted:replicationPassword>",
+    keepalivedPassword: "<redacted:keepalivedPassword>",
+};
+
+/**
+ * YAML for daemons that read YAML 1.1 (Patroni's PyYAML, etcd's go-yaml v2):
+ * the 1.1 schema quotes strings such as "on", "off", "yes" or "1:30" that a
+ * 1.1 reader would otherwise take for booleans or numbers. No line folding
+ * (long initial-cluster strings stay on one line) and no anchors.
+ */
+export function toYaml11(value: unknown): string {
+    const doc = new Document(value, { version: "1.1", aliasDuplicateObjects: false });
+    return doc.toString({ lineWidth: 0 });
+}
+
+export function file(path: string, content: string, mode: string, owner = "root", group = owner): RenderedFile {
+    return { path, content, mode, owner, group };
+}
+
+/** Renderers refuse a node that does not run the service: a wiring mistake, not a config one. */
+export function requireRole(node: NodeSpec, role: Role, what: string): void {
+    if (!node.roles.includes(role)) throw new Error(`pgha: ${what} requested for ${node.name}, which lacks the ${role} role`);
+}

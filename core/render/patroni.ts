@@ -1,0 +1,129 @@
+// Patroni 3.0 (Debian's patroni.service reads /etc/patroni/config.yml).
+// Built as an object and written with the yaml package: passwords with any
+// character stay intact, and nothing is assembled from YAML text.
+
+import { ClusterSpec, NodeSpec, Secrets } from "../spec";
+import {
+    PATRONI_NAMESPACE,
+    REPLICATION_USER,
+    SUPERUSER,
+    etcdClientEndpoints,
+    pgHbaLines,
+    postgresMembers,
+} from "../topology";
+import { secretValueProblem } from "../config-secrets";
+import { PLACEHOLDER_SECRETS, RenderedFile, file, requireRole, toYaml11 } from "./file";
+
+export const PATRONI_CONFIG_PATH = "/etc/patroni/config.yml";
+export const PATRONI_PGPASS_PATH = "/var/lib/postgresql/.pgpass_patroni";
+export const POSTGRES_SOCKET_DIR = "/var/run/postgresql";
+
+type Scalar = string | number | boolean;
+
+/**
+ * PostgreSQL settings every pgha cluster starts from; pgha:postgres.parameters
+ * overrides them. Strings, not booleans, for on/off: they go to
+ * postgresql.conf as written.
+ */
+export function defaultPostgresParameters(version: number): Record<string, Scalar> {
+    return {
+        wal_level: "replica",
+        hot_standby: "on",
+        max_wal_senders: 10,
+        max_replication_slots: 10,
+        // wal_keep_size replaced wal_keep_segments (16 MB each) in PostgreSQL 13.
+        ...(version >= 13 ? { wal_keep_size: "128MB" } : { wal_keep_segments: 8 }),
+        wal_log_hints: "on",
+        password_encryption: "scram-sha-256",
+    };
+}
+
+/**
+ * Patroni's dynamic configuration: what bootstrap.dcs seeds and what a
+ * later change must apply through the DCS (PATCH /config), not through files.
+ */
+export function patroniDynamicConfig(spec: ClusterSpec): Record<string, unknown> {
+    const p = spec.patroni;
+    return {
+        ttl: p.ttl,
+        loop_wait: p.loopWait,
+        retry_timeout: p.retryTimeout,
+        maximum_lag_on_failover: p.maximumLagOnFailover,
+        synchronous_mode: p.synchronousMode,
+        synchronous_mode_strict: p.synchronousModeStrict,
+        postgresql: {
+            use_pg_rewind: true,
+            use_slots: true,
+            parameters: { ...defaultPostgresParameters(spec.postgres.version), ...spec.postgres.parameters },
+        },
+    };
+}
+
+export type PatroniSecrets = Pick<Secrets, "superuserPassword" | "replicationPassword">;
+
+function checkSecrets(secrets: PatroniSecrets): void {
+    for (const name of ["superuserPassword", "replicationPassword"] as const) {
+        const problem = secretValueProblem(name, secrets[name]);
+        // The value itself never goes into the message.
+        if (problem !== undefined) throw new Error(`pgha: cannot render the Patroni config: ${name} ${problem}`);
+    }
+}
+
+export function patroniConfigObject(spec: ClusterSpec, node: NodeSpec, secrets: PatroniSecrets): Record<string, unknown> {
+    requireRole(node, "postgres", "Patroni config");
+    checkSecrets(secrets);
+    const api = `${node.address}:${spec.patroni.restApiPort}`;
+    const superuser = { username: SUPERUSER, password: secrets.superuserPassword };
+    const hba = pgHbaLines(spec);
+    return {
+        scope: spec.clusterName,
+        namespace: PATRONI_NAMESPACE,
+        name: node.name,
+        restapi: {
+            listen: api,
+            connect_address: api,
+            // Unsafe endpoints (PATCH /config, restart, switchover) only from the members themselves.
+            allowlist: ["127.0.0.1", ...postgresMembers(spec).map((n) => n.address)],
+            allowlist_include_members: true,
+        },
+        etcd3: { hosts: etcdClientEndpoints(spec) },
+        bootstrap: {
+            dcs: patroniDynamicConfig(spec),
+            initdb: [{ encoding: "UTF8" }, "data-checksums"],
+            // Same lines as postgresql.pg_hba; Patroni 3.0's --validate-config insists on both.
+            pg_hba: hba,
+        },
+        postgresql: {
+            listen: `${node.address},127.0.0.1:${spec.postgres.port}`,
+            connect_address: `${node.address}:${spec.postgres.port}`,
+            data_dir: spec.postgres.dataDir,
+            bin_dir: spec.postgres.binDir,
+            pgpass: PATRONI_PGPASS_PATH,
+            authentication: {
+                superuser,
+                replication: { username: REPLICATION_USER, password: secrets.replicationPassword },
+                // The superuser can rewind; Patroni then creates no separate role.
+                rewind: { ...superuser },
+            },
+            parameters: { unix_socket_directories: POSTGRES_SOCKET_DIR },
+            pg_hba: [...hba],
+            create_replica_methods: ["basebackup"],
+            basebackup: [{ checkpoint: "fast" }],
+        },
+        tags: { ...node.patroniTags },
+        // No watchdog device in the lab or on typical VMs; Patroni would refuse to start with "required".
+        watchdog: { mode: "off" },
+    };
+}
+
+export function renderPatroniConfig(spec: ClusterSpec, node: NodeSpec, secrets: PatroniSecrets): RenderedFile {
+    const header = `# Managed by pgha (cluster ${spec.clusterName}); \`pulumi up\` rewrites this file.\n`;
+    const content = header + toYaml11(patroniConfigObject(spec, node, secrets));
+    // Holds passwords: readable by the postgres user (Patroni runs as it) only.
+    return file(PATRONI_CONFIG_PATH, content, "0600", "postgres", "postgres");
+}
+
+/** The same file with placeholder secrets: safe to hash, diff or print. */
+export function renderPatroniConfigRedacted(spec: ClusterSpec, node: NodeSpec): RenderedFile {
+    return renderPatroniConfig(spec, node, PLACEHOLDER_SECRETS);
+}

@@ -1,0 +1,217 @@
+// What each server needs to know about the others: pure functions of the
+// ClusterSpec, shared by the renderers, the components and the stack outputs.
+
+import { ClusterSpec, NodeSpec, nodesWithRole } from "./spec";
+
+/** PostgreSQL superuser; Patroni also uses it for pg_rewind. */
+export const SUPERUSER = "postgres";
+/** The role replicas stream with. */
+export const REPLICATION_USER = "replicator";
+/** Patroni's DCS namespace (its default); keys live under /service/<clusterName>/. */
+export const PATRONI_NAMESPACE = "/service/";
+/** keepalived priority of the first keepalived node by name when none is given, then one step lower per node. */
+export const KEEPALIVED_TOP_PRIORITY = 150;
+export const KEEPALIVED_PRIORITY_STEP = 10;
+
+// ---------------------------------------------------------------------------
+// etcd
+
+export interface EtcdMember {
+    readonly name: string;
+    readonly address: string;
+    /** http://addr:peerPort */
+    readonly peerUrl: string;
+    /** http://addr:clientPort */
+    readonly clientUrl: string;
+}
+
+export function etcdMember(spec: ClusterSpec, node: NodeSpec): EtcdMember {
+    return {
+        name: node.name,
+        address: node.address,
+        peerUrl: `http://${node.address}:${spec.etcd.peerPort}`,
+        clientUrl: `http://${node.address}:${spec.etcd.clientPort}`,
+    };
+}
+
+export function etcdMembers(spec: ClusterSpec): EtcdMember[] {
+    return nodesWithRole(spec, "etcd").map((n) => etcdMember(spec, n));
+}
+
+/** "pg1=http://a:2380,pg2=http://b:2380" for the given members (default: all of them). */
+export function etcdInitialCluster(spec: ClusterSpec, members: readonly EtcdMember[] = etcdMembers(spec)): string {
+    return members.map((m) => `${m.name}=${m.peerUrl}`).join(",");
+}
+
+/** "addr:2379" per member: Patroni's etcd3.hosts. */
+export function etcdClientEndpoints(spec: ClusterSpec): string[] {
+    return etcdMembers(spec).map((m) => `${m.address}:${spec.etcd.clientPort}`);
+}
+
+/** "http://addr:2379" per member: etcdctl --endpoints, stack output. */
+export function etcdClientUrls(spec: ClusterSpec): string[] {
+    return etcdMembers(spec).map((m) => m.clientUrl);
+}
+
+// ---------------------------------------------------------------------------
+// Patroni / PostgreSQL
+
+export function postgresMembers(spec: ClusterSpec): NodeSpec[] {
+    return nodesWithRole(spec, "postgres");
+}
+
+/**
+ * The member started first, which initialises the cluster and becomes its
+ * first leader: the first postgres node by name that may become leader.
+ * Config validation guarantees there is one.
+ */
+export function bootstrapNode(spec: ClusterSpec): NodeSpec {
+    const node = postgresMembers(spec).find((n) => !n.patroniTags.nofailover);
+    if (node === undefined) throw new Error("pgha: no postgres node can become leader (all have nofailover)");
+    return node;
+}
+
+export function patroniApiUrl(spec: ClusterSpec, node: NodeSpec): string {
+    return `http://${node.address}:${spec.patroni.restApiPort}`;
+}
+
+export function patroniApiUrls(spec: ClusterSpec): string[] {
+    return postgresMembers(spec).map((n) => patroniApiUrl(spec, n));
+}
+
+/**
+ * pg_hba.conf lines, first match wins. Only peer and scram-sha-256: no trust, no md5.
+ * - the superuser over 127.0.0.1: Patroni connects locally over TCP;
+ * - the superuser from every member: pg_rewind and Patroni's checks against the leader;
+ * - replication from every member;
+ * - everyone from each HAProxy node: connections through the balancer arrive from it;
+ * - everyone from pgha:postgres.allowedClientCidrs.
+ */
+export function pgHbaLines(spec: ClusterSpec): string[] {
+    const members = postgresMembers(spec).map((n) => `${n.address}/32`);
+    const balancers = nodesWithRole(spec, "haproxy").map((n) => `${n.address}/32`);
+    const lines = [
+        `local all ${SUPERUSER} peer`,
+        `host all ${SUPERUSER} 127.0.0.1/32 scram-sha-256`,
+        ...members.map((m) => `host all ${SUPERUSER} ${m} scram-sha-256`),
+        `host replication ${REPLICATION_USER} 127.0.0.1/32 scram-sha-256`,
+        ...members.map((m) => `host replication ${REPLICATION_USER} ${m} scram-sha-256`),
+        ...balancers.map((b) => `host all all ${b} scram-sha-256`),
+        ...spec.postgres.allowedClientCidrs.map((c) => `host all all ${c} scram-sha-256`),
+    ];
+    return [...new Set(lines)];
+}
+
+// ---------------------------------------------------------------------------
+// HAProxy
+
+export interface HaproxyBackend {
+    readonly name: string;
+    readonly address: string;
+    /** PostgreSQL port. */
+    readonly port: number;
+    /** Patroni REST API port the health check asks. */
+    readonly checkPort: number;
+}
+
+/** Every postgres node, in both listeners; Patroni's /primary and /replica decide who is up. */
+export function haproxyBackends(spec: ClusterSpec): HaproxyBackend[] {
+    return postgresMembers(spec).map((n) => ({
+        name: n.name,
+        address: n.address,
+        port: spec.postgres.port,
+        checkPort: spec.patroni.restApiPort,
+    }));
+}
+
+// ---------------------------------------------------------------------------
+// keepalived
+
+export interface KeepalivedPeer {
+    readonly name: string;
+    readonly address: string;
+    readonly priority: number;
+    /** The other keepalived nodes' addresses (unicast VRRP). */
+    readonly unicastPeers: readonly string[];
+}
+
+/** Explicit keepalivedPriority, else 150, 140, 130 ... by name order among keepalived nodes (at least 1). */
+export function keepalivedPeers(spec: ClusterSpec): KeepalivedPeer[] {
+    const nodes = nodesWithRole(spec, "keepalived");
+    return nodes.map((n, i) => ({
+        name: n.name,
+        address: n.address,
+        priority: n.keepalivedPriority ?? Math.max(1, KEEPALIVED_TOP_PRIORITY - KEEPALIVED_PRIORITY_STEP * i),
+        unicastPeers: nodes.filter((o) => o.name !== n.name).map((o) => o.address),
+    }));
+}
+
+export function keepalivedPeer(spec: ClusterSpec, node: NodeSpec): KeepalivedPeer {
+    const peer = keepalivedPeers(spec).find((p) => p.name === node.name);
+    if (peer === undefined) throw new Error(`pgha: ${node.name} does not have the keepalived role`);
+    return peer;
+}
+
+// ---------------------------------------------------------------------------
+// Endpoints
+
+export interface Endpoint {
+    readonly host: string;
+    readonly port: number;
+}
+
+/** Where clients reach the cluster: the VIP, else the first HAProxy node; undefined without HAProxy. */
+export function frontHost(spec: ClusterSpec): string | undefined {
+    if (spec.vip !== undefined) return spec.vip.address;
+    return nodesWithRole(spec, "haproxy")[0]?.address;
+}
+
+/**
+ * Read/write endpoint: VIP or first balancer on haproxy.primaryPort. Without
+ * HAProxy: the bootstrap node's PostgreSQL (the leader right after the first
+ * deployment; later, any member with target_session_attrs=read-write).
+ */
+export function primaryEndpoint(spec: ClusterSpec): Endpoint {
+    const host = frontHost(spec);
+    if (host !== undefined) return { host, port: spec.haproxy.primaryPort };
+    return { host: bootstrapNode(spec).address, port: spec.postgres.port };
+}
+
+/** Read-only endpoint: VIP or first balancer on haproxy.replicaPort; without HAProxy like primaryEndpoint. */
+export function replicaEndpoint(spec: ClusterSpec): Endpoint {
+    const host = frontHost(spec);
+    if (host !== undefined) return { host, port: spec.haproxy.replicaPort };
+    return primaryEndpoint(spec);
+}
+
+export interface ClusterEndpoints {
+    /** "host:port"; without HAProxy every member "a:5432,b:5432" (use target_session_attrs). */
+    readonly primary: string;
+    readonly replica: string;
+    /** HAProxy stats page of the VIP or first balancer; absent without HAProxy. */
+    readonly statsUrl?: string;
+    readonly patroniApiUrls: string[];
+    readonly etcdEndpoints: string[];
+}
+
+export function clusterEndpoints(spec: ClusterSpec): ClusterEndpoints {
+    const host = frontHost(spec);
+    const members = postgresMembers(spec).map((n) => `${n.address}:${spec.postgres.port}`).join(",");
+    return {
+        primary: host !== undefined ? `${host}:${spec.haproxy.primaryPort}` : members,
+        replica: host !== undefined ? `${host}:${spec.haproxy.replicaPort}` : members,
+        ...(host !== undefined ? { statsUrl: `http://${host}:${spec.haproxy.statsPort}/` } : {}),
+        patroniApiUrls: patroniApiUrls(spec),
+        etcdEndpoints: etcdClientUrls(spec),
+    };
+}
+
+/**
+ * libpq URI for the superuser through the read/write endpoint. Without
+ * HAProxy it lists every member and asks libpq for the read-write one.
+ */
+export function connectionString(spec: ClusterSpec, password: string, database = "postgres"): string {
+    const ep = clusterEndpoints(spec);
+    const query = frontHost(spec) === undefined ? "?target_session_attrs=read-write" : "";
+    return `postgresql://${SUPERUSER}:${encodeURIComponent(password)}@${ep.primary}/${database}${query}`;
+}

@@ -1,0 +1,214 @@
+import * as fs from "fs";
+import * as path from "path";
+import { parse as parseYaml } from "yaml";
+import { FAKE_SECRETS, classicWith, specOf } from "./fixtures";
+import { ETCD_BOOTSTRAP_ONLY_KEYS, etcdConfigObject, etcdRestartFingerprint, etcdRestartRelevant, renderEtcdConfig } from "../../core/render/etcd";
+import {
+    patroniConfigObject,
+    patroniDynamicConfig,
+    renderPatroniConfig,
+    renderPatroniConfigRedacted,
+} from "../../core/render/patroni";
+import { renderHaproxyConfig } from "../../core/render/haproxy";
+import { renderKeepalivedConfig, renderKeepalivedConfigRedacted } from "../../core/render/keepalived";
+import { renderNodeFiles } from "../../core/render/node";
+import { PLACEHOLDER_SECRETS, RenderedFile, toYaml11 } from "../../core/render/file";
+import { renderTemplate } from "../../core/render/templates";
+
+const GOLDEN_DIR = path.join(__dirname, "golden");
+const UPDATE = process.env.UPDATE_GOLDEN === "1";
+const classic = specOf();
+
+/** tests/unit/golden/<node><path with / as _>.golden */
+function goldenName(node: string, file: RenderedFile): string {
+    return `${node}${file.path.replace(/\//g, "_")}.golden`;
+}
+
+function checkGolden(name: string, content: string): void {
+    const p = path.join(GOLDEN_DIR, name);
+    if (UPDATE) {
+        fs.mkdirSync(GOLDEN_DIR, { recursive: true });
+        fs.writeFileSync(p, content);
+        return;
+    }
+    if (!fs.existsSync(p)) throw new Error(`missing golden file ${name}: run UPDATE_GOLDEN=1 npm run test:unit`);
+    expect(content).toBe(fs.readFileSync(p, "utf8"));
+}
+
+describe("golden files of the classic example", () => {
+    const all = classic.nodes.flatMap((n) => renderNodeFiles(classic, n, FAKE_SECRETS).map((f) => ({ node: n.name, file: f })));
+
+    test.each(all.map(({ node, file }) => [goldenName(node, file), node, file] as const))("%s", (name, _node, file) => {
+        checkGolden(name, file.content);
+    });
+
+    test("manifest: which files go where, with mode and owner", () => {
+        const manifest = all.map(({ node, file: f }) => `${node} ${f.path} ${f.mode} ${f.owner}:${f.group}`).join("\n") + "\n";
+        checkGolden("manifest.golden", manifest);
+    });
+
+    test("no stale golden files", () => {
+        if (UPDATE) return;
+        const expected = new Set([...all.map(({ node, file }) => goldenName(node, file)), "manifest.golden"]);
+        expect(fs.readdirSync(GOLDEN_DIR).filter((f) => !expected.has(f))).toEqual([]);
+    });
+});
+
+describe("Patroni YAML", () => {
+    const pg1 = classic.nodes[0];
+
+    test("parses back to the object it was built from", () => {
+        const file = renderPatroniConfig(classic, pg1, FAKE_SECRETS);
+        expect(parseYaml(file.content, { version: "1.1" })).toEqual(patroniConfigObject(classic, pg1, FAKE_SECRETS));
+        expect(file).toMatchObject({ path: "/etc/patroni/config.yml", mode: "0600", owner: "postgres", group: "postgres" });
+    });
+
+    const awkward = [
+        `it's "quoted": yes # not a comment`,
+        "on",
+        "off",
+        "yes",
+        "no",
+        "null",
+        "~",
+        "0123",
+        "1:30",
+        "1e3",
+        "0x1F",
+        "- dash",
+        "? q",
+        "& anchor * alias ! tag | pipe > fold % pct @ at ` tick",
+        "  leading and trailing spaces  ",
+        "{flow: map}, [seq]",
+        "back\\slash",
+        "ünïcødé ✓",
+    ];
+    test.each(awkward)("password %j round-trips through YAML 1.1 and 1.2 readers", (pw) => {
+        const secrets = { ...FAKE_SECRETS, superuserPassword: pw, replicationPassword: `r${pw}` };
+        const text = renderPatroniConfig(classic, pg1, secrets).content;
+        for (const version of ["1.1", "1.2"] as const) {
+            const back = parseYaml(text, { version });
+            expect(back.postgresql.authentication.superuser.password).toBe(pw);
+            expect(back.postgresql.authentication.replication.password).toBe(`r${pw}`);
+            expect(back.postgresql.authentication.rewind.password).toBe(pw);
+        }
+        expect(text).not.toContain("&a");
+    });
+
+    test("strings that YAML 1.1 would read as booleans stay strings", () => {
+        const spec = specOf(classicWith((v) => (v.postgres.parameters = { jit: "off", log_checkpoints: true, search_path: "yes" })));
+        const back = parseYaml(renderPatroniConfig(spec, pg1, FAKE_SECRETS).content, { version: "1.1" });
+        expect(back.bootstrap.dcs.postgresql.parameters).toMatchObject({ jit: "off", log_checkpoints: true, search_path: "yes", hot_standby: "on" });
+        expect(back.watchdog.mode).toBe("off");
+    });
+
+    test("dynamic config = bootstrap.dcs; user parameters override the defaults", () => {
+        const spec = specOf(classicWith((v) => (v.postgres.parameters = { max_wal_senders: 20, work_mem: "8MB" })));
+        const dcs = patroniDynamicConfig(spec);
+        expect(patroniConfigObject(spec, pg1, FAKE_SECRETS).bootstrap).toMatchObject({ dcs });
+        expect(dcs).toMatchObject({
+            ttl: 30,
+            loop_wait: 10,
+            retry_timeout: 10,
+            maximum_lag_on_failover: 1048576,
+            synchronous_mode: false,
+            synchronous_mode_strict: false,
+            postgresql: { use_pg_rewind: true, use_slots: true, parameters: { max_wal_senders: 20, work_mem: "8MB", wal_level: "replica" } },
+        });
+    });
+
+    test("PostgreSQL 12 keeps wal_keep_segments", () => {
+        const params = (patroniDynamicConfig(specOf(classicWith((v) => (v.postgres.version = 12)))) as any).postgresql.parameters;
+        expect(params).toHaveProperty("wal_keep_segments");
+        expect(params).not.toHaveProperty("wal_keep_size");
+    });
+
+    test("the redacted rendering holds no secret and is stable", () => {
+        const redacted = renderPatroniConfigRedacted(classic, pg1).content;
+        expect(redacted).toBe(renderPatroniConfig(classic, pg1, PLACEHOLDER_SECRETS).content);
+        for (const s of Object.values(FAKE_SECRETS)) expect(redacted).not.toContain(s);
+    });
+
+    test("a bad secret is refused without showing it", () => {
+        expect(() => renderPatroniConfig(classic, pg1, { ...FAKE_SECRETS, superuserPassword: "Hidden\nValue" })).toThrow(
+            /superuserPassword contains a control character/,
+        );
+        try {
+            renderPatroniConfig(classic, pg1, { ...FAKE_SECRETS, superuserPassword: "Hidden\nValue" });
+        } catch (e) {
+            expect((e as Error).message).not.toContain("Hidden");
+        }
+    });
+});
+
+describe("etcd", () => {
+    test("bootstrap-only keys are separable: adding members does not touch restart-relevant settings", () => {
+        const five = specOf(classicWith((v) => {
+            v.nodes.push({ name: "pg4", address: "172.51.216.84", roles: ["etcd"] });
+            v.nodes.push({ name: "pg5", address: "172.51.216.85", roles: ["etcd"] });
+        }));
+        const before = etcdConfigObject(classic, classic.nodes[0]);
+        const after = etcdConfigObject(five, five.nodes[0]);
+        expect(after["initial-cluster"]).not.toEqual(before["initial-cluster"]);
+        expect(etcdRestartFingerprint(after)).toBe(etcdRestartFingerprint(before));
+        for (const k of ETCD_BOOTSTRAP_ONLY_KEYS) expect(etcdRestartRelevant(after)).not.toHaveProperty(k);
+        expect(etcdRestartRelevant(after)).toHaveProperty("listen-client-urls");
+    });
+
+    test("a joining member can be told the cluster exists", () => {
+        const obj = etcdConfigObject(classic, classic.nodes[2], { initialClusterState: "existing" });
+        expect(obj["initial-cluster-state"]).toBe("existing");
+    });
+
+    test("the YAML parses back; the retention stays a string (etcd's field is one)", () => {
+        const back = parseYaml(renderEtcdConfig(classic, classic.nodes[0]).content, { version: "1.1" });
+        expect(back).toEqual(etcdConfigObject(classic, classic.nodes[0]));
+        expect(back["auto-compaction-retention"]).toBe("1");
+    });
+});
+
+describe("HAProxy and keepalived", () => {
+    test("HAProxy lists every postgres node in both listeners", () => {
+        const cfg = renderHaproxyConfig(classic).content;
+        expect(cfg.match(/^ {4}server pg1 172\.51\.216\.81:5432 maxconn 100 check port 8008$/gm)).toHaveLength(2);
+        expect(cfg.match(/^ {4}server pg2 /gm)).toHaveLength(2);
+        expect(cfg).not.toMatch(/pg3/);
+    });
+
+    test("keepalived uses the first 8 characters of the password; the redacted variant none", () => {
+        const cfg = renderKeepalivedConfig(classic, classic.nodes[0], FAKE_SECRETS).content;
+        expect(cfg).toContain("auth_pass fakevrrp\n");
+        expect(cfg).not.toContain(FAKE_SECRETS.keepalivedPassword);
+        expect(renderKeepalivedConfigRedacted(classic, classic.nodes[0]).content).not.toContain("fakevrrp");
+    });
+
+    test("keepalived refuses a password its parser cannot hold", () => {
+        expect(() => renderKeepalivedConfig(classic, classic.nodes[0], { keepalivedPassword: "a#b" })).toThrow(/keepalivedPassword must be printable ASCII/);
+    });
+
+    test("renderers refuse nodes without the role", () => {
+        const pg3 = classic.nodes[2];
+        expect(() => renderPatroniConfig(classic, pg3, FAKE_SECRETS)).toThrow(/lacks the postgres role/);
+        expect(() => renderHaproxyConfig(classic, pg3)).toThrow(/lacks the haproxy role/);
+        expect(() => renderKeepalivedConfig(classic, pg3, FAKE_SECRETS)).toThrow(/lacks the keepalived role/);
+        expect(() => etcdConfigObject(classic, specOf(classicWith((v) => (v.nodes[2].roles = ["etcd"]))).nodes[2])).not.toThrow();
+    });
+});
+
+describe("templates", () => {
+    test("a missing variable throws instead of rendering empty", () => {
+        expect(() => renderTemplate("haproxy.cfg.hbs", {})).toThrow(/not defined/);
+        expect(() =>
+            renderTemplate("keepalived.conf.hbs", { clusterName: "x", routerId: "a", scriptUser: "u", checkScript: "/c" }),
+        ).toThrow(/not defined/);
+        expect(() => renderTemplate("check-haproxy.sh.hbs", { clusterName: "x", statsPort: 7000 })).toThrow(/"primaryPort" not defined/);
+        expect(() => renderTemplate("etcd-dropin.conf.hbs", { clusterName: "x" })).toThrow(/not defined/);
+    });
+
+    test("toYaml11 writes no anchors for repeated objects", () => {
+        const shared = { a: 1 };
+        expect(toYaml11({ x: shared, z: shared })).toBe("x:\n  a: 1\nz:\n  a: 1\n");
+        // and quotes what a YAML 1.1 reader would take for a boolean
+        expect(toYaml11({ y: "on" })).toBe("\"y\": \"on\"\n");
+    });
+});

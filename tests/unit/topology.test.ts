@@ -1,0 +1,130 @@
+import {
+    bootstrapNode,
+    clusterEndpoints,
+    connectionString,
+    etcdClientEndpoints,
+    etcdClientUrls,
+    etcdInitialCluster,
+    haproxyBackends,
+    keepalivedPeers,
+    pgHbaLines,
+    primaryEndpoint,
+    replicaEndpoint,
+} from "../../core/topology";
+import { classicWith, specOf } from "./fixtures";
+
+const classic = specOf();
+const noVip = specOf(classicWith((v) => {
+    delete v.vip;
+    v.nodes[0].roles = ["etcd", "postgres", "haproxy"];
+    v.nodes[1].roles = ["etcd", "postgres", "haproxy"];
+}));
+const noBalancer = specOf(classicWith((v) => {
+    delete v.vip;
+    v.nodes[0].roles = ["etcd", "postgres"];
+    v.nodes[1].roles = ["etcd", "postgres"];
+}));
+
+test("etcd initial cluster and endpoints", () => {
+    expect(etcdInitialCluster(classic)).toBe(
+        "pg1=http://172.51.216.81:2380,pg2=http://172.51.216.82:2380,pg3=http://172.51.216.83:2380",
+    );
+    expect(etcdClientEndpoints(classic)).toEqual(["172.51.216.81:2379", "172.51.216.82:2379", "172.51.216.83:2379"]);
+    expect(etcdClientUrls(classic)).toEqual([
+        "http://172.51.216.81:2379",
+        "http://172.51.216.82:2379",
+        "http://172.51.216.83:2379",
+    ]);
+});
+
+test("bootstrap node: first postgres node by name that may lead", () => {
+    expect(bootstrapNode(classic).name).toBe("pg1");
+    const tagged = specOf(classicWith((v) => (v.nodes[0].patroniTags = { nofailover: true })));
+    expect(bootstrapNode(tagged).name).toBe("pg2");
+});
+
+test("HAProxy backends: every postgres node", () => {
+    expect(haproxyBackends(classic)).toEqual([
+        { name: "pg1", address: "172.51.216.81", port: 5432, checkPort: 8008 },
+        { name: "pg2", address: "172.51.216.82", port: 5432, checkPort: 8008 },
+    ]);
+});
+
+describe("keepalived priorities", () => {
+    test("derived: 150 for the first by name, then 10 less per node", () => {
+        const four = specOf({
+            nodes: ["d", "b", "a", "c"].map((n, i) => ({ name: n, address: `10.0.0.${i + 1}`, roles: ["etcd", "postgres", "haproxy", "keepalived"].slice(0, i === 3 ? 3 : 4) })).concat([
+                { name: "e", address: "10.0.0.9", roles: ["etcd"] },
+            ]),
+            vip: { address: "10.0.0.100" },
+        });
+        expect(keepalivedPeers(four).map((p) => [p.name, p.priority])).toEqual([["a", 150], ["b", 140], ["d", 130]]);
+        expect(keepalivedPeers(four)[0].unicastPeers).toEqual(["10.0.0.2", "10.0.0.1"]);
+    });
+
+    test("explicit priorities win", () => {
+        const spec = specOf(classicWith((v) => (v.nodes[1].keepalivedPriority = 200)));
+        expect(keepalivedPeers(spec)).toEqual([
+            { name: "pg1", address: "172.51.216.81", priority: 150, unicastPeers: ["172.51.216.82"] },
+            { name: "pg2", address: "172.51.216.82", priority: 200, unicastPeers: ["172.51.216.81"] },
+        ]);
+    });
+});
+
+describe("pg_hba", () => {
+    test("the classic example", () => {
+        expect(pgHbaLines(classic)).toEqual([
+            "local all postgres peer",
+            "host all postgres 127.0.0.1/32 scram-sha-256",
+            "host all postgres 172.51.216.81/32 scram-sha-256",
+            "host all postgres 172.51.216.82/32 scram-sha-256",
+            "host replication replicator 127.0.0.1/32 scram-sha-256",
+            "host replication replicator 172.51.216.81/32 scram-sha-256",
+            "host replication replicator 172.51.216.82/32 scram-sha-256",
+            "host all all 172.51.216.81/32 scram-sha-256",
+            "host all all 172.51.216.82/32 scram-sha-256",
+            "host all all 172.51.216.0/24 scram-sha-256",
+        ]);
+    });
+
+    test("never trust or md5, whatever the input", () => {
+        for (const spec of [classic, noVip, noBalancer, specOf(classicWith((v) => (v.postgres.allowedClientCidrs = ["0.0.0.0/0"])))]) {
+            for (const line of pgHbaLines(spec)) {
+                expect(line).not.toMatch(/\b(trust|md5|password|ident)\b/);
+                expect(line).toMatch(/ (peer|scram-sha-256)$/);
+            }
+        }
+    });
+});
+
+describe("endpoints", () => {
+    test("through the VIP", () => {
+        expect(primaryEndpoint(classic)).toEqual({ host: "172.51.216.88", port: 5000 });
+        expect(replicaEndpoint(classic)).toEqual({ host: "172.51.216.88", port: 5001 });
+        expect(clusterEndpoints(classic)).toEqual({
+            primary: "172.51.216.88:5000",
+            replica: "172.51.216.88:5001",
+            statsUrl: "http://172.51.216.88:7000/",
+            patroniApiUrls: ["http://172.51.216.81:8008", "http://172.51.216.82:8008"],
+            etcdEndpoints: ["http://172.51.216.81:2379", "http://172.51.216.82:2379", "http://172.51.216.83:2379"],
+        });
+    });
+
+    test("through the first balancer without a VIP", () => {
+        expect(clusterEndpoints(noVip)).toMatchObject({ primary: "172.51.216.81:5000", statsUrl: "http://172.51.216.81:7000/" });
+    });
+
+    test("without any balancer: every member, libpq picks the writable one", () => {
+        const ep = clusterEndpoints(noBalancer);
+        expect(ep.primary).toBe("172.51.216.81:5432,172.51.216.82:5432");
+        expect(ep.statsUrl).toBeUndefined();
+        expect(primaryEndpoint(noBalancer)).toEqual({ host: "172.51.216.81", port: 5432 });
+        expect(connectionString(noBalancer, "pw")).toBe(
+            "postgresql://postgres:pw@172.51.216.81:5432,172.51.216.82:5432/postgres?target_session_attrs=read-write",
+        );
+    });
+
+    test("connection string escapes the password", () => {
+        expect(connectionString(classic, "p@ss:w/rd?#%")).toBe("postgresql://postgres:p%40ss%3Aw%2Frd%3F%23%25@172.51.216.88:5000/postgres");
+    });
+});
