@@ -7,17 +7,20 @@ import { SECRET_NAMES, SecretName, Secrets } from "./core/spec";
 import { PostgresHaCluster } from "./components/postgres-ha-cluster";
 
 const all = pulumi.runtime.allConfig();
-const raw = readRawConfig(Object.keys(all), (key) => all[key], os.homedir());
+// isConfigSecret exists at run time but not in the SDK's type definitions.
+const isConfigSecret = (require("@pulumi/pulumi/runtime/config") as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
+const raw = readRawConfig(Object.keys(all), (key) => all[key], os.homedir(), isConfigSecret);
 const parsed = parseClusterConfig(raw);
 // Every problem at once, before any resource exists: nothing on any server is touched.
 if (!parsed.ok) throw new pulumi.RunError(formatConfigErrors(parsed.errors));
 const spec = parsed.spec;
+const toGenerate = parsed.secretsToGenerate;
 
 const config = new pulumi.Config("pgha");
 
 function secretValue(name: SecretName): pulumi.Output<string> {
-    const given = config.getSecret(name);
-    if (given !== undefined) return given;
+    // Pulumi.yaml declares secrets with default "": empty means "not set".
+    if (!toGenerate.includes(name)) return config.requireSecret(name);
     // Only reached when pgha:generateMissingSecrets allows it (validated above).
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const random = require("@pulumi/random") as typeof import("@pulumi/random");
@@ -30,8 +33,7 @@ const secrets: pulumi.Output<Secrets> = pulumi.secret(
 );
 
 function sshPrivateKey(): pulumi.Output<string> {
-    const inline = config.getSecret("sshPrivateKey");
-    if (inline !== undefined) return inline;
+    if (all["pgha:sshPrivateKey"]) return config.requireSecret("sshPrivateKey");
     const path = spec.ssh.privateKeyPath!;
     try {
         return pulumi.secret(fs.readFileSync(path, "utf8"));

@@ -2,7 +2,7 @@
 // packages → etcd healthy → bootstrap leader → replicas → HAProxy → keepalived → verification.
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterSpec, Secrets, nodesWithRole } from "../core/spec";
-import { bootstrapNode, clusterEndpoints } from "../core/topology";
+import { bootstrapNode, clusterEndpoints, connectionString } from "../core/topology";
 import { ClusterVerification } from "./cluster-verification";
 import { EtcdCluster } from "./etcd-cluster";
 import { HaproxyBalancer } from "./haproxy-balancer";
@@ -81,10 +81,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
         this.haproxyStatsUrl = ep.statsUrl;
         this.patroniApiUrls = ep.patroniApiUrls;
         this.etcdEndpoints = etcd.endpoints;
-        const [host, port] = [ep.primary.slice(0, ep.primary.lastIndexOf(":")), ep.primary.slice(ep.primary.lastIndexOf(":") + 1)];
-        this.connectionString = pulumi.secret(
-            secrets.apply((s) => `postgresql://postgres:${encodeURIComponent(s.superuserPassword)}@${host}:${port}/postgres`),
-        );
+        this.connectionString = pulumi.secret(secrets.apply((s) => connectionString(spec, s.superuserPassword)));
         this.verification = verify.check.stdout;
         this.registerOutputs({
             primaryEndpoint: this.primaryEndpoint,
