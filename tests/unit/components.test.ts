@@ -1,0 +1,149 @@
+// Component wiring with pulumi.runtime.setMocks: which resources each role gets,
+// their parents and dependencies, no secret in any command text, and that a
+// change to one file's content touches only that file's resources.
+import * as pulumi from "@pulumi/pulumi";
+import { PostgresHaCluster } from "../../components/postgres-ha-cluster";
+import { ClusterSpec, Secrets } from "../../core/spec";
+import { FAKE_SECRETS, classicWith, specOf } from "./fixtures";
+
+interface Registered {
+    type: string;
+    name: string;
+    parentType: string;
+    deps: string[];
+    inputs: Record<string, unknown>;
+}
+
+const SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nfake-key-material-for-tests\n-----END OPENSSH PRIVATE KEY-----";
+const urnName = (urn: string) => urn.split("::").pop()!;
+const urnType = (urn: string) => urn.split("::")[2]?.split("$").pop() ?? "";
+
+/** Runs the component tree under mocks and returns every registered resource by name. */
+async function register(spec: ClusterSpec, secrets: Secrets = FAKE_SECRETS): Promise<Map<string, Registered>> {
+    const seen = new Map<string, Registered>();
+    const inputs = new Map<string, Record<string, unknown>>();
+    pulumi.runtime.setMocks(
+        {
+            newResource: (a) => {
+                inputs.set(a.name, a.inputs);
+                return { id: `${a.name}-id`, state: { ...a.inputs, stdout: "ok", stderr: "" } };
+            },
+            call: (a) => a.inputs,
+        },
+        "pgha",
+        "unit",
+        false,
+    );
+    // The mock monitor hands mocks no parent or dependencies: read them off the requests.
+    const monitor = (pulumi.runtime as unknown as { getMonitor(): any }).getMonitor();
+    const original = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: any, cb: any) => {
+        seen.set(req.getName(), {
+            type: req.getType(),
+            name: req.getName(),
+            parentType: urnType(req.getParent() ?? ""),
+            deps: (req.getDependenciesList() as string[]).map(urnName),
+            inputs: {},
+        });
+        return original(req, cb);
+    };
+    const cluster = new PostgresHaCluster(spec.clusterName, { spec, secrets: pulumi.secret(pulumi.output(secrets)), sshPrivateKey: pulumi.secret(SSH_KEY) });
+    await new Promise<void>((resolve) => cluster.verification.apply(() => resolve()));
+    await new Promise((r) => setTimeout(r, 50));
+    for (const [name, r] of seen) r.inputs = inputs.get(name) ?? {};
+    return seen;
+}
+
+const commands = (m: Map<string, Registered>) => [...m.values()].filter((r) => r.type === "command:remote:Command");
+
+describe("PostgresHaCluster wiring (mocks)", () => {
+    let classic: Map<string, Registered>;
+    beforeAll(async () => {
+        classic = await register(specOf());
+    });
+
+    test("each node gets exactly the resources of its roles", () => {
+        const names = commands(classic).map((c) => c.name);
+        const on = (node: string) => names.filter((n) => n.startsWith(`${node}:`)).sort();
+        expect(on("pg3")).toEqual(["pg3:/etc/etcd/pgha-etcd.yml", "pg3:/etc/systemd/system/etcd.service.d/pgha.conf", "pg3:etcd", "pg3:packages"]);
+        for (const n of ["pg1", "pg2"]) {
+            expect(on(n)).toEqual(
+                [
+                    `${n}:/etc/etcd/pgha-etcd.yml`,
+                    `${n}:/etc/haproxy/haproxy.cfg`,
+                    `${n}:/etc/keepalived/keepalived.conf`,
+                    `${n}:/etc/patroni/config.yml`,
+                    `${n}:/etc/systemd/system/etcd.service.d/pgha.conf`,
+                    `${n}:/usr/local/libexec/pgha/check-haproxy.sh`,
+                    `${n}:etcd`,
+                    `${n}:haproxy`,
+                    `${n}:keepalived`,
+                    `${n}:packages`,
+                    `${n}:patroni`,
+                ].sort(),
+            );
+        }
+        expect(names).toContain("pgsql-etcd:etcd-health");
+        expect(names).toContain("pgsql:verify");
+    });
+
+    test("every resource has a pgha component as parent, and the components hang off the cluster", () => {
+        for (const r of classic.values()) {
+            if (r.type === "pulumi:pulumi:Stack" || r.type === "pgha:cluster:PostgresHaCluster") continue;
+            if (r.type.startsWith("pgha:")) expect(r.parentType).toBe("pgha:cluster:PostgresHaCluster");
+            else expect(r.parentType).toMatch(/^pgha:/);
+        }
+        expect(classic.get("pg1:patroni")!.parentType).toBe("pgha:patroni:PatroniNode");
+        expect(classic.get("pg1:haproxy")!.parentType).toBe("pgha:haproxy:HaproxyBalancer");
+        expect(classic.get("pg1:keepalived")!.parentType).toBe("pgha:keepalived:KeepalivedPair");
+        expect(classic.get("pg3:etcd")!.parentType).toBe("pgha:etcd:EtcdCluster");
+    });
+
+    test("order: packages → etcd healthy → leader → replicas → HAProxy → keepalived → verification", () => {
+        const deps = (n: string) => classic.get(n)!.deps;
+        expect(deps("pg1:etcd")).toEqual(expect.arrayContaining(["pg1:packages", "pg1:/etc/etcd/pgha-etcd.yml"]));
+        expect(deps("pgsql-etcd:etcd-health")).toEqual(expect.arrayContaining(["pg1:etcd", "pg2:etcd", "pg3:etcd"]));
+        expect(deps("pg1:patroni")).toEqual(expect.arrayContaining(["pgsql-etcd:etcd-health", "pg1:/etc/patroni/config.yml"]));
+        expect(deps("pg2:patroni")).toEqual(expect.arrayContaining(["pgsql-etcd:etcd-health", "pg1:patroni"]));
+        expect(deps("pg1:haproxy")).toEqual(expect.arrayContaining(["pg1:patroni", "pg2:patroni"]));
+        expect(deps("pg1:keepalived")).toEqual(expect.arrayContaining(["pg1:haproxy", "pg2:haproxy"]));
+        expect(deps("pgsql:verify")).toEqual(expect.arrayContaining(["pg1:keepalived", "pg2:keepalived", "pg1:haproxy", "pg2:patroni"]));
+    });
+
+    test("no secret value appears in any command text", () => {
+        const distinct: Secrets = { superuserPassword: "Sup3r-Distinct-PW", replicationPassword: "Repl-Distinct-PW", keepalivedPassword: "Kpd7x9Qz" };
+        return register(specOf(), distinct).then((m) => {
+            for (const c of commands(m)) {
+                const text = JSON.stringify([c.inputs.create, c.inputs.update, c.inputs.delete]);
+                for (const secret of [...Object.values(distinct), "fake-key-material"]) expect(text).not.toContain(secret);
+            }
+            // ...while the content that needs them does reach the servers, through stdin.
+            const stdin = JSON.stringify(commands(m).map((c) => c.inputs.stdin));
+            expect(stdin).toContain("Sup3r-Distinct-PW");
+        });
+    });
+
+    test("scripts run strict and bounded, through sudo -n for a non-root user", async () => {
+        for (const c of commands(classic)) {
+            expect(c.inputs.create).toMatch(/timeout --kill-after=10 \d+ bash -c 'set -euo pipefail/);
+            expect(c.inputs.create).not.toMatch(/sudo/);
+        }
+        const m = await register(specOf(classicWith((v) => (v.ssh.user = "deploy"))));
+        for (const c of commands(m)) expect(c.inputs.create).toMatch(/sudo -n timeout/);
+    });
+
+    test("a change to one file's content touches only that file and the service reading it", async () => {
+        const changed = await register(specOf(classicWith((v) => (v.haproxy.replicaPort = 5002))));
+        const differs = commands(changed)
+            .filter((c) => JSON.stringify(c.inputs) !== JSON.stringify(classic.get(c.name)!.inputs))
+            .map((c) => c.name)
+            .sort();
+        // The verification re-runs by design whenever the desired cluster changes.
+        expect(differs).toEqual(["pg1:/etc/haproxy/haproxy.cfg", "pg1:haproxy", "pg2:/etc/haproxy/haproxy.cfg", "pg2:haproxy", "pgsql:verify"]);
+    });
+
+    test("reordering the nodes list changes nothing", async () => {
+        const reordered = await register(specOf(classicWith((v) => v.nodes.reverse())));
+        for (const c of commands(reordered)) expect(JSON.stringify(c.inputs)).toBe(JSON.stringify(classic.get(c.name)!.inputs));
+    });
+});
