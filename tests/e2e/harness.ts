@@ -125,6 +125,8 @@ export function steps() {
 
 /** Number of SSH logins each host accepted in [since, until] (epoch seconds). */
 export function sshLogins(hosts: LabHost[], since: number, until: number): Record<string, number> {
+    // Our own queries log in too: keep them out of the window.
+    while (Date.now() < (until + 2) * 1000) spawnSync("sleep", ["0.2"]);
     const out: Record<string, number> = {};
     for (const h of hosts) {
         const r = ssh(h.name, `journalctl -q -u ssh --since @${since} --until @${until} --no-pager | grep -c 'Accepted publickey' || true`);
