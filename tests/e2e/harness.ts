@@ -27,9 +27,9 @@ export interface RunResult {
 }
 
 /** Runs a program; throws with its output unless it exits 0 (or `allowFail`). */
-export function run(cmd: string, args: string[], opts: { input?: string; timeoutSec?: number; allowFail?: boolean; env?: NodeJS.ProcessEnv; echo?: boolean } = {}): RunResult {
+export function run(cmd: string, args: string[], opts: { input?: string; timeoutSec?: number; allowFail?: boolean; env?: NodeJS.ProcessEnv; echo?: boolean; cwd?: string } = {}): RunResult {
     const r = spawnSync(cmd, args, {
-        cwd: ROOT,
+        cwd: opts.cwd ?? ROOT,
         input: opts.input,
         env: { ...process.env, ...opts.env },
         timeout: (opts.timeoutSec ?? 600) * 1000,
