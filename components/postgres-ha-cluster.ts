@@ -8,6 +8,7 @@ import { EtcdCluster } from "./etcd-cluster";
 import { HaproxyBalancer } from "./haproxy-balancer";
 import { HostPrep } from "./host-prep";
 import { KeepalivedPair } from "./keepalived-pair";
+import { PatroniDynamicConfig } from "./patroni-dynamic-config";
 import { PatroniNode } from "./patroni-node";
 import { NodeConnection, nodeConnection } from "./ssh";
 
@@ -44,12 +45,19 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
             { parent: this },
         );
         patroni.set(leader.name, first);
+        // Settings reach the DCS once the leader runs and before any replica clones,
+        // so replicas start with them; later edits re-apply only this resource.
+        const dynamic = new PatroniDynamicConfig(
+            `${spec.clusterName}-dynamic-config`,
+            { spec, conn: conns.get(leader.name)!, after: [first.service] },
+            { parent: this },
+        );
         for (const node of nodesWithRole(spec, "postgres").filter((n) => n.name !== leader.name)) {
             patroni.set(
                 node.name,
                 new PatroniNode(
                     `${node.name}-patroni`,
-                    { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, secrets, bootstrap: false, after: [etcd.healthy, first.service] },
+                    { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, secrets, bootstrap: false, after: [etcd.healthy, first.service, dynamic.applied] },
                     { parent: this },
                 ),
             );
@@ -70,7 +78,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
                 spec,
                 conn: conns.get(leader.name)!,
                 superuserPassword: secrets.apply((s) => s.superuserPassword),
-                after: [...members, ...balancers.map((b) => b.service), ...(keepalived?.services ?? [])],
+                after: [...members, dynamic.applied, ...balancers.map((b) => b.service), ...(keepalived?.services ?? [])],
             },
             { parent: this },
         );

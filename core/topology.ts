@@ -102,6 +102,15 @@ export function pgHbaLines(spec: ClusterSpec): string[] {
     return [...new Set(lines)];
 }
 
+/**
+ * pg_hba.conf while a new cluster initialises, before pgha's dynamic config
+ * (which carries pgHbaLines) reaches the DCS: the local superuser only.
+ * Static, so a membership change never rewrites config.yml.
+ */
+export function pgHbaBootstrapLines(): string[] {
+    return [`local all ${SUPERUSER} peer`, `host all ${SUPERUSER} 127.0.0.1/32 scram-sha-256`];
+}
+
 // ---------------------------------------------------------------------------
 // HAProxy
 

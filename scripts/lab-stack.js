@@ -2,7 +2,8 @@
 // Writes the stack config for the local lab hosts (.lab/hosts.json) into
 // Pulumi.<stack>.yaml, and sets every secret (made once, kept encrypted):
 // lab stacks never need the random provider.
-//   node scripts/lab-stack.js <stack> [--install=false] [--topology=classic]
+//   node scripts/lab-stack.js <stack> [--install=false] [--roles=lab1=etcd+postgres,lab4=postgres,...]
+// Without --roles: the classic topology on lab1..lab3.
 // Requires scripts/env.sh in the environment (backend, passphrase, PATH).
 "use strict";
 const fs = require("fs");
@@ -19,6 +20,7 @@ if (!stack) {
     process.exit(2);
 }
 const install = !args.includes("--install=false");
+const rolesArg = (args.find((a) => a.startsWith("--roles=")) || "").slice("--roles=".length);
 const hostsFile = path.join(ROOT, ".lab", "hosts.json");
 if (!fs.existsSync(hostsFile)) {
     console.error(`lab-stack: ${hostsFile} is missing: run 'npm run lab -- up' first`);
@@ -49,11 +51,21 @@ try {
 const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
 const doc = fs.existsSync(file) ? YAML.parse(fs.readFileSync(file, "utf8")) || {} : {};
 const config = doc.config || {};
+/** Nodes from --roles: name=role+role,... (hosts must exist in the lab). */
+function nodesFromRoles(hosts, spec) {
+    return spec.split(",").map((entry) => {
+        const [name, roles] = entry.split("=");
+        const h = hosts.find((x) => x.name === name);
+        if (!h) throw new Error(`lab-stack: --roles names ${name}, which is not a lab host`);
+        return { name, address: h.address, roles: roles.split("+"), hostKey: h.hostKey };
+    });
+}
+
 const host0 = lab.hosts[0];
 Object.assign(config, {
     "pgha:clusterName": "pgsql",
     "pgha:ssh": { user: host0.user, port: 22, privateKeyPath: host0.privateKeyPath, strictHostKeys: true },
-    "pgha:nodes": classicNodes(lab.hosts),
+    "pgha:nodes": rolesArg ? nodesFromRoles(lab.hosts, rolesArg) : classicNodes(lab.hosts),
     "pgha:vip": { address: "198.18.0.100", prefixLength: 24, interface: "eth0", virtualRouterId: 51 },
     "pgha:postgres": { version: 15, allowedClientCidrs: [lab.subnet] },
     "pgha:packages": { install, aptProxy: install ? lab.aptProxy || "" : "" },

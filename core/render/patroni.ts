@@ -8,8 +8,8 @@ import {
     REPLICATION_USER,
     SUPERUSER,
     etcdClientEndpoints,
+    pgHbaBootstrapLines,
     pgHbaLines,
-    postgresMembers,
 } from "../topology";
 import { secretValueProblem } from "../config-secrets";
 import { PLACEHOLDER_SECRETS, RenderedFile, file, requireRole, toYaml11 } from "./file";
@@ -55,6 +55,24 @@ export function patroniDynamicConfig(spec: ClusterSpec): Record<string, unknown>
             use_pg_rewind: true,
             use_slots: true,
             parameters: { ...defaultPostgresParameters(spec.postgres.version), ...spec.postgres.parameters },
+            // In the DCS, not in config.yml: adding or removing a member is one PATCH, no file rewrite.
+            pg_hba: pgHbaLines(spec),
+        },
+    };
+}
+
+/**
+ * What config.yml seeds the DCS with at initialisation: only what never changes
+ * for a given major version. Everything a user can change (timings, synchronous
+ * mode, parameters) is applied once for the cluster through the DCS by
+ * PatroniDynamicConfig, so editing it never rewrites a file on any server.
+ */
+export function patroniBootstrapDcs(spec: ClusterSpec): Record<string, unknown> {
+    return {
+        postgresql: {
+            use_pg_rewind: true,
+            use_slots: true,
+            parameters: defaultPostgresParameters(spec.postgres.version),
         },
     };
 }
@@ -74,7 +92,6 @@ export function patroniConfigObject(spec: ClusterSpec, node: NodeSpec, secrets: 
     checkSecrets(secrets);
     const api = `${node.address}:${spec.patroni.restApiPort}`;
     const superuser = { username: SUPERUSER, password: secrets.superuserPassword };
-    const hba = pgHbaLines(spec);
     return {
         scope: spec.clusterName,
         namespace: PATRONI_NAMESPACE,
@@ -83,15 +100,16 @@ export function patroniConfigObject(spec: ClusterSpec, node: NodeSpec, secrets: 
             listen: api,
             connect_address: api,
             // Unsafe endpoints (PATCH /config, restart, switchover) only from the members themselves.
-            allowlist: ["127.0.0.1", ...postgresMembers(spec).map((n) => n.address)],
+            // Members come from the DCS (allowlist_include_members), so membership changes rewrite no file.
+            allowlist: ["127.0.0.1"],
             allowlist_include_members: true,
         },
         etcd3: { hosts: etcdClientEndpoints(spec) },
         bootstrap: {
-            dcs: patroniDynamicConfig(spec),
+            dcs: patroniBootstrapDcs(spec),
             initdb: [{ encoding: "UTF8" }, "data-checksums"],
-            // Same lines as postgresql.pg_hba; Patroni 3.0's --validate-config insists on both.
-            pg_hba: hba,
+            // Until the dynamic config (with the full pg_hba) reaches the DCS.
+            pg_hba: pgHbaBootstrapLines(),
         },
         postgresql: {
             listen: `${node.address},127.0.0.1:${spec.postgres.port}`,
@@ -106,7 +124,8 @@ export function patroniConfigObject(spec: ClusterSpec, node: NodeSpec, secrets: 
                 rewind: { ...superuser },
             },
             parameters: { unix_socket_directories: POSTGRES_SOCKET_DIR },
-            pg_hba: [...hba],
+            // Patroni's own local connections go through the socket (peer auth).
+            use_unix_socket: true,
             create_replica_methods: ["basebackup"],
             basebackup: [{ checkpoint: "fast" }],
         },

@@ -85,6 +85,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
         }
         expect(names).toContain("pgsql-etcd:etcd-health");
         expect(names).toContain("pgsql:verify");
+        expect(names).toContain("pgsql:dynamic-config");
     });
 
     test("every resource has a pgha component as parent, and the components hang off the cluster", () => {
@@ -104,7 +105,8 @@ describe("PostgresHaCluster wiring (mocks)", () => {
         expect(deps("pg1:etcd")).toEqual(expect.arrayContaining(["pg1:packages", "pg1:/etc/etcd/pgha-etcd.yml"]));
         expect(deps("pgsql-etcd:etcd-health")).toEqual(expect.arrayContaining(["pg1:etcd", "pg2:etcd", "pg3:etcd"]));
         expect(deps("pg1:patroni")).toEqual(expect.arrayContaining(["pgsql-etcd:etcd-health", "pg1:/etc/patroni/config.yml"]));
-        expect(deps("pg2:patroni")).toEqual(expect.arrayContaining(["pgsql-etcd:etcd-health", "pg1:patroni"]));
+        expect(deps("pgsql:dynamic-config")).toEqual(expect.arrayContaining(["pg1:patroni"]));
+        expect(deps("pg2:patroni")).toEqual(expect.arrayContaining(["pgsql-etcd:etcd-health", "pg1:patroni", "pgsql:dynamic-config"]));
         expect(deps("pg1:haproxy")).toEqual(expect.arrayContaining(["pg1:patroni", "pg2:patroni"]));
         expect(deps("pg1:keepalived")).toEqual(expect.arrayContaining(["pg1:haproxy", "pg2:haproxy"]));
         expect(deps("pgsql:verify")).toEqual(expect.arrayContaining(["pg1:keepalived", "pg2:keepalived", "pg1:haproxy", "pg2:patroni"]));
@@ -140,6 +142,37 @@ describe("PostgresHaCluster wiring (mocks)", () => {
             .sort();
         // The verification re-runs by design whenever the desired cluster changes.
         expect(differs).toEqual(["pg1:/etc/haproxy/haproxy.cfg", "pg1:haproxy", "pg2:/etc/haproxy/haproxy.cfg", "pg2:haproxy", "pgsql:verify"]);
+    });
+
+    test("a parameter, timing or synchronous-mode change touches only the cluster's dynamic config", async () => {
+        const changed = await register(
+            specOf(classicWith((v) => ((v.postgres.parameters = { max_connections: 200, work_mem: "64MB" }), (v.patroni.ttl = 40), (v.patroni.synchronousMode = true)))),
+        );
+        const differs = commands(changed)
+            .filter((c) => JSON.stringify(c.inputs) !== JSON.stringify(classic.get(c.name)!.inputs))
+            .map((c) => c.name)
+            .sort();
+        expect(differs).toEqual(["pgsql:dynamic-config", "pgsql:verify"]);
+        expect(String(changed.get("pgsql:dynamic-config")!.inputs.create)).toContain('"work_mem":"64MB"');
+    });
+
+    test("adding a postgres node: its own resources, plus HAProxy reloads and one dynamic-config PATCH", async () => {
+        const bigger = await register(specOf(classicWith((v) => v.nodes.push({ name: "pg4", address: "172.51.216.84", roles: ["postgres"] }))));
+        const added = commands(bigger).filter((c) => !classic.has(c.name)).map((c) => c.name).sort();
+        expect(added).toEqual(["pg4:/etc/patroni/config.yml", "pg4:packages", "pg4:patroni"]);
+        const differs = commands(bigger)
+            .filter((c) => classic.has(c.name) && JSON.stringify(c.inputs) !== JSON.stringify(classic.get(c.name)!.inputs))
+            .map((c) => c.name)
+            .sort();
+        expect(differs).toEqual([
+            "pg1:/etc/haproxy/haproxy.cfg",
+            "pg1:haproxy",
+            "pg2:/etc/haproxy/haproxy.cfg",
+            "pg2:haproxy",
+            "pgsql:dynamic-config",
+            "pgsql:verify",
+        ]);
+        expect(bigger.get("pg4:patroni")!.deps).toEqual(expect.arrayContaining(["pg1:patroni", "pgsql:dynamic-config"]));
     });
 
     test("reordering the nodes list changes nothing", async () => {

@@ -97,15 +97,19 @@ describe("Patroni YAML", () => {
 
     test("strings that YAML 1.1 would read as booleans stay strings", () => {
         const spec = specOf(classicWith((v) => (v.postgres.parameters = { jit: "off", log_checkpoints: true, search_path: "yes" })));
-        const back = parseYaml(renderPatroniConfig(spec, pg1, FAKE_SECRETS).content, { version: "1.1" });
-        expect(back.bootstrap.dcs.postgresql.parameters).toMatchObject({ jit: "off", log_checkpoints: true, search_path: "yes", hot_standby: "on" });
-        expect(back.watchdog.mode).toBe("off");
+        const back = parseYaml(toYaml11(patroniDynamicConfig(spec)), { version: "1.1" });
+        expect(back.postgresql.parameters).toMatchObject({ jit: "off", log_checkpoints: true, search_path: "yes", hot_standby: "on" });
+        const file = parseYaml(renderPatroniConfig(spec, pg1, FAKE_SECRETS).content, { version: "1.1" });
+        expect(file.bootstrap.dcs.postgresql.parameters.hot_standby).toBe("on");
+        expect(file.watchdog.mode).toBe("off");
     });
 
-    test("dynamic config = bootstrap.dcs; user parameters override the defaults", () => {
+    test("user settings live only in the dynamic config, so changing them rewrites no config.yml", () => {
         const spec = specOf(classicWith((v) => (v.postgres.parameters = { max_wal_senders: 20, work_mem: "8MB" })));
+        const other = specOf(classicWith((v) => ((v.postgres.parameters = { work_mem: "64MB" }), (v.patroni.ttl = 40), (v.patroni.synchronousMode = true))));
+        expect(renderPatroniConfig(spec, pg1, FAKE_SECRETS).content).toBe(renderPatroniConfig(other, pg1, FAKE_SECRETS).content);
         const dcs = patroniDynamicConfig(spec);
-        expect(patroniConfigObject(spec, pg1, FAKE_SECRETS).bootstrap).toMatchObject({ dcs });
+        expect(patroniConfigObject(spec, pg1, FAKE_SECRETS).bootstrap).toMatchObject({ dcs: { postgresql: { use_pg_rewind: true, use_slots: true } } });
         expect(dcs).toMatchObject({
             ttl: 30,
             loop_wait: 10,

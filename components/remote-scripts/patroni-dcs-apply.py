@@ -1,0 +1,112 @@
+# Applies pgha's desired Patroni dynamic configuration once for the cluster,
+# through the REST API of the member it runs on (PATCH /config), then restarts
+# only the members Patroni reports as pending_restart: replicas first, one at a
+# time, then a switchover, then the old leader. Prints what it did.
+# argv: <desired config JSON> <this member's REST API URL>
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+
+desired = json.loads(sys.argv[1])
+api = sys.argv[2].rstrip("/")
+
+
+def call(method, url, body=None, timeout=30):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def get_json(url):
+    status, text = call("GET", url)
+    if status != 200:
+        raise SystemExit("pgha: GET %s answered %s: %s" % (url, status, text))
+    return json.loads(text)
+
+
+def patch_for(current, want):
+    """The smallest PATCH turning `current` into `want`; parameters no longer wanted are reset (None)."""
+    out = {}
+    for k, v in want.items():
+        cur = current.get(k)
+        if isinstance(v, dict):
+            sub = patch_for(cur if isinstance(cur, dict) else {}, v)
+            if k == "parameters" and isinstance(cur, dict):
+                sub.update({p: None for p in cur if p not in v})
+            if sub:
+                out[k] = sub
+        elif cur != v:
+            out[k] = v
+    return out
+
+
+def wait(what, seconds, probe):
+    deadline = time.time() + seconds
+    last = None
+    while time.time() < deadline:
+        try:
+            last = probe()
+            if last is True:
+                return
+        except Exception as e:  # the member may be restarting
+            last = e
+        time.sleep(1)
+    raise SystemExit("pgha: %s: not reached after %d s (last: %s)" % (what, seconds, last))
+
+
+def members():
+    return get_json(api + "/cluster")["members"]
+
+
+def ok(url):
+    return call("GET", url, timeout=3)[0] == 200
+
+
+current = get_json(api + "/config")
+patch = patch_for(current, desired)
+loop_wait = int(desired.get("loop_wait", 10))
+if patch:
+    status, text = call("PATCH", api + "/config", patch)
+    if status != 200:
+        raise SystemExit("pgha: PATCH /config answered %s: %s" % (status, text))
+    print("pgha: dynamic config changed: %s" % json.dumps(patch, sort_keys=True))
+    # Members pick the change up on their next HA loop; pending_restart follows the reload.
+    time.sleep(loop_wait + 5)
+else:
+    print("pgha: dynamic config already as desired")
+
+pending = [m for m in members() if m.get("pending_restart")]
+if not pending:
+    print("pgha: no PostgreSQL restart needed")
+    sys.exit(0)
+
+for m in [m for m in pending if m["role"] != "leader"]:
+    status, text = call("POST", m["api_url"] + "/restart", {}, timeout=600)
+    if status != 200:
+        raise SystemExit("pgha: restart of %s answered %s: %s" % (m["name"], status, text))
+    wait("%s running as a replica again" % m["name"], 300, lambda: ok(m["api_url"] + "/replica"))
+    print("pgha: restarted replica %s" % m["name"])
+
+leader = next((m for m in pending if m["role"] == "leader"), None)
+if leader:
+    candidates = [m for m in members() if m["role"] != "leader" and m["state"] == "running" and not m.get("tags", {}).get("nofailover")]
+    if candidates:
+        cand = candidates[0]
+        status, text = call("POST", leader["api_url"] + "/switchover", {"leader": leader["name"], "candidate": cand["name"]}, timeout=120)
+        if status != 200:
+            raise SystemExit("pgha: switchover %s -> %s answered %s: %s" % (leader["name"], cand["name"], status, text))
+        wait("%s leading" % cand["name"], 120, lambda: ok(cand["api_url"] + "/primary"))
+        print("pgha: switched over %s -> %s" % (leader["name"], cand["name"]))
+        wait("%s back as a replica" % leader["name"], 120, lambda: ok(leader["api_url"] + "/replica"))
+    status, text = call("POST", leader["api_url"] + "/restart", {}, timeout=600)
+    if status != 200:
+        raise SystemExit("pgha: restart of %s answered %s: %s" % (leader["name"], status, text))
+    probe = "/replica" if candidates else "/primary"
+    wait("%s running after its restart" % leader["name"], 300, lambda: ok(leader["api_url"] + probe))
+    print("pgha: restarted %s" % leader["name"])

@@ -1,0 +1,48 @@
+# Before Patroni stops on a member that is leaving: if it leads and a healthy
+# replica can take over, switch over first, so writes through the VIP resume
+# within the switchover time instead of waiting for the leader key to expire.
+# argv: <this member's REST API URL>
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+
+api = sys.argv[1].rstrip("/")
+
+
+def call(method, url, body=None, timeout=10):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except Exception as e:
+        return 0, str(e)
+
+
+status, text = call("GET", api + "/patroni")
+if status != 200:
+    print("pgha: Patroni not answering (%s); nothing to hand over" % text)
+    sys.exit(0)
+me = json.loads(text)
+if me.get("role") not in ("master", "primary"):
+    print("pgha: %s is not the leader; nothing to hand over" % me.get("patroni", {}).get("name", "this member"))
+    sys.exit(0)
+status, text = call("GET", api + "/cluster")
+members = json.loads(text)["members"] if status == 200 else []
+name = next((m["name"] for m in members if m["role"] == "leader"), None)
+candidates = [m for m in members if m["role"] != "leader" and m["state"] == "running" and not m.get("tags", {}).get("nofailover")]
+if not name or not candidates:
+    print("pgha: no replica can take over; stopping the leader")
+    sys.exit(0)
+cand = candidates[0]
+status, text = call("POST", api + "/switchover", {"leader": name, "candidate": cand["name"]}, timeout=120)
+if status != 200:
+    raise SystemExit("pgha: switchover %s -> %s answered %s: %s" % (name, cand["name"], status, text))
+deadline = time.time() + 60
+while time.time() < deadline and call("GET", cand["api_url"] + "/primary", timeout=3)[0] != 200:
+    time.sleep(1)
+print("pgha: switched over %s -> %s before stopping" % (name, cand["name"]))
