@@ -4,6 +4,8 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterSpec, NodeSpec, Role } from "../core/spec";
+import { POSTGRES_NODE_TOOLS } from "./pgha-tools";
+import { PlacedFile, placeFile } from "./remote-file";
 import { NodeConnection, remoteScript, shq } from "./ssh";
 
 /** Debian packages and the programs they must provide, per role. */
@@ -90,6 +92,8 @@ export interface HostPrepArgs {
 /** The first step on every server; every other resource on it depends on this one. */
 export class HostPrep extends pulumi.ComponentResource {
     public readonly ready: command.remote.Command;
+    /** pgha's helper programs on postgres nodes. */
+    public readonly tools: PlacedFile[];
 
     constructor(name: string, args: HostPrepArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgha:host:HostPrep", name, {}, opts);
@@ -99,6 +103,8 @@ export class HostPrep extends pulumi.ComponentResource {
             { conn: args.conn, what: `packages on ${node.name}`, create: hostPrepScript(args.spec, node), timeoutSec: 900 },
             { parent: this },
         );
+        const tools = node.roles.includes("postgres") ? POSTGRES_NODE_TOOLS : [];
+        this.tools = tools.map((file) => placeFile(args.conn, { file }, { parent: this, dependsOn: [this.ready] }));
         this.registerOutputs({ ready: this.ready.stdout });
     }
 }

@@ -1,16 +1,14 @@
 // Patroni's dynamic settings (timings, synchronous mode, PostgreSQL parameters)
 // live in the DCS: applied once for the cluster through the REST API of one
 // member, with a rolling restart only when PostgreSQL says it needs one.
-import * as fs from "fs";
-import * as path from "path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { patroniDynamicConfig } from "../core/render/patroni";
 import { ClusterSpec } from "../core/spec";
 import { patroniApiUrl } from "../core/topology";
+import { DCS_APPLY } from "./pgha-tools";
 import { NodeConnection, remoteScript, shq } from "./ssh";
 
-const APPLY_SCRIPT = fs.readFileSync(path.join(__dirname, "remote-scripts", "patroni-dcs-apply.py"), "utf8");
 
 export interface PatroniDynamicConfigArgs {
     readonly spec: ClusterSpec;
@@ -19,15 +17,27 @@ export interface PatroniDynamicConfigArgs {
     readonly after: pulumi.Resource[];
 }
 
+/** One line per setting, so `pulumi preview --diff` names exactly the settings that change. */
+export function describeSettings(value: unknown, prefix = ""): string[] {
+    if (Array.isArray(value)) return value.flatMap((v, i) => describeSettings(v, `${prefix}[${i}]`));
+    if (value && typeof value === "object")
+        return Object.keys(value)
+            .sort()
+            .flatMap((k) => describeSettings((value as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k));
+    return [`${prefix} = ${JSON.stringify(value)}`];
+}
+
 export function dynamicConfigScript(spec: ClusterSpec, conn: NodeConnection): string {
-    // Sorted keys: the same settings always give the same command text (no spurious diff).
-    const desired = JSON.stringify(sortKeys(patroniDynamicConfig(spec)));
     return [
-        `# desired: ${desired}`,
-        `python3 - ${shq(desired)} ${shq(patroniApiUrl(spec, conn.node))} <<'PY'`,
-        APPLY_SCRIPT.trimEnd(),
-        `PY`,
+        `# Patroni dynamic configuration of ${spec.clusterName} (the desired JSON arrives on stdin):`,
+        ...describeSettings(patroniDynamicConfig(spec)).map((l) => `#   ${l.replace(/[\r\n]/g, " ")}`),
+        `python3 ${DCS_APPLY.path} ${shq(patroniApiUrl(spec, conn.node))}`,
     ].join("\n");
+}
+
+/** The desired dynamic configuration, keys sorted so equal settings give equal text. */
+export function desiredDynamicConfig(spec: ClusterSpec): string {
+    return JSON.stringify(sortKeys(patroniDynamicConfig(spec)));
 }
 
 export class PatroniDynamicConfig extends pulumi.ComponentResource {
@@ -37,7 +47,13 @@ export class PatroniDynamicConfig extends pulumi.ComponentResource {
         super("pgha:patroni:PatroniDynamicConfig", name, {}, opts);
         this.applied = remoteScript(
             `${args.spec.clusterName}:dynamic-config`,
-            { conn: args.conn, what: `Patroni dynamic config of ${args.spec.clusterName}`, create: dynamicConfigScript(args.spec, args.conn), timeoutSec: 1500 },
+            {
+                conn: args.conn,
+                what: `Patroni dynamic config of ${args.spec.clusterName}`,
+                create: dynamicConfigScript(args.spec, args.conn),
+                stdin: desiredDynamicConfig(args.spec),
+                timeoutSec: 1500,
+            },
             { parent: this, dependsOn: args.after },
         );
         this.registerOutputs({ applied: this.applied.stdout });

@@ -1,7 +1,5 @@
 // One PostgreSQL member under Patroni. The bootstrap member starts first and
 // becomes leader; the others depend on it and clone from it.
-import * as fs from "fs";
-import * as path from "path";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { PLACEHOLDER_SECRETS } from "../core/render/file";
@@ -9,10 +7,9 @@ import { renderPatroniConfig } from "../core/render/patroni";
 import { ClusterSpec, NodeSpec, Secrets } from "../core/spec";
 import { patroniApiUrl } from "../core/topology";
 import { HostPrep } from "./host-prep";
+import { HANDOVER } from "./pgha-tools";
 import { placeFile, serviceUnit } from "./remote-file";
 import { NodeConnection, shq } from "./ssh";
-
-const HANDOVER_SCRIPT = fs.readFileSync(path.join(__dirname, "remote-scripts", "patroni-handover.py"), "utf8");
 
 export interface PatroniNodeArgs {
     readonly spec: ClusterSpec;
@@ -81,9 +78,7 @@ export class PatroniNode extends pulumi.ComponentResource {
                 // Patroni re-reads its config on SIGHUP; PostgreSQL itself is not restarted.
                 apply: `systemctl reload patroni`,
                 stop: [
-                    `python3 - ${shq(patroniApiUrl(spec, node))} <<'PY'`,
-                    HANDOVER_SCRIPT.trimEnd(),
-                    `PY`,
+                    `python3 ${HANDOVER.path} ${shq(patroniApiUrl(spec, node))}`,
                     // Stopping Patroni shuts PostgreSQL down cleanly.
                     `systemctl disable --now patroni >/dev/null 2>&1 || true`,
                     spec.destroy.deleteData

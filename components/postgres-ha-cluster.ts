@@ -49,7 +49,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
         // so replicas start with them; later edits re-apply only this resource.
         const dynamic = new PatroniDynamicConfig(
             `${spec.clusterName}-dynamic-config`,
-            { spec, conn: conns.get(leader.name)!, after: [first.service] },
+            { spec, conn: conns.get(leader.name)!, after: [first.service, preps.get(leader.name)!] },
             { parent: this },
         );
         for (const node of nodesWithRole(spec, "postgres").filter((n) => n.name !== leader.name)) {

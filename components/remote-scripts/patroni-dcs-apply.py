@@ -2,15 +2,15 @@
 # through the REST API of the member it runs on (PATCH /config), then restarts
 # only the members Patroni reports as pending_restart: replicas first, one at a
 # time, then a switchover, then the old leader. Prints what it did.
-# argv: <desired config JSON> <this member's REST API URL>
+# stdin: the desired config (JSON); argv: <this member's REST API URL>
 import json
 import sys
 import time
 import urllib.error
 import urllib.request
 
-desired = json.loads(sys.argv[1])
-api = sys.argv[2].rstrip("/")
+desired = json.loads(sys.stdin.read())
+api = sys.argv[1].rstrip("/")
 
 
 def call(method, url, body=None, timeout=30):
@@ -61,7 +61,11 @@ def wait(what, seconds, probe):
 
 
 def members():
-    return get_json(api + "/cluster")["members"]
+    # api_url in /cluster points at .../patroni; the endpoints hang off its base.
+    ms = get_json(api + "/cluster")["members"]
+    for m in ms:
+        m["api_url"] = m["api_url"].rsplit("/patroni", 1)[0]
+    return ms
 
 
 def ok(url):

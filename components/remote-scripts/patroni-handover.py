@@ -33,6 +33,8 @@ if me.get("role") not in ("master", "primary"):
     sys.exit(0)
 status, text = call("GET", api + "/cluster")
 members = json.loads(text)["members"] if status == 200 else []
+for m in members:  # api_url points at .../patroni; the endpoints hang off its base
+    m["api_url"] = m["api_url"].rsplit("/patroni", 1)[0]
 name = next((m["name"] for m in members if m["role"] == "leader"), None)
 candidates = [m for m in members if m["role"] != "leader" and m["state"] == "running" and not m.get("tags", {}).get("nofailover")]
 if not name or not candidates:

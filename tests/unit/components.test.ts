@@ -80,6 +80,8 @@ describe("PostgresHaCluster wiring (mocks)", () => {
                     `${n}:keepalived`,
                     `${n}:packages`,
                     `${n}:patroni`,
+                    `${n}:/usr/local/libexec/pgha/patroni-dcs-apply.py`,
+                    `${n}:/usr/local/libexec/pgha/patroni-handover.py`,
                 ].sort(),
             );
         }
@@ -153,13 +155,19 @@ describe("PostgresHaCluster wiring (mocks)", () => {
             .map((c) => c.name)
             .sort();
         expect(differs).toEqual(["pgsql:dynamic-config", "pgsql:verify"]);
-        expect(String(changed.get("pgsql:dynamic-config")!.inputs.create)).toContain('"work_mem":"64MB"');
+        expect(String(changed.get("pgsql:dynamic-config")!.inputs.create)).toContain(`postgresql.parameters.work_mem = "64MB"`);
     });
 
     test("adding a postgres node: its own resources, plus HAProxy reloads and one dynamic-config PATCH", async () => {
         const bigger = await register(specOf(classicWith((v) => v.nodes.push({ name: "pg4", address: "172.51.216.84", roles: ["postgres"] }))));
         const added = commands(bigger).filter((c) => !classic.has(c.name)).map((c) => c.name).sort();
-        expect(added).toEqual(["pg4:/etc/patroni/config.yml", "pg4:packages", "pg4:patroni"]);
+        expect(added).toEqual([
+            "pg4:/etc/patroni/config.yml",
+            "pg4:/usr/local/libexec/pgha/patroni-dcs-apply.py",
+            "pg4:/usr/local/libexec/pgha/patroni-handover.py",
+            "pg4:packages",
+            "pg4:patroni",
+        ]);
         const differs = commands(bigger)
             .filter((c) => classic.has(c.name) && JSON.stringify(c.inputs) !== JSON.stringify(classic.get(c.name)!.inputs))
             .map((c) => c.name)

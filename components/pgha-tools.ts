@@ -1,0 +1,22 @@
+// pgha's helper programs, installed on the postgres nodes so that the commands
+// calling them stay short (a failed command's text is part of its error).
+import * as fs from "fs";
+import * as path from "path";
+import { RenderedFile } from "../core/render/file";
+
+export const TOOLS_DIR = "/usr/local/libexec/pgha";
+
+const tool = (name: string): RenderedFile => ({
+    path: `${TOOLS_DIR}/${name}`,
+    content: fs.readFileSync(path.join(__dirname, "remote-scripts", name), "utf8"),
+    mode: "0755",
+    owner: "root",
+    group: "root",
+});
+
+/** Applies the dynamic config (stdin: JSON; argv: member REST API URL). */
+export const DCS_APPLY = tool("patroni-dcs-apply.py");
+/** Hands leadership over before a member's Patroni stops (argv: member REST API URL). */
+export const HANDOVER = tool("patroni-handover.py");
+
+export const POSTGRES_NODE_TOOLS: readonly RenderedFile[] = [DCS_APPLY, HANDOVER];
