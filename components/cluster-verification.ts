@@ -16,24 +16,29 @@ export interface ClusterVerificationArgs {
     readonly after: pulumi.Resource[];
 }
 
+// Members the stack no longer lists are still running until Pulumi deletes them at
+// the end of the run: they may be present, but never as the leader.
 const PATRONI_CHECK = `
 import json, sys
 want = set(sys.argv[1].split(","))
 ms = json.load(sys.stdin)
 leaders = [m["Member"] for m in ms if m.get("Role") == "Leader"]
+names = {m["Member"] for m in ms}
 bad = []
 if len(leaders) != 1:
     bad.append("%d leaders" % len(leaders))
-names = {m["Member"] for m in ms}
-if names != want:
-    bad.append("members %s, expected %s" % (sorted(names), sorted(want)))
+elif leaders[0] not in want:
+    bad.append("the leader %s is not a member the stack lists" % leaders[0])
+if want - names:
+    bad.append("missing members %s" % sorted(want - names))
 for m in ms:
-    if m.get("Role") != "Leader" and m.get("State") not in ("streaming", "running"):
+    if m["Member"] in want and m.get("Role") != "Leader" and m.get("State") not in ("streaming", "running"):
         bad.append("replica %s is %s" % (m["Member"], m.get("State")))
 if bad:
     print("; ".join(bad))
     sys.exit(1)
-print(leaders[0], " ".join(m["Host"] for m in ms if m["Member"] == leaders[0]))
+leaving = sorted(names - want)
+print(leaders[0], " ".join(m["Host"] for m in ms if m["Member"] == leaders[0]), ("(leaving, removed at the end of this run: %s)" % ", ".join(leaving)) if leaving else "")
 `;
 
 const HAPROXY_CHECK = `
@@ -71,7 +76,15 @@ export function verificationScript(spec: ClusterSpec, timeoutSec: number): strin
         `wait_for "one Patroni leader" patroni_ok`,
         `leader_host=$(printf '%s' "$last" | awk '{print $2}' | cut -d: -f1)`,
         // Streaming is proven on the leader itself, not by Patroni's summary.
-        `streaming_ok() { n=$(psql "host=$leader_host port=${pgPort} user=postgres dbname=postgres connect_timeout=3" -Atc "select count(*) from pg_stat_replication where state = 'streaming'"); [ "$n" -eq ${pg.length - 1} ] && echo "$n replicas streaming from $leader_host" || { echo "$n of ${pg.length - 1} replicas streaming from $leader_host"; return 1; }; }`,
+        `leader_name=$(printf '%s' "$last" | awk '{print $1}')`,
+        // Every listed replica streams from the leader, by its application_name (= member name).
+        `streaming_ok() {`,
+        `  got=$(psql "host=$leader_host port=${pgPort} user=postgres dbname=postgres connect_timeout=3" -AtXc "select application_name from pg_stat_replication where state = 'streaming'") || return 1`,
+        `  for m in ${pg.map((n) => shq(n.name)).join(" ")}; do`,
+        `    [ "$m" = "$leader_name" ] || printf '%s\n' "$got" | grep -qx "$m" || { echo "replica $m is not streaming from $leader_name (streaming: $(echo $got))"; return 1; }`,
+        `  done`,
+        `  echo "every replica streams from $leader_name: $(echo $got)"`,
+        `}`,
         `wait_for "replicas streaming" streaming_ok`,
         ...(statsUrls.length ? [`wait_for "HAProxy primary routing" python3 -c ${shq(HAPROXY_CHECK)} ${statsUrls.map(shq).join(" ")}`] : []),
         `front_ok() { r=$(psql "host=${front.host} port=${front.port} user=postgres dbname=postgres connect_timeout=3" -Atc "select pg_is_in_recovery()") && [ "$r" = f ] && echo "${front.host}:${front.port} answers as the primary" || { echo "${front.host}:${front.port} answered pg_is_in_recovery=$r"; return 1; }; }`,

@@ -5,7 +5,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { patroniDynamicConfig } from "../core/render/patroni";
 import { ClusterSpec } from "../core/spec";
-import { patroniApiUrl } from "../core/topology";
+import { patroniApiUrl, postgresMembers } from "../core/topology";
 import { DCS_APPLY } from "./pgha-tools";
 import { NodeConnection, remoteScript, shq } from "./ssh";
 
@@ -29,15 +29,16 @@ export function describeSettings(value: unknown, prefix = ""): string[] {
 
 export function dynamicConfigScript(spec: ClusterSpec, conn: NodeConnection): string {
     return [
+        `# Patroni members: ${postgresMembers(spec).map((n) => n.name).join(", ")} (a leader not listed hands over first)`,
         `# Patroni dynamic configuration of ${spec.clusterName} (the desired JSON arrives on stdin):`,
         ...describeSettings(patroniDynamicConfig(spec)).map((l) => `#   ${l.replace(/[\r\n]/g, " ")}`),
         `python3 ${DCS_APPLY.path} ${shq(patroniApiUrl(spec, conn.node))}`,
     ].join("\n");
 }
 
-/** The desired dynamic configuration, keys sorted so equal settings give equal text. */
+/** What the applier reads on stdin: the desired dynamic config (keys sorted, so equal settings give equal text) and the members the stack lists. */
 export function desiredDynamicConfig(spec: ClusterSpec): string {
-    return JSON.stringify(sortKeys(patroniDynamicConfig(spec)));
+    return JSON.stringify({ config: sortKeys(patroniDynamicConfig(spec)), members: postgresMembers(spec).map((n) => n.name) });
 }
 
 export class PatroniDynamicConfig extends pulumi.ComponentResource {

@@ -66,7 +66,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
 
         const balancers = nodesWithRole(spec, "haproxy").map(
             (node) =>
-                new HaproxyBalancer(`${node.name}-haproxy`, { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, after: members }, { parent: this }),
+                new HaproxyBalancer(`${node.name}-haproxy`, { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, after: [...members, dynamic.applied] }, { parent: this }),
         );
         const keepalived = spec.vip
             ? new KeepalivedPair(`${spec.clusterName}-keepalived`, { spec, conns, preps, secrets, after: balancers.map((b) => b.service) }, { parent: this })

@@ -2,14 +2,20 @@
 # through the REST API of the member it runs on (PATCH /config), then restarts
 # only the members Patroni reports as pending_restart: replicas first, one at a
 # time, then a switchover, then the old leader. Prints what it did.
-# stdin: the desired config (JSON); argv: <this member's REST API URL>
+# Before anything else, a leader that the stack no longer lists hands over to a
+# member it does list: Pulumi deletes removed members only at the end of a run,
+# after HAProxy has already stopped routing to them.
+# stdin: {"config": <desired config>, "members": [<member names the stack lists>]}
+# argv: <this member's REST API URL>
 import json
 import sys
 import time
 import urllib.error
 import urllib.request
 
-desired = json.loads(sys.stdin.read())
+request = json.loads(sys.stdin.read())
+desired = request["config"]
+wanted = set(request["members"])
 api = sys.argv[1].rstrip("/")
 
 
@@ -72,6 +78,26 @@ def ok(url):
     return call("GET", url, timeout=3)[0] == 200
 
 
+def switchover(leader, cand):
+    status, text = call("POST", api + "/switchover", {"leader": leader["name"], "candidate": cand["name"]}, timeout=120)
+    if status != 200:
+        raise SystemExit("pgha: switchover %s -> %s answered %s: %s" % (leader["name"], cand["name"], status, text))
+    wait("%s leading" % cand["name"], 120, lambda: ok(cand["api_url"] + "/primary"))
+    print("pgha: switched over %s -> %s" % (leader["name"], cand["name"]))
+
+
+def candidates(ms):
+    return [m for m in ms if m["name"] in wanted and m["role"] != "leader" and m["state"] == "running" and not m.get("tags", {}).get("nofailover")]
+
+
+ms = members()
+leaving = next((m for m in ms if m["role"] == "leader" and m["name"] not in wanted), None)
+if leaving:
+    cands = candidates(ms)
+    if not cands:
+        raise SystemExit("pgha: the leader %s is being removed, but no remaining member is running to take over" % leaving["name"])
+    switchover(leaving, cands[0])
+
 current = get_json(api + "/config")
 patch = patch_for(current, desired)
 loop_wait = int(desired.get("loop_wait", 10))
@@ -85,7 +111,7 @@ if patch:
 else:
     print("pgha: dynamic config already as desired")
 
-pending = [m for m in members() if m.get("pending_restart")]
+pending = [m for m in members() if m.get("pending_restart") and m["name"] in wanted]
 if not pending:
     print("pgha: no PostgreSQL restart needed")
     sys.exit(0)
@@ -99,18 +125,13 @@ for m in [m for m in pending if m["role"] != "leader"]:
 
 leader = next((m for m in pending if m["role"] == "leader"), None)
 if leader:
-    candidates = [m for m in members() if m["role"] != "leader" and m["state"] == "running" and not m.get("tags", {}).get("nofailover")]
-    if candidates:
-        cand = candidates[0]
-        status, text = call("POST", leader["api_url"] + "/switchover", {"leader": leader["name"], "candidate": cand["name"]}, timeout=120)
-        if status != 200:
-            raise SystemExit("pgha: switchover %s -> %s answered %s: %s" % (leader["name"], cand["name"], status, text))
-        wait("%s leading" % cand["name"], 120, lambda: ok(cand["api_url"] + "/primary"))
-        print("pgha: switched over %s -> %s" % (leader["name"], cand["name"]))
+    cands = candidates(members())
+    if cands:
+        switchover(leader, cands[0])
         wait("%s back as a replica" % leader["name"], 120, lambda: ok(leader["api_url"] + "/replica"))
     status, text = call("POST", leader["api_url"] + "/restart", {}, timeout=600)
     if status != 200:
         raise SystemExit("pgha: restart of %s answered %s: %s" % (leader["name"], status, text))
-    probe = "/replica" if candidates else "/primary"
+    probe = "/replica" if cands else "/primary"
     wait("%s running after its restart" % leader["name"], 300, lambda: ok(leader["api_url"] + probe))
     print("pgha: restarted %s" % leader["name"])
