@@ -4,6 +4,7 @@ import * as os from "os";
 import * as pulumi from "@pulumi/pulumi";
 import { formatConfigErrors, parseClusterConfig, readRawConfig } from "./core/config";
 import { SECRET_NAMES, SecretName, Secrets } from "./core/spec";
+import { ClusterShape, clusterShape, unsafeTransitions } from "./core/transitions";
 import { PostgresHaCluster } from "./components/postgres-ha-cluster";
 
 const all = pulumi.runtime.allConfig();
@@ -42,12 +43,29 @@ function sshPrivateKey(): pulumi.Output<string> {
     }
 }
 
-const cluster = new PostgresHaCluster(spec.clusterName, { spec, secrets, sshPrivateKey: sshPrivateKey() });
+/** This stack's last deployed shape, from its own outputs (undefined before the first deployment). */
+async function previousShape(): Promise<ClusterShape | undefined> {
+    const self = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
+    const details = await self.getOutputDetails("clusterShape");
+    return (details?.value ?? undefined) as ClusterShape | undefined;
+}
 
-export const primaryEndpoint = cluster.primaryEndpoint;
-export const replicaEndpoint = cluster.replicaEndpoint;
-export const haproxyStatsUrl = cluster.haproxyStatsUrl;
-export const patroniApiUrls = cluster.patroniApiUrls;
-export const etcdEndpoints = cluster.etcdEndpoints;
-export const connectionString = cluster.connectionString;
-export const verification = cluster.verification;
+async function main() {
+    // Edits that cannot be applied in place are refused before any server is touched.
+    const unsafe = unsafeTransitions(await previousShape(), spec);
+    if (unsafe.length > 0) throw new pulumi.RunError(formatConfigErrors(unsafe));
+
+    const cluster = new PostgresHaCluster(spec.clusterName, { spec, secrets, sshPrivateKey: sshPrivateKey() });
+    return {
+        primaryEndpoint: cluster.primaryEndpoint,
+        replicaEndpoint: cluster.replicaEndpoint,
+        haproxyStatsUrl: cluster.haproxyStatsUrl,
+        patroniApiUrls: cluster.patroniApiUrls,
+        etcdEndpoints: cluster.etcdEndpoints,
+        connectionString: cluster.connectionString,
+        verification: cluster.verification,
+        clusterShape: clusterShape(spec),
+    };
+}
+
+export = main();

@@ -20,6 +20,8 @@ export interface PatroniNodeArgs {
     readonly bootstrap: boolean;
     /** etcd healthy, and for replicas the bootstrap member running. */
     readonly after: pulumi.Resource[];
+    /** Must finish before config.yml (which carries the passwords) is rewritten: the leader's password change. */
+    readonly beforeConfig: pulumi.Resource[];
 }
 
 /** Waits for the member's own REST API to report the expected role; prints the last state on failure. */
@@ -60,7 +62,7 @@ export class PatroniNode extends pulumi.ComponentResource {
         const config = placeFile(
             conn,
             { file: redacted, secretContent: args.secrets.apply((s) => renderPatroniConfig(spec, node, s).content) },
-            { parent: this, dependsOn: [args.prep] },
+            { parent: this, dependsOn: [args.prep, ...args.beforeConfig] },
         );
         const waitSec = args.bootstrap ? 300 : 900;
         this.service = serviceUnit(

@@ -19,4 +19,7 @@ export const DCS_APPLY = tool("patroni-dcs-apply.py");
 /** Hands leadership over before a member's Patroni stops (argv: member REST API URL). */
 export const HANDOVER = tool("patroni-handover.py");
 
-export const POSTGRES_NODE_TOOLS: readonly RenderedFile[] = [DCS_APPLY, HANDOVER];
+/** Sets the role passwords on the leader (stdin: JSON; argv: socket dir, port; run as postgres). */
+export const SET_PASSWORDS = tool("pg-set-passwords.py");
+
+export const POSTGRES_NODE_TOOLS: readonly RenderedFile[] = [DCS_APPLY, HANDOVER, SET_PASSWORDS];

@@ -10,6 +10,7 @@ import { HostPrep } from "./host-prep";
 import { KeepalivedPair } from "./keepalived-pair";
 import { PatroniDynamicConfig } from "./patroni-dynamic-config";
 import { PatroniNode } from "./patroni-node";
+import { PostgresRoles } from "./postgres-roles";
 import { NodeConnection, nodeConnection } from "./ssh";
 
 export interface PostgresHaClusterArgs {
@@ -37,11 +38,12 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
 
         const etcd = new EtcdCluster(`${spec.clusterName}-etcd`, { spec, conns, preps }, { parent: this });
 
+        const roles = new PostgresRoles(`${spec.clusterName}-roles`, { spec, conns, preps, secrets }, { parent: this });
         const leader = bootstrapNode(spec);
         const patroni = new Map<string, PatroniNode>();
         const first = new PatroniNode(
             `${leader.name}-patroni`,
-            { spec, conn: conns.get(leader.name)!, prep: preps.get(leader.name)!, secrets, bootstrap: true, after: [etcd.healthy] },
+            { spec, conn: conns.get(leader.name)!, prep: preps.get(leader.name)!, secrets, bootstrap: true, after: [etcd.healthy], beforeConfig: roles.steps },
             { parent: this },
         );
         patroni.set(leader.name, first);
@@ -57,7 +59,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
                 node.name,
                 new PatroniNode(
                     `${node.name}-patroni`,
-                    { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, secrets, bootstrap: false, after: [etcd.healthy, first.service, dynamic.applied] },
+                    { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, secrets, bootstrap: false, after: [etcd.healthy, first.service, dynamic.applied], beforeConfig: roles.steps },
                     { parent: this },
                 ),
             );

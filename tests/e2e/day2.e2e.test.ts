@@ -31,7 +31,7 @@ const setConfig = (key: string, value: string) => pulumi(["config", "set", "--pa
 function previewOps(): Record<string, string> {
     const out = pulumi(["preview", "--json", "--stack", STACK], { echo: false }).stdout;
     const ops: Record<string, string> = {};
-    for (const s of JSON.parse(out).steps ?? []) if (s.op !== "same" && !s.urn.includes("::pulumi:pulumi:Stack::")) ops[s.urn.split("::").pop()] = s.op;
+    for (const s of JSON.parse(out).steps ?? []) if (!["same", "read"].includes(s.op) && !s.urn.includes("::pulumi:pulumi:Stack::")) ops[s.urn.split("::").pop()] = s.op;
     return ops;
 }
 

@@ -82,6 +82,8 @@ describe("PostgresHaCluster wiring (mocks)", () => {
                     `${n}:patroni`,
                     `${n}:/usr/local/libexec/pgha/patroni-dcs-apply.py`,
                     `${n}:/usr/local/libexec/pgha/patroni-handover.py`,
+                    `${n}:/usr/local/libexec/pgha/pg-set-passwords.py`,
+                    `${n}:role-passwords`,
                 ].sort(),
             );
         }
@@ -165,8 +167,10 @@ describe("PostgresHaCluster wiring (mocks)", () => {
             "pg4:/etc/patroni/config.yml",
             "pg4:/usr/local/libexec/pgha/patroni-dcs-apply.py",
             "pg4:/usr/local/libexec/pgha/patroni-handover.py",
+            "pg4:/usr/local/libexec/pgha/pg-set-passwords.py",
             "pg4:packages",
             "pg4:patroni",
+            "pg4:role-passwords",
         ]);
         const differs = commands(bigger)
             .filter((c) => classic.has(c.name) && JSON.stringify(c.inputs) !== JSON.stringify(classic.get(c.name)!.inputs))
@@ -181,6 +185,16 @@ describe("PostgresHaCluster wiring (mocks)", () => {
             "pgsql:verify",
         ]);
         expect(bigger.get("pg4:patroni")!.deps).toEqual(expect.arrayContaining(["pg1:patroni", "pgsql:dynamic-config"]));
+    });
+
+    test("a rotated password: set by the leader first, then the Patroni configs and nothing else", async () => {
+        const rotated = await register(specOf(), { ...FAKE_SECRETS, replicationPassword: "rotated-replication-pw" });
+        const differs = commands(rotated)
+            .filter((c) => JSON.stringify(c.inputs) !== JSON.stringify(classic.get(c.name)!.inputs))
+            .map((c) => c.name)
+            .sort();
+        expect(differs).toEqual(["pg1:/etc/patroni/config.yml", "pg1:patroni", "pg1:role-passwords", "pg2:/etc/patroni/config.yml", "pg2:patroni", "pg2:role-passwords"]);
+        for (const n of ["pg1", "pg2"]) expect(rotated.get(`${n}:/etc/patroni/config.yml`)!.deps).toEqual(expect.arrayContaining(["pg1:role-passwords", "pg2:role-passwords"]));
     });
 
     test("reordering the nodes list changes nothing", async () => {
