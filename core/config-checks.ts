@@ -2,7 +2,7 @@
 // value even when single-field checks failed (the value is then "dirty"), so
 // each rule skips values that are already known to be malformed.
 
-import { PATRONI_TIMING_RANGES, ParsedConfig, ParsedNode, dataDirProblem } from "./config-schema";
+import { NAME_RE, PATRONI_TIMING_RANGES, ParsedConfig, ParsedNode, dataDirProblem, quote as q } from "./config-schema";
 import { KeyPath, formatKeyPath as key } from "./config-errors";
 import { effectiveEtcdDataDir, effectivePostgresDataDir, normaliseRoles } from "./config-build";
 import { isIPv4, isNetworkOrBroadcast, sameSubnet, subnetOf } from "./net";
@@ -13,7 +13,6 @@ export interface Problem {
     readonly message: string;
 }
 
-const q = (s: string): string => JSON.stringify(s);
 const MAX_ETCD_MEMBERS = 7;
 
 interface IndexedNode {
@@ -23,7 +22,9 @@ interface IndexedNode {
 }
 
 const nodePath = (i: number, ...rest: (string | number)[]): KeyPath => ["nodes", i, ...rest];
-const label = (n: IndexedNode): string => `${key(nodePath(n.index))} (${n.node.name})`;
+/** A value as messages show it: bare when well-formed, else quoted (and cut), so a bad one cannot break the message. */
+const shown = (s: string, wellFormed: RegExp = NAME_RE): string => (wellFormed.test(s) ? s : q(s));
+const label = (n: IndexedNode): string => `${key(nodePath(n.index))} (${shown(n.node.name)})`;
 
 function indexed(cfg: ParsedConfig): IndexedNode[] {
     return cfg.nodes.map((node, index) => ({ index, node, roles: normaliseRoles(node.roles) }));
@@ -164,7 +165,7 @@ function portClashes(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem[
             for (const s of seen.filter((s) => s.port === l.port)) {
                 const id = `${key(s.path)}|${key(l.path)}|${l.port}`;
                 const entry = clashes.get(id) ?? { later: l, earlier: s, nodes: [] };
-                entry.nodes.push(n.node.name);
+                entry.nodes.push(shown(n.node.name));
                 clashes.set(id, entry);
             }
             seen.push(l);
@@ -208,7 +209,7 @@ function hostKeyRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem
         .filter((n) => n.node.hostKey === undefined)
         .map((n) => ({
             path: nodePath(n.index, "hostKey"),
-            message: `missing, and ${key(["ssh", "strictHostKeys"])} is true (find it with \`ssh-keyscan -t ed25519 ${n.node.sshHost ?? n.node.address}\`)`,
+            message: `missing, and ${key(["ssh", "strictHostKeys"])} is true (find it with \`ssh-keyscan -t ed25519 ${shown(n.node.sshHost ?? n.node.address, /^[A-Za-z0-9.-]{1,253}$/)}\`)`,
         }));
 }
 

@@ -4,18 +4,22 @@
 // schema for non-secret fields only), so no secret can leak through this file.
 
 import { z } from "zod";
-import { knownKeysAt } from "./config-schema";
+import { jsonQuote, knownKeysAt } from "./config-schema";
 
 export type KeyPath = readonly (string | number)[];
 
 export const NAMESPACE = "pgha";
 
-/** ["nodes", 2, "address"] → "pgha:nodes[2].address"; odd map keys are quoted: parameters["a b"]. */
+/** Map keys longer than this are cut in messages (a 1 MB key must not make a 1 MB message). */
+const KEY_SHOWN_MAX = 64;
+
+/** ["nodes", 2, "address"] → "pgha:nodes[2].address"; odd map keys are quoted: parameters["a b"], long ones cut: ["aaa…"…]. */
 export function formatKeyPath(path: KeyPath): string {
     let out = `${NAMESPACE}:`;
     path.forEach((seg, i) => {
         if (typeof seg === "number") out += `[${seg}]`;
-        else if (i > 0 && !/^[A-Za-z_][A-Za-z0-9_.]*$/.test(seg)) out += `[${JSON.stringify(seg)}]`;
+        else if (seg.length > KEY_SHOWN_MAX) out += `[${jsonQuote(seg.slice(0, KEY_SHOWN_MAX))}…]`;
+        else if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(seg)) out += `[${jsonQuote(seg)}]`;
         else out += i === 0 ? seg : `.${seg}`;
     });
     return path.length === 0 ? NAMESPACE : out;
@@ -39,14 +43,17 @@ function editDistance(a: string, b: string): number {
 export function suggestKey(key: string, known: readonly string[]): string | undefined {
     let best: string | undefined;
     let bestDistance = Infinity;
+    const limit = Math.max(2, Math.floor(key.length / 4));
     for (const k of known) {
+        // The distance is at least the difference in length: skip hopeless pairs (a huge key would take long).
+        if (Math.abs(k.length - key.length) > limit) continue;
         const d = k.toLowerCase() === key.toLowerCase() ? 0 : editDistance(key, k);
         if (d < bestDistance) {
             best = k;
             bestDistance = d;
         }
     }
-    return bestDistance <= Math.max(2, Math.floor(key.length / 4)) ? best : undefined;
+    return bestDistance <= limit ? best : undefined;
 }
 
 function unknownKeyMessage(path: KeyPath, key: string): string {

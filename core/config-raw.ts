@@ -58,7 +58,8 @@ export function readRawConfig(
         if (raw === undefined) continue;
         if (isSecret?.(fullKey)) marked.push(name);
         if (SECRET_KEYS.includes(name)) secrets[name as ConfigSecretName] = raw;
-        else values[name] = decodeConfigValue(raw);
+        // Defined, not assigned: a key named "__proto__" must stay a key (and be refused as unknown).
+        else Object.defineProperty(values, name, { value: decodeConfigValue(raw), enumerable: true, writable: true, configurable: true });
     }
     return {
         values,

@@ -9,9 +9,40 @@ import { z } from "zod";
 import { ROLES, Role } from "./spec";
 import { isIPv4, parseCidr, unusableHostAddress } from "./net";
 
-const q = (s: string): string => JSON.stringify(s);
+/**
+ * JSON.stringify, plus \u escapes for what it leaves raw but a terminal or a
+ * reader may act on: DEL and C1 controls, line separators, bidi controls.
+ */
+export function jsonQuote(s: string): string {
+    return JSON.stringify(s).replace(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufffe\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
 
-const CONTROL_RE = /[\u0000-\u001f\u007f]/;
+const QUOTE_MAX = 64;
+/** A value quoted for a message; long ones are cut (a 1 MB value must not make a 1 MB message). */
+export function quote(s: string): string {
+    return s.length <= QUOTE_MAX ? jsonQuote(s) : `${jsonQuote(s.slice(0, QUOTE_MAX))}… (${s.length} characters)`;
+}
+const q = quote;
+
+/**
+ * Control characters (C0, DEL, C1) and the Unicode line and paragraph
+ * separators: each ends a line for some reader (YAML 1.1, and so Patroni's
+ * PyYAML, breaks lines at NEL, LS and PS), so none may reach a file or command.
+ */
+export const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+/** U+FFFE and U+FFFF (PyYAML refuses a file holding them) and unpaired surrogates (not valid UTF-8). */
+export const NON_CHARACTER_RE = /[\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/** Longest string any key takes (PATH_MAX); secrets have their own, shorter limit. */
+export const MAX_TEXT_LENGTH = 4096;
+/** PostgreSQL parameter names are short; this bounds what reaches the DCS and the preview. */
+const MAX_PARAMETER_NAME_LENGTH = 63;
+
+/** What is wrong with the characters of a string (never quoting it), or undefined. */
+export function unsafeCharacterProblem(s: string): string | undefined {
+    if (CONTROL_RE.test(s)) return "contains a control character or newline";
+    if (NON_CHARACTER_RE.test(s)) return "contains a Unicode non-character (U+FFFE, U+FFFF) or an unpaired surrogate";
+    return undefined;
+}
 /** Cluster and node names: they end up in file contents, unit names, etcd member names and shell. */
 export const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const NAME_RULE = "lowercase letters, digits and '-', 1 to 63 characters, starting and ending with a letter or digit";
@@ -62,11 +93,16 @@ export const PATRONI_MANAGED_PARAMETERS: Readonly<Record<string, string>> = {
 // ---------------------------------------------------------------------------
 // Small building blocks
 
-/** A string without control characters that also passes `check` (which returns a problem or undefined). */
-function text(check?: (s: string) => string | undefined) {
+/**
+ * A string without control characters that also passes `check` (which returns a problem or undefined).
+ * `max` is the longest value the key takes, named when a value is absurdly long; `check` enforces it.
+ */
+function text(check?: (s: string) => string | undefined, max: number = MAX_TEXT_LENGTH) {
     return z.string().superRefine((s, ctx) => {
-        if (CONTROL_RE.test(s)) {
-            ctx.addIssue({ code: z.ZodIssueCode.custom, message: "contains a control character or newline" });
+        // Past MAX_TEXT_LENGTH nothing else is looked at (nor quoted); the key's own limit is what the user needs.
+        const unsafe = s.length > MAX_TEXT_LENGTH ? tooLong(s.length, max) : unsafeCharacterProblem(s);
+        if (unsafe !== undefined) {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, message: unsafe });
             return;
         }
         const problem = check?.(s);
@@ -74,7 +110,9 @@ function text(check?: (s: string) => string | undefined) {
     });
 }
 
-const matching = (re: RegExp, what: string) => text((s) => (re.test(s) ? undefined : `${q(s)} ${what}`));
+const tooLong = (n: number, max: number): string => `is ${n} characters long; at most ${max} are allowed`;
+
+const matching = (re: RegExp, what: string, max?: number) => text((s) => (re.test(s) ? undefined : `${q(s)} ${what}`), max);
 
 /** CLI-set scalars arrive as strings: "5432" is the number 5432. */
 const numericString = (v: unknown): unknown => (typeof v === "string" && /^\s*-?[0-9]+\s*$/.test(v) ? Number(v) : v);
@@ -104,8 +142,8 @@ const hostnameOrIp = text((s) => {
     if (LOOKS_LIKE_IP_RE.test(s)) return isIPv4(s) ? undefined : `${q(s)} is not an IPv4 address`;
     return HOSTNAME_RE.test(s) && s.length <= 253 ? undefined : `${q(s)} is neither a host name nor an IPv4 address`;
 });
-const name = matching(NAME_RE, `is not a valid name (${NAME_RULE})`);
-const user = matching(USER_RE, "is not a valid user name (lowercase letters, digits, '_' and '-', starting with a letter or '_', at most 32)");
+const name = matching(NAME_RE, `is not a valid name (${NAME_RULE})`, 63);
+const user = matching(USER_RE, "is not a valid user name (lowercase letters, digits, '_' and '-', starting with a letter or '_', at most 32)", 32);
 
 function absolutePath(s: string): string | undefined {
     if (!PATH_RE.test(s)) return `${q(s)} is not an absolute path made of letters, digits and . _ - + /`;
@@ -174,7 +212,7 @@ const vipSchema = z
     .object({
         address: ipv4,
         prefixLength: int(1, 32).default(24),
-        interface: matching(INTERFACE_RE, "is not a valid interface name (1 to 15 of letters, digits, _ . : -)").default("eth0"),
+        interface: matching(INTERFACE_RE, "is not a valid interface name (1 to 15 of letters, digits, _ . : -)", 15).default("eth0"),
         virtualRouterId: int(1, 255).default(51),
     })
     .strict();
@@ -183,28 +221,29 @@ const parameterValue = z.unknown().superRefine((v, ctx) => {
     if (typeof v === "number" || typeof v === "boolean") return;
     if (typeof v !== "string") {
         ctx.addIssue({ code: z.ZodIssueCode.custom, message: "must be a string, number or boolean" });
-    } else if (CONTROL_RE.test(v)) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, message: "contains a control character or newline" });
+    } else {
+        const unsafe = v.length > MAX_TEXT_LENGTH ? tooLong(v.length, MAX_TEXT_LENGTH) : unsafeCharacterProblem(v);
+        if (unsafe !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: unsafe });
     }
 });
 
-const parametersSchema = z.record(parameterValue).superRefine((params, ctx) => {
-    for (const key of Object.keys(params)) {
-        if (!PARAMETER_NAME_RE.test(key)) {
-            ctx.addIssue({
-                code: z.ZodIssueCode.custom,
-                path: [key],
-                message: `${q(key)} is not a PostgreSQL parameter name (lowercase letters, digits, '_' and '.')`,
-            });
-        } else if (key in PATRONI_MANAGED_PARAMETERS) {
-            ctx.addIssue({
-                code: z.ZodIssueCode.custom,
-                path: [key],
-                message: `cannot be set here: ${PATRONI_MANAGED_PARAMETERS[key]}`,
-            });
-        }
-    }
+/**
+ * Checked as the record's key (zod reports it at [key]), so that "__proto__",
+ * which the parsed record silently drops, is refused rather than ignored.
+ */
+const parameterName = z.string().superRefine((key, ctx) => {
+    const problem =
+        key.length > MAX_PARAMETER_NAME_LENGTH
+            ? tooLong(key.length, MAX_PARAMETER_NAME_LENGTH)
+            : !PARAMETER_NAME_RE.test(key) || key === "__proto__"
+              ? `${q(key)} is not a PostgreSQL parameter name (lowercase letters, digits, '_' and '.')`
+              : Object.hasOwn(PATRONI_MANAGED_PARAMETERS, key)
+                ? `cannot be set here: ${PATRONI_MANAGED_PARAMETERS[key]}`
+                : undefined;
+    if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
 });
+
+const parametersSchema = z.record(parameterName, parameterValue);
 
 const postgresSchema = z
     .object({

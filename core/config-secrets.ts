@@ -3,18 +3,18 @@
 // the key.
 
 import { SecretName } from "./spec";
-import { ConfigSecretName } from "./config-schema";
+import { ConfigSecretName, unsafeCharacterProblem } from "./config-schema";
 import { formatKeyPath as key } from "./config-errors";
 
 export const SECRET_MAX_LENGTH = 128;
 /** VRRP PASS authentication carries 8 bytes; keepalived ignores the rest. */
 export const KEEPALIVED_PASS_LENGTH = 8;
 
-const CONTROL_RE = /[\u0000-\u001f\u007f]/;
 // keepalived's config parser splits on whitespace and treats # and ! as
-// comments, quotes and backslashes as escapes and braces as blocks.
+// comments, quotes and backslashes as escapes, braces as blocks, and $NAME as
+// a parameter to substitute (it has built-in ones: "ab$_PWD" would change).
 const KEEPALIVED_PASS_RE = /^[\x21-\x7e]+$/;
-const KEEPALIVED_FORBIDDEN_RE = /[#!"'\\{}]/;
+const KEEPALIVED_FORBIDDEN_RE = /[#!"'\\{}$]/;
 
 /** What is wrong with a secret's value (no value in the text), or undefined. */
 export function secretValueProblem(name: ConfigSecretName, value: string): string | undefined {
@@ -30,9 +30,10 @@ export function secretValueProblem(name: ConfigSecretName, value: string): strin
         return undefined;
     }
     if (value.length < 1 || value.length > SECRET_MAX_LENGTH) return `must be 1 to ${SECRET_MAX_LENGTH} characters long`;
-    if (CONTROL_RE.test(value)) return "contains a control character or newline";
+    const unsafe = unsafeCharacterProblem(value);
+    if (unsafe !== undefined) return unsafe;
     if (name === "keepalivedPassword" && (!KEEPALIVED_PASS_RE.test(value) || KEEPALIVED_FORBIDDEN_RE.test(value))) {
-        return "must be printable ASCII without spaces, quotes, backslashes, braces, # or ! (keepalived.conf cannot hold them)";
+        return "must be printable ASCII without spaces, quotes, backslashes, braces, $, # or ! (keepalived.conf cannot hold them)";
     }
     return undefined;
 }

@@ -55,15 +55,21 @@ export function parseClusterConfig(raw: RawConfig, opts: ParseOptions = {}): Par
     // Secrets handed in among the values (e.g. by a test) are moved where they belong.
     const values: Record<string, unknown> = { ...raw.values };
     const secrets: Partial<Record<ConfigSecretName, string>> = { ...raw.secrets };
+    const misplaced: string[] = [];
     for (const k of CONFIG_SECRET_KEYS) {
-        if (!(k in values)) continue;
+        if (!Object.hasOwn(values, k)) continue;
         const v = values[k];
-        if (typeof v === "string" && secrets[k] === undefined) secrets[k] = v;
+        if (typeof v === "string") {
+            if (secrets[k] === undefined) secrets[k] = v;
+        } else if (v !== undefined && v !== null) {
+            // Never generated in its place, never printed: only its type is named.
+            misplaced.push(`${formatKeyPath([k])}: expected a string, got ${Array.isArray(v) ? "an array" : typeof v === "object" ? "an object" : `a ${typeof v}`}`);
+        }
         delete values[k];
     }
 
     const parsed = checkedSchema.safeParse(values);
-    const errors = parsed.success ? [] : formatZodIssues(parsed.error.issues);
+    const errors = [...(parsed.success ? [] : formatZodIssues(parsed.error.issues)), ...misplaced];
 
     const sshKeyFromSecret = (secrets.sshPrivateKey ?? "") !== "";
     if (sshKeyFromSecret && isObject(values.ssh) && values.ssh.privateKeyPath !== undefined) {

@@ -1,7 +1,7 @@
 // The unit every renderer produces: one file on one server, with the mode and
 // ownership the component must give it.
 
-import { Document } from "yaml";
+import { Document, Scalar, visit } from "yaml";
 import { NodeSpec, Role, Secrets } from "../spec";
 
 export interface RenderedFile {
@@ -33,8 +33,21 @@ export const PLACEHOLDER_SECRETS: Secrets = {
  */
 export function toYaml11(value: unknown): string {
     const doc = new Document(value, { version: "1.1", aliasDuplicateObjects: false });
+    // PyYAML also resolves a plain "=" (the 1.1 value type) and "<<" (merge key),
+    // which the yaml package writes bare: a password "=" would make Patroni's
+    // config unreadable. Write them as explicit, quoted strings.
+    visit(doc, {
+        Scalar(_key, node) {
+            if (typeof node.value === "string" && PYYAML_RESOLVED_RE.test(node.value)) {
+                node.type = Scalar.QUOTE_DOUBLE;
+                node.tag = "tag:yaml.org,2002:str";
+            }
+        },
+    });
     return doc.toString({ lineWidth: 0 });
 }
+
+const PYYAML_RESOLVED_RE = /^(=|<<)$/;
 
 export function file(path: string, content: string, mode: string, owner = "root", group = owner): RenderedFile {
     return { path, content, mode, owner, group };

@@ -122,12 +122,75 @@ step("remove the leader: it hands over first, then leaves the cluster and HAProx
     await waitFor("lab4 leading", 60, () => (patronictlList("lab1").find((m) => m.Role === "Leader")?.Member === "lab4" ? true : undefined));
     await waitFor("writes through the VIP", 30, () => (psql(VIP, 5000, password, "select 1", { allowFail: true }).status === 0 ? true : undefined));
     configureStack(STACK, [`--roles=${CLASSIC}`]);
-    for (const [k, v] of [["pgha:postgres.parameters.work_mem", "24MB"], ["pgha:patroni.ttl", "35"], ["pgha:postgres.parameters.shared_buffers", "160MB"]]) setConfig(k, v);
+    for (const [k, v] of SETTINGS) setConfig(k, v);
     const probe = await withWriteProbe(up);
     expect(probe.longestOutageMs).toBeLessThan(8000);
     expect(["lab1", "lab2"]).toContain(patronictlList("lab1").find((m) => m.Role === "Leader")!.Member);
     await waitFor("lab4 gone from the cluster", 90, () => (patronictlList("lab1").some((m) => m.Member === "lab4") ? undefined : true));
     expect(ssh("lab4", "systemctl is-active patroni", { allowFail: true }).stdout.trim()).not.toBe("active");
+}, 900);
+
+const SETTINGS: [string, string][] = [
+    ["pgha:postgres.parameters.work_mem", "24MB"],
+    ["pgha:patroni.ttl", "35"],
+    ["pgha:postgres.parameters.shared_buffers", "160MB"],
+];
+
+step("rotate the passwords: set in PostgreSQL first, replication keeps streaming, no restart", async () => {
+    const before = ["lab1", "lab2"].map(postmasterStart);
+    const replication = `Repl'"$(id)\`;#-${Date.now()}`;
+    pulumi(["config", "set", "--secret", "pgha:replicationPassword", "--stack", STACK], { input: replication, echo: false });
+    const probe = await withWriteProbe(up);
+    expect(probe.longestOutageMs).toBeLessThan(2000);
+    // Force the replica to reconnect: it must log in with the new password.
+    const leader = patronictlList("lab1").find((m) => m.Role === "Leader")!.Member;
+    const replica = leader === "lab1" ? "lab2" : "lab1";
+    ssh(leader, `cd / && runuser -u postgres -- psql -AtXc "select pg_terminate_backend(pid) from pg_stat_replication"`);
+    await waitFor(`${replica} streaming again with the new password`, 60, () =>
+        ssh(leader, `cd / && runuser -u postgres -- psql -AtXc "select application_name from pg_stat_replication where state = 'streaming'"`).stdout.includes(replica) ? true : undefined,
+    );
+    const oldSuperuser = password;
+    pulumi(["config", "set", "--secret", "pgha:superuserPassword", "--stack", STACK], { input: `Sup3r '"$HOME\`;${Date.now()}`, echo: false });
+    pulumi(["config", "set", "--secret", "pgha:keepalivedPassword", "--stack", STACK], { input: "n3wVrrp1", echo: false });
+    up();
+    password = superuserPassword(STACK);
+    expect(psql(VIP, 5000, password, "select pg_is_in_recovery()").stdout.trim()).toBe("f");
+    expect(psql(VIP, 5000, oldSuperuser, "select 1", { allowFail: true }).status).not.toBe(0);
+    expect(ssh("lab1", "grep -c 'auth_pass n3wVrrp1' /etc/keepalived/keepalived.conf").stdout.trim()).toBe("1");
+    expect(["lab1", "lab2"].map(postmasterStart)).toEqual(before);
+}, 600);
+
+step("unsafe edits are refused at preview, before any server is touched", () => {
+    setConfig("pgha:clusterName", "renamed");
+    const r = pulumi(["preview", "--stack", STACK], { allowFail: true });
+    expect(r.status).not.toBe(0);
+    expect(r.stdout + r.stderr).toContain('pgha:clusterName: changing "pgsql" to "renamed" in place is refused');
+    setConfig("pgha:clusterName", "pgsql");
+    pulumi(["preview", "--expect-no-changes", "--stack", STACK]);
+}, 300);
+
+step("add a balancer: it joins the VRRP group; remove it again: the VIP stays up", () => {
+    configureStack(STACK, [`--roles=lab1=etcd+postgres+haproxy+keepalived,lab2=etcd+postgres+haproxy+keepalived,lab3=etcd+haproxy+keepalived`]);
+    for (const [k, v] of SETTINGS) setConfig(k, v);
+    const ops = previewOps();
+    const existing = Object.entries(ops).filter(([, op]) => op !== "create").map(([n]) => n).sort();
+    expect(existing).toEqual([
+        "lab1:/etc/keepalived/keepalived.conf",
+        "lab1:keepalived",
+        "lab2:/etc/keepalived/keepalived.conf",
+        "lab2:keepalived",
+        "lab3:packages",
+        "pgsql:dynamic-config",
+        "pgsql:verify",
+    ]);
+    up();
+    expect(ssh("lab3", "systemctl is-active haproxy keepalived").stdout.trim().split("\n")).toEqual(["active", "active"]);
+    expect(ssh("lab3", "journalctl -u keepalived --no-pager | grep -cE 'Entering (BACKUP|MASTER) STATE'", { allowFail: true }).stdout.trim()).not.toBe("0");
+    configureStack(STACK, [`--roles=${CLASSIC}`]);
+    for (const [k, v] of SETTINGS) setConfig(k, v);
+    up();
+    expect(ssh("lab3", "systemctl is-active keepalived", { allowFail: true }).stdout.trim()).not.toBe("active");
+    expect(psql(VIP, 5000, password, "select pg_is_in_recovery()").stdout.trim()).toBe("f");
 }, 900);
 
 step("move the VIP: keepalived reloads, nothing else restarts", async () => {

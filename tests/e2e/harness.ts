@@ -57,8 +57,8 @@ export const E2E_ENV: NodeJS.ProcessEnv = {
 };
 fs.mkdirSync(path.join(ROOT, ".pulumi-state", "e2e"), { recursive: true });
 
-export function pulumi(args: string[], opts: { allowFail?: boolean; timeoutSec?: number; echo?: boolean } = {}): RunResult {
-    return run("bash", ["scripts/pulumi.sh", ...args], { env: E2E_ENV, timeoutSec: opts.timeoutSec ?? 1500, allowFail: opts.allowFail, echo: opts.echo ?? true });
+export function pulumi(args: string[], opts: { allowFail?: boolean; timeoutSec?: number; echo?: boolean; input?: string } = {}): RunResult {
+    return run("bash", ["scripts/pulumi.sh", ...args], { env: E2E_ENV, timeoutSec: opts.timeoutSec ?? 1500, allowFail: opts.allowFail, echo: opts.echo ?? true, input: opts.input });
 }
 
 export function configureStack(stack: string, extra: string[] = []): void {

@@ -452,7 +452,7 @@ describe("secrets", () => {
         })).toEqual([
             "pgha:superuserPassword: must be 1 to 128 characters long",
             "pgha:replicationPassword: contains a control character or newline",
-            "pgha:keepalivedPassword: must be printable ASCII without spaces, quotes, backslashes, braces, # or ! (keepalived.conf cannot hold them)",
+            "pgha:keepalivedPassword: must be printable ASCII without spaces, quotes, backslashes, braces, $, # or ! (keepalived.conf cannot hold them)",
         ]);
         expect(errorsOf(classicValues(), { ...FAKE_SECRETS, sshPrivateKey: "not a key" })).toContain(
             "pgha:sshPrivateKey: is not a PEM/OpenSSH private key (-----BEGIN ... PRIVATE KEY-----)",
