@@ -87,8 +87,9 @@ export function verificationScript(spec: ClusterSpec, timeoutSec: number): strin
         `}`,
         `wait_for "replicas streaming" streaming_ok`,
         ...(statsUrls.length ? [`wait_for "HAProxy primary routing" python3 -c ${shq(HAPROXY_CHECK)} ${statsUrls.map(shq).join(" ")}`] : []),
-        `front_ok() { r=$(psql "host=${front.host} port=${front.port} user=postgres dbname=postgres connect_timeout=3" -Atc "select pg_is_in_recovery()") && [ "$r" = f ] && echo "${front.host}:${front.port} answers as the primary" || { echo "${front.host}:${front.port} answered pg_is_in_recovery=$r"; return 1; }; }`,
-        `wait_for "${front.host}:${front.port}" front_ok`,
+        `front=${shq(`${front.host}:${front.port}`)}; front_conn=${shq(`host=${front.host} port=${front.port} user=postgres dbname=postgres connect_timeout=3`)}`,
+        `front_ok() { r=$(psql "$front_conn" -Atc "select pg_is_in_recovery()") && [ "$r" = f ] && echo "$front answers as the primary" || { echo "$front answered pg_is_in_recovery=$r"; return 1; }; }`,
+        `wait_for "$front" front_ok`,
     ].join("\n");
 }
 

@@ -29,7 +29,8 @@ export function patroniWaitScript(spec: ClusterSpec, node: NodeSpec, bootstrap: 
     const url = `http://${node.address}:${spec.patroni.restApiPort}/patroni`;
     const want = bootstrap ? "the leader" : "a streaming replica";
     return [
-        `url=${shq(url)}; deadline=$((SECONDS + ${timeoutSec})); last=""`,
+        // Values reach the shell only as quoted words, even those validation already restricts.
+        `url=${shq(url)}; member=${shq(node.name)}; deadline=$((SECONDS + ${timeoutSec})); last=""`,
         `while :; do`,
         `  last=$(python3 - "$url" <<'PY' 2>&1 || true`,
         `import json, sys, urllib.request`,
@@ -44,10 +45,10 @@ export function patroniWaitScript(spec: ClusterSpec, node: NodeSpec, bootstrap: 
         bootstrap
             ? `  if { [ "\${1:-}" = master ] || [ "\${1:-}" = primary ]; } && [ "\${2:-}" = running ]; then break; fi`
             : `  if [ "\${1:-}" = replica ] && [ "\${2:-}" = running ] && { [ "\${3:-}" = streaming ] || [ "\${3:-}" = - ]; }; then break; fi`,
-        `  [ "$SECONDS" -lt "$deadline" ] || { echo "pgha: ${node.name} is not ${want} after ${timeoutSec} s: role/state/replication: $last" >&2; journalctl -u patroni -n 15 --no-pager >&2 || true; exit 1; }`,
+        `  [ "$SECONDS" -lt "$deadline" ] || { echo "pgha: $member is not ${want} after ${timeoutSec} s: role/state/replication: $last" >&2; journalctl -u patroni -n 15 --no-pager >&2 || true; exit 1; }`,
         `  sleep 2`,
         `done`,
-        `echo "pgha: ${node.name} is ${want} ($last)"`,
+        `echo "pgha: $member is ${want} ($last)"`,
     ].join("\n");
 }
 
@@ -85,7 +86,7 @@ export class PatroniNode extends pulumi.ComponentResource {
                     `systemctl disable --now patroni >/dev/null 2>&1 || true`,
                     spec.destroy.deleteData
                         ? `rm -rf -- ${shq(spec.postgres.dataDir)}`
-                        : `echo "pgha: keeping PostgreSQL data in ${spec.postgres.dataDir}"`,
+                        : `echo "pgha: keeping PostgreSQL data in "${shq(spec.postgres.dataDir)}`,
                 ].join("\n"),
                 timeoutSec: waitSec + 60,
             },
