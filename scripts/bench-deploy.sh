@@ -41,9 +41,12 @@ for mode in bare preinstalled; do
     noop_list[$mode]=""; noop_cmds[$mode]=""
     for i in $(seq "$RUNS"); do
         sleep 1; s=$(date +%s); t0=$(now)
-        pulumi up --yes --skip-preview --stack "$stack" >/dev/null 2>&1
+        log="/tmp/pgha-bench-noop-$mode-$i.log"
+        pulumi up --yes --skip-preview --stack "$stack" >"$log" 2>&1
         t1=$(now); u=$(( $(date +%s) + 1 )); sleep 3  # our own counting logins come after the window
         noop_list[$mode]+="$(secs "$t0" "$t1") "; noop_cmds[$mode]+="$(logins "$s" "$u") "
+        # A no-op run must change nothing: name whatever did (kept in $log).
+        grep -E '^ +[~+-] +command:remote:Command' "$log" | sed "s/^/  $mode no-op run $i changed: /" >&2 || true
     done
     pulumi destroy --yes --skip-preview --stack "$stack" >/dev/null 2>&1
 done
