@@ -1,12 +1,28 @@
-// The DCS: one etcd member per `etcd` node, then a cluster-wide health check
+// The DCS: one etcd member per `etcd` node, then a cluster-wide membership step
 // that every later step (Patroni) waits for.
+//
+// Membership changes at runtime, one member at a time (etcd-member.py does the work
+// on the servers, reading everything about a member from its own config file):
+// - a member without data joins a running cluster (`member add`, then it starts with
+//   initial-cluster-state existing and waits until healthy); with no running cluster
+//   (first bootstrap) the members start in parallel without waiting;
+// - each member's service depends on the previous member's by name order, so members
+//   joining in one `pulumi up` join one after the other (at bootstrap the starts do not
+//   wait, so the chain costs nothing), and restarts roll one member at a time;
+// - a member's restart trigger is its restart-relevant settings only: a new
+//   initial-cluster rewrites every member's file but restarts none;
+// - the membership step removes (`member remove`) the members the stack no longer
+//   lists, one at a time while the rest keep a healthy quorum, then checks health;
+//   Pulumi deletes the removed member's own resources at the end of the run: its
+//   etcd stops and its data dir is moved aside (kept as it is on `pulumi destroy`).
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { renderEtcdFiles } from "../core/render/etcd";
+import { ETCD_CONFIG_PATH, etcdConfigObject, etcdRestartFingerprint, renderEtcdConfig, renderEtcdDropIn } from "../core/render/etcd";
 import { ClusterSpec, nodesWithRole } from "../core/spec";
-import { etcdClientUrls } from "../core/topology";
+import { etcdClientUrls, etcdMembers } from "../core/topology";
 import { HostPrep } from "./host-prep";
-import { placeFile, serviceUnit } from "./remote-file";
+import { ETCD_MEMBER } from "./pgha-tools";
+import { placeFile, serviceDigest, serviceUnit } from "./remote-file";
 import { NodeConnection, remoteScript, shq } from "./ssh";
 
 export interface EtcdClusterArgs {
@@ -15,8 +31,17 @@ export interface EtcdClusterArgs {
     readonly preps: ReadonlyMap<string, HostPrep>;
 }
 
+/** How long etcd-member.py waits for each thing (a join, quorum, a safe removal, health). */
+export const ETCD_WAIT_SEC = 150;
+
+/** The membership step's command text: it lists the members, so it re-runs exactly when they change. */
+export function etcdMembershipScript(spec: ClusterSpec): string {
+    const lines = etcdMembers(spec).map((m) => `  --member ${shq(m.name)} ${shq(m.peerUrl)} ${shq(m.clientUrl)}`);
+    return [`python3 ${ETCD_MEMBER.path} membership --wait ${ETCD_WAIT_SEC} \\`, ...lines.map((l, i) => (i < lines.length - 1 ? `${l} \\` : l))].join("\n");
+}
+
 export class EtcdCluster extends pulumi.ComponentResource {
-    /** Succeeds only once every member reports healthy. */
+    /** Succeeds only once exactly the stack's members are listed, started and healthy. */
     public readonly healthy: command.remote.Command;
     public readonly endpoints: string[];
 
@@ -25,51 +50,44 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const { spec } = args;
         const members = nodesWithRole(spec, "etcd");
         this.endpoints = etcdClientUrls(spec);
-        const services = members.map((node) => {
+        const services: command.remote.Command[] = [];
+        for (const node of members) {
             const conn = args.conns.get(node.name)!;
             const prep = args.preps.get(node.name)!;
-            const files = renderEtcdFiles(spec, node).map((file) => placeFile(conn, { file }, { parent: this, dependsOn: [prep] }));
-            const dataDir = shq(spec.etcd.dataDir);
-            return serviceUnit(
-                `${node.name}:etcd`,
-                {
-                    conn,
-                    unit: "etcd",
-                    files,
-                    // A new member is ready only once a quorum of its peers runs: start without
-                    // waiting here; the health check below waits for the whole cluster.
-                    start: `systemctl daemon-reload\nsystemctl enable etcd >/dev/null 2>&1\nsystemctl restart --no-block etcd`,
-                    apply: `systemctl daemon-reload\nsystemctl restart etcd`,
-                    stop: [
-                        `systemctl disable --now etcd >/dev/null 2>&1 || true`,
-                        spec.destroy.deleteData ? `rm -rf -- ${dataDir}` : `echo "pgha: keeping etcd data in ${spec.etcd.dataDir}"`,
-                    ].join("\n"),
-                },
-                { parent: this, dependsOn: [prep] },
+            const fileOpts = { parent: this, dependsOn: [prep] };
+            const files = [
+                placeFile(conn, { file: renderEtcdConfig(spec, node), restartKey: etcdRestartFingerprint(etcdConfigObject(spec, node)) }, fileOpts),
+                placeFile(conn, { file: renderEtcdDropIn(spec) }, fileOpts),
+            ];
+            // The same digest as in the command's header: etcd-member.py restarts a running
+            // member only when it differs from the one the member was started with.
+            const start = `python3 ${ETCD_MEMBER.path} start --config ${ETCD_CONFIG_PATH} --fingerprint ${serviceDigest(files)} --wait ${ETCD_WAIT_SEC}`;
+            const previous = services[services.length - 1];
+            services.push(
+                serviceUnit(
+                    `${node.name}:etcd`,
+                    {
+                        conn,
+                        unit: "etcd",
+                        files,
+                        start,
+                        apply: start,
+                        stop: `python3 ${ETCD_MEMBER.path} stop --config ${ETCD_CONFIG_PATH}${spec.destroy.deleteData ? " --delete-data" : ""}`,
+                        timeoutSec: 3 * ETCD_WAIT_SEC + 60,
+                    },
+                    // One member at a time: a joiner needs the quorum that includes the previous joiner.
+                    { parent: this, dependsOn: [prep, ...(previous ? [previous] : [])] },
+                ),
             );
-        });
-        const first = members[0];
-        const eps = this.endpoints.join(",");
+        }
         this.healthy = remoteScript(
             `${name}:etcd-health`,
             {
-                conn: args.conns.get(first.name)!,
-                what: `etcd health (${members.length} members)`,
-                create: [
-                    `eps=${shq(eps)}; want=${members.length}`,
-                    `deadline=$((SECONDS + 150)); out=""`,
-                    `while :; do`,
-                    `  if out=$(ETCDCTL_API=3 etcdctl --endpoints="$eps" --command-timeout=3s endpoint health 2>&1); then`,
-                    `    n=$(ETCDCTL_API=3 etcdctl --endpoints="$eps" --command-timeout=3s member list 2>&1 | grep -c started || true)`,
-                    `    [ "$n" -eq "$want" ] && break`,
-                    `    out="member list shows $n started members, expected $want"`,
-                    `  fi`,
-                    `  [ "$SECONDS" -lt "$deadline" ] || { echo "pgha: etcd not healthy after 150 s: $out" >&2; exit 1; }`,
-                    `  sleep 2`,
-                    `done`,
-                    `echo "$out"`,
-                ].join("\n"),
-                timeoutSec: 200,
+                conn: args.conns.get(members[0].name)!,
+                what: `etcd membership and health (${members.length} members)`,
+                create: etcdMembershipScript(spec),
+                // Quorum, then per removed member a safe moment, the removal and quorum again, then health.
+                timeoutSec: 6 * ETCD_WAIT_SEC + 60,
             },
             { parent: this, dependsOn: services },
         );

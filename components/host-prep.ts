@@ -4,7 +4,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterSpec, NodeSpec, Role } from "../core/spec";
-import { POSTGRES_NODE_TOOLS } from "./pgha-tools";
+import { ETCD_NODE_TOOLS, POSTGRES_NODE_TOOLS } from "./pgha-tools";
 import { PlacedFile, placeFile } from "./remote-file";
 import { NodeConnection, remoteScript, shq } from "./ssh";
 
@@ -12,7 +12,8 @@ import { NodeConnection, remoteScript, shq } from "./ssh";
 export function packagesFor(spec: ClusterSpec, roles: readonly Role[]): { packages: string[]; programs: string[] } {
     const v = spec.postgres.version;
     const table: Record<Role, { packages: string[]; programs: string[] }> = {
-        etcd: { packages: ["etcd-server", "etcd-client"], programs: ["/usr/bin/etcd", "/usr/bin/etcdctl"] },
+        // python3: pgha's etcd-member.py (join, leave, membership) runs on every member.
+        etcd: { packages: ["etcd-server", "etcd-client", "python3"], programs: ["/usr/bin/etcd", "/usr/bin/etcdctl", "/usr/bin/python3"] },
         postgres: {
             packages: [`postgresql-${v}`, `postgresql-client-${v}`, "patroni", "python3-etcd", "python3-psycopg2"],
             programs: [`${spec.postgres.binDir}/postgres`, `${spec.postgres.binDir}/pg_rewind`, "/usr/bin/patroni", "/usr/bin/patronictl", "/usr/bin/psql"],
@@ -92,7 +93,7 @@ export interface HostPrepArgs {
 /** The first step on every server; every other resource on it depends on this one. */
 export class HostPrep extends pulumi.ComponentResource {
     public readonly ready: command.remote.Command;
-    /** pgha's helper programs on postgres nodes. */
+    /** pgha's helper programs on postgres and etcd nodes. */
     public readonly tools: PlacedFile[];
 
     constructor(name: string, args: HostPrepArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -103,7 +104,7 @@ export class HostPrep extends pulumi.ComponentResource {
             { conn: args.conn, what: `packages on ${node.name}`, create: hostPrepScript(args.spec, node), timeoutSec: 900 },
             { parent: this },
         );
-        const tools = node.roles.includes("postgres") ? POSTGRES_NODE_TOOLS : [];
+        const tools = [...(node.roles.includes("postgres") ? POSTGRES_NODE_TOOLS : []), ...(node.roles.includes("etcd") ? ETCD_NODE_TOOLS : [])];
         this.tools = tools.map((file) => placeFile(args.conn, { file }, { parent: this, dependsOn: [this.ready] }));
         this.registerOutputs({ ready: this.ready.stdout });
     }

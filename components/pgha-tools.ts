@@ -1,4 +1,4 @@
-// pgha's helper programs, installed on the postgres nodes so that the commands
+// pgha's helper programs, installed on the postgres and etcd nodes so that the commands
 // calling them stay short (a failed command's text is part of its error).
 import * as fs from "fs";
 import * as path from "path";
@@ -23,3 +23,8 @@ export const HANDOVER = tool("patroni-handover.py");
 export const SET_PASSWORDS = tool("pg-set-passwords.py");
 
 export const POSTGRES_NODE_TOOLS: readonly RenderedFile[] = [DCS_APPLY, HANDOVER, SET_PASSWORDS];
+
+/** An etcd member's start, stop and the cluster's membership step (argv: subcommand, see the script). */
+export const ETCD_MEMBER = tool("etcd-member.py");
+
+export const ETCD_NODE_TOOLS: readonly RenderedFile[] = [ETCD_MEMBER];

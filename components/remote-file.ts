@@ -18,6 +18,14 @@ export interface FileArgs {
     readonly secretContent?: pulumi.Output<string>;
     /** Leave the file in place on delete (distro-owned paths such as haproxy.cfg). */
     readonly keepOnDelete?: boolean;
+    /**
+     * What stands for this file in the trigger of the service reading it, when only part
+     * of the content needs the service to re-apply: etcd's restart-relevant settings
+     * (`etcdRestartFingerprint`), so that a new `initial-cluster` rewrites the file
+     * without restarting etcd. Default: the content itself. Never a secret (it is hashed
+     * into the public command text).
+     */
+    readonly restartKey?: string;
 }
 
 export interface PlacedFile {
@@ -26,6 +34,10 @@ export interface PlacedFile {
     readonly hash: string;
     /** Fingerprint of the real content, secret: changes when only a secret changes. */
     readonly secretHash: pulumi.Output<string>;
+    /** What the service's trigger hashes for this file: `hash`, or the restart key's hash. */
+    readonly triggerHash: string;
+    /** Secret counterpart of `triggerHash`: `secretHash`, or the restart key's hash. */
+    readonly secretTriggerHash: pulumi.Output<string>;
 }
 
 export function placeFile(conn: NodeConnection, args: FileArgs, opts: pulumi.CustomResourceOptions): PlacedFile {
@@ -58,7 +70,9 @@ export function placeFile(conn: NodeConnection, args: FileArgs, opts: pulumi.Cus
         opts,
     );
     const secretHash = pulumi.secret(content.apply((c) => sha256(c)));
-    return { resource, hash, secretHash };
+    if (args.restartKey === undefined) return { resource, hash, secretHash, triggerHash: hash, secretTriggerHash: secretHash };
+    const key = args.restartKey;
+    return { resource, hash, secretHash, triggerHash: sha256(key).slice(0, 16), secretTriggerHash: pulumi.secret(pulumi.output(sha256(key))) };
 }
 
 export interface ServiceArgs {
@@ -70,16 +84,21 @@ export interface ServiceArgs {
     readonly apply: string;
     /** `pulumi destroy` / removal: stop and disable (data handling is the caller's). */
     readonly stop: string;
-    /** The files this unit reads: their hashes decide when `apply` runs. */
+    /** The files this unit reads: their trigger hashes decide when `apply` runs. */
     readonly files: readonly PlacedFile[];
     readonly timeoutSec?: number;
 }
 
+/** The public digest in a service's command text: it changes exactly when `apply` must run. */
+export function serviceDigest(files: readonly PlacedFile[]): string {
+    return sha256(files.map((f) => f.triggerHash).join(",")).slice(0, 16);
+}
+
 export function serviceUnit(name: string, args: ServiceArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
-    const digest = sha256(args.files.map((f) => f.hash).join(",")).slice(0, 16);
+    const digest = serviceDigest(args.files);
     // Secret-only changes (a rotated password) must also re-apply: their digest rides on stdin,
     // which the scripts never read but the engine diffs, encrypted.
-    const secretDigest = pulumi.secret(pulumi.all(args.files.map((f) => f.secretHash)).apply((hs) => sha256(hs.join(","))));
+    const secretDigest = pulumi.secret(pulumi.all(args.files.map((f) => f.secretTriggerHash)).apply((hs) => sha256(hs.join(","))));
     const withDigest = (body: string) => `# ${args.unit} config ${digest}\n${body}`;
     return remoteScript(
         name,

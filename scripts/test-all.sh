@@ -4,6 +4,16 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 [ -x node_modules/.bin/jest ] || npm ci --no-audit --no-fund || exit 1
+# The real programs some unit tests check rendered files and helper scripts with
+# (haproxy -c, keepalived --config-test, PyYAML, etcd on loopback); without them
+# those tests skip, so install them here when running as root on Debian.
+tools=(haproxy keepalived etcd-server etcd-client python3-yaml)
+missing=(); for p in "${tools[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing ${missing[*]} for the unit tests (services are not started)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") >/dev/null 2>&1 ||
+        echo "test: could not install ${missing[*]}; the tests needing them will skip"
+fi
 export PATH="$PWD/node_modules/.bin:$PATH"
 results=$(mktemp -d)
 passed=0 failed=0

@@ -14,7 +14,7 @@ let password = "";
 
 beforeAll(() => {
     lab("down");
-    lab("up", "--nodes", "4");
+    lab("up", "--nodes", "5");
     pulumi(["stack", "rm", "--yes", "--force", STACK], { allowFail: true });
     configureStack(STACK, [`--roles=${CLASSIC}`]);
 }, 1800 * 1000);
@@ -192,6 +192,39 @@ step("add a balancer: it joins the VRRP group; remove it again: the VIP stays up
     expect(ssh("lab3", "systemctl is-active keepalived", { allowFail: true }).stdout.trim()).not.toBe("active");
     expect(psql(VIP, 5000, password, "select pg_is_in_recovery()").stdout.trim()).toBe("f");
 }, 900);
+
+/** etcd's view of its members: name → started. */
+function etcdMemberList(): Record<string, boolean> {
+    const out = JSON.parse(ssh("lab1", "ETCDCTL_API=3 etcdctl --endpoints=http://198.18.0.11:2379 member list -w json").stdout);
+    return Object.fromEntries((out.members ?? []).map((m: { name?: string; clientURLs?: string[] }) => [m.name ?? "(unstarted)", (m.clientURLs ?? []).length > 0]));
+}
+
+step("etcd 3 -> 5 -> 3 by runtime reconfiguration, one member at a time, without losing quorum", async () => {
+    const before = ["lab1", "lab2"].map(postmasterStart);
+    // An even count is refused at preview.
+    configureStack(STACK, [`--roles=${CLASSIC},lab4=etcd`]);
+    for (const [k, v] of SETTINGS) setConfig(k, v);
+    const even = pulumi(["preview", "--stack", STACK], { allowFail: true });
+    expect(even.status).not.toBe(0);
+    expect(even.stdout + even.stderr).toMatch(/etcd/);
+
+    configureStack(STACK, [`--roles=${CLASSIC},lab4=etcd,lab5=etcd`]);
+    for (const [k, v] of SETTINGS) setConfig(k, v);
+    const grow = await withWriteProbe(up);
+    expect(etcdMemberList()).toEqual({ lab1: true, lab2: true, lab3: true, lab4: true, lab5: true });
+    expect(ssh("lab1", "ETCDCTL_API=3 etcdctl --endpoints=http://198.18.0.11:2379 endpoint health --cluster").status).toBe(0);
+    // Patroni learns the new hosts by a reload only.
+    expect(["lab1", "lab2"].map(postmasterStart)).toEqual(before);
+    expect(grow.longestOutageMs).toBeLessThan(2000);
+
+    configureStack(STACK, [`--roles=${CLASSIC}`]);
+    for (const [k, v] of SETTINGS) setConfig(k, v);
+    const shrink = await withWriteProbe(up);
+    expect(etcdMemberList()).toEqual({ lab1: true, lab2: true, lab3: true });
+    for (const h of ["lab4", "lab5"]) expect(ssh(h, "systemctl is-active etcd", { allowFail: true }).stdout.trim()).not.toBe("active");
+    expect(["lab1", "lab2"].map(postmasterStart)).toEqual(before);
+    expect(shrink.longestOutageMs).toBeLessThan(2000);
+}, 1200);
 
 step("move the VIP: keepalived reloads, nothing else restarts", async () => {
     const before = ["lab1", "lab2"].map(postmasterStart);

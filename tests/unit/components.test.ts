@@ -65,7 +65,13 @@ describe("PostgresHaCluster wiring (mocks)", () => {
     test("each node gets exactly the resources of its roles", () => {
         const names = commands(classic).map((c) => c.name);
         const on = (node: string) => names.filter((n) => n.startsWith(`${node}:`)).sort();
-        expect(on("pg3")).toEqual(["pg3:/etc/etcd/pgha-etcd.yml", "pg3:/etc/systemd/system/etcd.service.d/pgha.conf", "pg3:etcd", "pg3:packages"]);
+        expect(on("pg3")).toEqual([
+            "pg3:/etc/etcd/pgha-etcd.yml",
+            "pg3:/etc/systemd/system/etcd.service.d/pgha.conf",
+            "pg3:/usr/local/libexec/pgha/etcd-member.py",
+            "pg3:etcd",
+            "pg3:packages",
+        ]);
         for (const n of ["pg1", "pg2"]) {
             expect(on(n)).toEqual(
                 [
@@ -80,6 +86,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
                     `${n}:keepalived`,
                     `${n}:packages`,
                     `${n}:patroni`,
+                    `${n}:/usr/local/libexec/pgha/etcd-member.py`,
                     `${n}:/usr/local/libexec/pgha/patroni-dcs-apply.py`,
                     `${n}:/usr/local/libexec/pgha/patroni-handover.py`,
                     `${n}:/usr/local/libexec/pgha/pg-set-passwords.py`,
@@ -195,6 +202,69 @@ describe("PostgresHaCluster wiring (mocks)", () => {
             .sort();
         expect(differs).toEqual(["pg1:/etc/patroni/config.yml", "pg1:patroni", "pg1:role-passwords", "pg2:/etc/patroni/config.yml", "pg2:patroni", "pg2:role-passwords"]);
         for (const n of ["pg1", "pg2"]) expect(rotated.get(`${n}:/etc/patroni/config.yml`)!.deps).toEqual(expect.arrayContaining(["pg1:role-passwords", "pg2:role-passwords"]));
+    });
+
+    test("etcd members start one at a time in name order, through etcd-member.py, then one membership step", () => {
+        const deps = (n: string) => classic.get(n)!.deps;
+        expect(deps("pg1:etcd").filter((d) => d.endsWith(":etcd"))).toEqual([]);
+        expect(deps("pg2:etcd")).toContain("pg1:etcd");
+        expect(deps("pg3:etcd")).toContain("pg2:etcd");
+        expect(deps("pg3:etcd")).toEqual(expect.arrayContaining(["pg3:packages", "pg3:/usr/local/libexec/pgha/etcd-member.py", "pg3:/etc/etcd/pgha-etcd.yml"]));
+        const svc = classic.get("pg3:etcd")!.inputs;
+        const start = String(svc.create).match(/python3 \/usr\/local\/libexec\/pgha\/etcd-member\.py start --config \/etc\/etcd\/pgha-etcd\.yml --fingerprint ([0-9a-f]{16}) --wait \d+/);
+        expect(start).not.toBeNull();
+        // The fingerprint the helper compares is the digest that triggers the update.
+        expect(String(svc.create)).toContain(`# etcd config ${start![1]}`);
+        expect(String(svc.update)).toContain(start![0]);
+        expect(String(svc.delete)).toContain("etcd-member.py stop --config /etc/etcd/pgha-etcd.yml\n");
+        const membership = String(classic.get("pgsql-etcd:etcd-health")!.inputs.create);
+        expect(membership).toContain("etcd-member.py membership");
+        for (const i of [1, 2, 3]) expect(membership).toContain(`--member '\\''pg${i}'\\'' '\\''http://172.51.216.8${i}:2380'\\'' '\\''http://172.51.216.8${i}:2379'\\''`);
+    });
+
+    test("etcd 3 → 5 → 3: joiners chain after the last member, no existing member restarts, the membership step re-runs", async () => {
+        const five = await register(
+            specOf(classicWith((v) => v.nodes.push({ name: "pg4", address: "172.51.216.84", roles: ["etcd"] }, { name: "pg5", address: "172.51.216.85", roles: ["etcd"] }))),
+        );
+        const added = commands(five).filter((c) => !classic.has(c.name)).map((c) => c.name).sort();
+        expect(added).toEqual(
+            ["pg4", "pg5"].flatMap((n) => [
+                `${n}:/etc/etcd/pgha-etcd.yml`,
+                `${n}:/etc/systemd/system/etcd.service.d/pgha.conf`,
+                `${n}:/usr/local/libexec/pgha/etcd-member.py`,
+                `${n}:etcd`,
+                `${n}:packages`,
+            ]),
+        );
+        expect(five.get("pg4:etcd")!.deps).toContain("pg3:etcd");
+        expect(five.get("pg5:etcd")!.deps).toContain("pg4:etcd");
+        // The same set differs in both directions (5 → 3 is this diff read backwards):
+        // initial-cluster is rewritten everywhere, but no etcd service re-runs.
+        const differs = commands(five)
+            .filter((c) => classic.has(c.name) && JSON.stringify(c.inputs) !== JSON.stringify(classic.get(c.name)!.inputs))
+            .map((c) => c.name)
+            .sort();
+        expect(differs).toEqual([
+            "pg1:/etc/etcd/pgha-etcd.yml",
+            "pg1:/etc/patroni/config.yml",
+            "pg1:patroni",
+            "pg2:/etc/etcd/pgha-etcd.yml",
+            "pg2:/etc/patroni/config.yml",
+            "pg2:patroni",
+            "pg3:/etc/etcd/pgha-etcd.yml",
+            "pgsql-etcd:etcd-health",
+            "pgsql:verify",
+        ]);
+        expect(String(five.get("pg1:patroni")!.inputs.update)).toContain("systemctl reload patroni");
+        expect(String(five.get("pgsql-etcd:etcd-health")!.inputs.create)).toContain("'\\''pg5'\\''");
+    });
+
+    test("etcd restarts for a restart-relevant setting; destroy deletes etcd data only with deleteData", async () => {
+        const moved = await register(specOf(classicWith((v) => (v.etcd = { peerPort: 2390 }))));
+        for (const n of ["pg1", "pg2", "pg3"]) expect(moved.get(`${n}:etcd`)!.inputs.update).not.toBe(classic.get(`${n}:etcd`)!.inputs.update);
+        const deleting = await register(specOf(classicWith((v) => (v.destroy = { deleteData: true }))));
+        expect(String(deleting.get("pg3:etcd")!.inputs.delete)).toContain("etcd-member.py stop --config /etc/etcd/pgha-etcd.yml --delete-data");
+        expect(String(classic.get("pg3:etcd")!.inputs.delete)).not.toContain("--delete-data");
     });
 
     test("reordering the nodes list changes nothing", async () => {
