@@ -1,6 +1,6 @@
 // Issue 4: pulumi up delivers a verified HA cluster on real Debian hosts,
 // is idempotent, fails over, and destroy is careful. Real clients only.
-import { LabHosts, Member, configureStack, lab, labHosts, patronictlList, psql, pulumi, ssh, sshLogins, steps, superuserPassword, waitFor } from "./harness";
+import { LabHosts, Member, configureStack, lab, labHosts, labStackLifecycle, patronictlList, psql, pulumi, ssh, sshLogins, steps, superuserPassword, waitFor } from "./harness";
 
 const STACK = "e2e";
 const VIP = "198.18.0.100";
@@ -9,20 +9,10 @@ let hosts: LabHosts;
 let password = "";
 const pgNodes = () => hosts.hosts.slice(0, 2).map((h) => h.name);
 
+labStackLifecycle(STACK, 3);
 beforeAll(() => {
-    lab("down");
-    lab("up", "--nodes", "3");
     hosts = labHosts();
-    pulumi(["stack", "rm", "--yes", "--force", STACK], { allowFail: true });
-    configureStack(STACK);
-}, 1800 * 1000);
-
-afterAll(() => {
-    // Pass or fail, the lab is torn down.
-    pulumi(["destroy", "--yes", "--stack", STACK, "--skip-preview"], { allowFail: true, timeoutSec: 600 });
-    pulumi(["stack", "rm", "--yes", "--force", STACK], { allowFail: true });
-    lab("down");
-}, 900 * 1000);
+});
 
 /** application_name of every replica streaming from `leader`, read on the leader with psql. */
 function streamingReplicas(leader: string): string[] {

@@ -4,7 +4,7 @@
 // through the VIP are probed every 200 ms.
 import { ChildProcess, spawn } from "child_process";
 import * as path from "path";
-import { ROOT, configureStack, lab, patronictlList, psql, pulumi, ssh, steps, superuserPassword, waitFor } from "./harness";
+import { ROOT, configureStack, labStackLifecycle, patronictlList, psql, pulumi, ssh, steps, superuserPassword, waitFor } from "./harness";
 
 const STACK = "e2e-day2";
 const VIP = "198.18.0.100";
@@ -12,18 +12,7 @@ const step = steps();
 const CLASSIC = "lab1=etcd+postgres+haproxy+keepalived,lab2=etcd+postgres+haproxy+keepalived,lab3=etcd";
 let password = "";
 
-beforeAll(() => {
-    lab("down");
-    lab("up", "--nodes", "5");
-    pulumi(["stack", "rm", "--yes", "--force", STACK], { allowFail: true });
-    configureStack(STACK, [`--roles=${CLASSIC}`]);
-}, 1800 * 1000);
-
-afterAll(() => {
-    pulumi(["destroy", "--yes", "--stack", STACK, "--skip-preview"], { allowFail: true, timeoutSec: 600 });
-    pulumi(["stack", "rm", "--yes", "--force", STACK], { allowFail: true });
-    lab("down");
-}, 900 * 1000);
+labStackLifecycle(STACK, 5, [`--roles=${CLASSIC}`]);
 
 const setConfig = (key: string, value: string) => pulumi(["config", "set", "--path", key, value, "--stack", STACK], { echo: false });
 

@@ -134,3 +134,18 @@ export function sshLogins(hosts: LabHost[], since: number, until: number): Recor
     }
     return out;
 }
+
+/** A fresh lab of `nodes` hosts and a new stack before the suite; pass or fail, both torn down after it. */
+export function labStackLifecycle(stack: string, nodes: number, stackArgs: string[] = []): void {
+    beforeAll(() => {
+        lab("down");
+        lab("up", "--nodes", String(nodes));
+        pulumi(["stack", "rm", "--yes", "--force", stack], { allowFail: true });
+        configureStack(stack, stackArgs);
+    }, 1800 * 1000);
+    afterAll(() => {
+        pulumi(["destroy", "--yes", "--stack", stack, "--skip-preview"], { allowFail: true, timeoutSec: 600 });
+        pulumi(["stack", "rm", "--yes", "--force", stack], { allowFail: true });
+        lab("down");
+    }, 900 * 1000);
+}

@@ -1,60 +1,9 @@
 // Component wiring with pulumi.runtime.setMocks: which resources each role gets,
 // their parents and dependencies, no secret in any command text, and that a
 // change to one file's content touches only that file's resources.
-import * as pulumi from "@pulumi/pulumi";
-import { PostgresHaCluster } from "../../components/postgres-ha-cluster";
-import { ClusterSpec, Secrets } from "../../core/spec";
+import { Secrets } from "../../core/spec";
 import { FAKE_SECRETS, classicWith, specOf } from "./fixtures";
-
-interface Registered {
-    type: string;
-    name: string;
-    parentType: string;
-    deps: string[];
-    inputs: Record<string, unknown>;
-}
-
-const SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nfake-key-material-for-tests\n-----END OPENSSH PRIVATE KEY-----";
-const urnName = (urn: string) => urn.split("::").pop()!;
-const urnType = (urn: string) => urn.split("::")[2]?.split("$").pop() ?? "";
-
-/** Runs the component tree under mocks and returns every registered resource by name. */
-async function register(spec: ClusterSpec, secrets: Secrets = FAKE_SECRETS): Promise<Map<string, Registered>> {
-    const seen = new Map<string, Registered>();
-    const inputs = new Map<string, Record<string, unknown>>();
-    pulumi.runtime.setMocks(
-        {
-            newResource: (a) => {
-                inputs.set(a.name, a.inputs);
-                return { id: `${a.name}-id`, state: { ...a.inputs, stdout: "ok", stderr: "" } };
-            },
-            call: (a) => a.inputs,
-        },
-        "pgha",
-        "unit",
-        false,
-    );
-    // The mock monitor hands mocks no parent or dependencies: read them off the requests.
-    const monitor = (pulumi.runtime as unknown as { getMonitor(): any }).getMonitor();
-    const original = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req: any, cb: any) => {
-        seen.set(req.getName(), {
-            type: req.getType(),
-            name: req.getName(),
-            parentType: urnType(req.getParent() ?? ""),
-            deps: (req.getDependenciesList() as string[]).map(urnName),
-            inputs: {},
-        });
-        return original(req, cb);
-    };
-    const cluster = new PostgresHaCluster(spec.clusterName, { spec, secrets: pulumi.secret(pulumi.output(secrets)), sshPrivateKey: pulumi.secret(SSH_KEY) });
-    await new Promise<void>((resolve) => cluster.verification.apply(() => resolve()));
-    await new Promise((r) => setTimeout(r, 50));
-    for (const [name, r] of seen) r.inputs = inputs.get(name) ?? {};
-    return seen;
-}
-
-const commands = (m: Map<string, Registered>) => [...m.values()].filter((r) => r.type === "command:remote:Command");
+import { Registered, registerCluster as register, remoteCommands as commands } from "./mock-cluster";
 
 describe("PostgresHaCluster wiring (mocks)", () => {
     let classic: Map<string, Registered>;

@@ -1,6 +1,6 @@
 // Runs the PostgresHaCluster component tree under pulumi.runtime.setMocks and
 // returns every registered resource with its inputs, parent and dependencies
-// (the approach of components.test.ts, shared for other suites).
+// (shared by components.test.ts and hostile-commands.test.ts).
 import * as pulumi from "@pulumi/pulumi";
 import { PostgresHaCluster } from "../../components/postgres-ha-cluster";
 import { ClusterSpec, Secrets } from "../../core/spec";
