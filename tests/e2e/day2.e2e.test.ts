@@ -4,7 +4,7 @@
 // through the VIP are probed every 200 ms.
 import { ChildProcess, spawn } from "child_process";
 import * as path from "path";
-import { ROOT, configureStack, labStackLifecycle, patronictlList, psql, pulumi, ssh, steps, superuserPassword, waitFor } from "./harness";
+import { ROOT, configureStack, labStackLifecycle, upConverging, patronictlList, psql, pulumi, ssh, steps, superuserPassword, waitFor } from "./harness";
 
 const STACK = "e2e-day2";
 const VIP = "198.18.0.100";
@@ -45,7 +45,7 @@ async function withWriteProbe(fn: () => void): Promise<{ longestOutageMs: number
     return result;
 }
 
-const up = () => pulumi(["up", "--yes", "--skip-preview", "--stack", STACK]);
+const up = () => upConverging(STACK);
 
 step("deploy the classic cluster (lab4 stands by)", () => {
     up();
