@@ -41,6 +41,25 @@ function classicNodes(hosts) {
 const pulumi = (argv, input) =>
     execFileSync("pulumi", argv, { cwd: ROOT, input, stdio: [input === undefined ? "ignore" : "pipe", "pipe", "inherit"] }).toString();
 
+const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
+
+// `lab down` deletes the hosts' disks: a stack deployed to an earlier lab describes
+// servers that no longer exist. Its host keys tell: start it afresh when they changed.
+if (fs.existsSync(file)) {
+    const old = (YAML.parse(fs.readFileSync(file, "utf8")) || {}).config || {};
+    const known = new Map(lab.hosts.map((h) => [h.name, h.hostKey]));
+    const stale = (old["pgha:nodes"] || []).some((n) => known.has(n.name) && n.hostKey !== known.get(n.name));
+    if (stale) {
+        console.log(`lab-stack: the lab hosts were re-created since stack ${stack} was deployed: starting it afresh`);
+        try {
+            pulumi(["stack", "rm", "--yes", "--force", stack]);
+        } catch {
+            /* already gone */
+        }
+        fs.rmSync(file, { force: true });
+    }
+}
+
 // Select or create the stack (secrets provider: passphrase from the environment).
 try {
     pulumi(["stack", "select", stack]);
@@ -48,7 +67,6 @@ try {
     pulumi(["stack", "init", stack, "--secrets-provider", "passphrase"]);
 }
 
-const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
 const doc = fs.existsSync(file) ? YAML.parse(fs.readFileSync(file, "utf8")) || {} : {};
 const config = doc.config || {};
 /** Nodes from --roles: name=role+role,... (hosts must exist in the lab). */
