@@ -3,7 +3,7 @@
 // change to one file's content touches only that file's resources.
 import { Secrets } from "../../core/spec";
 import { FAKE_SECRETS, classicWith, specOf } from "./fixtures";
-import { Registered, registerCluster as register, remoteCommands as commands } from "./mock-cluster";
+import { Registered, changedSince, registerCluster as register, remoteCommands as commands } from "./mock-cluster";
 
 describe("PostgresHaCluster wiring (mocks)", () => {
     let classic: Map<string, Registered>;
@@ -96,10 +96,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
 
     test("a change to one file's content touches only that file and the service reading it", async () => {
         const changed = await register(specOf(classicWith((v) => (v.haproxy.replicaPort = 5002))));
-        const differs = commands(changed)
-            .filter((c) => JSON.stringify(c.inputs) !== JSON.stringify(classic.get(c.name)!.inputs))
-            .map((c) => c.name)
-            .sort();
+        const differs = changedSince(classic, changed);
         // The verification re-runs by design whenever the desired cluster changes.
         expect(differs).toEqual(["pg1:/etc/haproxy/haproxy.cfg", "pg1:haproxy", "pg2:/etc/haproxy/haproxy.cfg", "pg2:haproxy", "pgsql:verify"]);
     });
@@ -108,10 +105,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
         const changed = await register(
             specOf(classicWith((v) => ((v.postgres.parameters = { max_connections: 200, work_mem: "64MB" }), (v.patroni.ttl = 40), (v.patroni.synchronousMode = true)))),
         );
-        const differs = commands(changed)
-            .filter((c) => JSON.stringify(c.inputs) !== JSON.stringify(classic.get(c.name)!.inputs))
-            .map((c) => c.name)
-            .sort();
+        const differs = changedSince(classic, changed);
         expect(differs).toEqual(["pgsql:dynamic-config", "pgsql:verify"]);
         expect(String(changed.get("pgsql:dynamic-config")!.inputs.create)).toContain(`postgresql.parameters.work_mem = "64MB"`);
     });
@@ -128,10 +122,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
             "pg4:patroni",
             "pg4:role-passwords",
         ]);
-        const differs = commands(bigger)
-            .filter((c) => classic.has(c.name) && JSON.stringify(c.inputs) !== JSON.stringify(classic.get(c.name)!.inputs))
-            .map((c) => c.name)
-            .sort();
+        const differs = changedSince(classic, bigger);
         expect(differs).toEqual([
             "pg1:/etc/haproxy/haproxy.cfg",
             "pg1:haproxy",
@@ -145,10 +136,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
 
     test("a rotated password: set by the leader first, then the Patroni configs and nothing else", async () => {
         const rotated = await register(specOf(), { ...FAKE_SECRETS, replicationPassword: "rotated-replication-pw" });
-        const differs = commands(rotated)
-            .filter((c) => JSON.stringify(c.inputs) !== JSON.stringify(classic.get(c.name)!.inputs))
-            .map((c) => c.name)
-            .sort();
+        const differs = changedSince(classic, rotated);
         expect(differs).toEqual(["pg1:/etc/patroni/config.yml", "pg1:patroni", "pg1:role-passwords", "pg2:/etc/patroni/config.yml", "pg2:patroni", "pg2:role-passwords"]);
         for (const n of ["pg1", "pg2"]) expect(rotated.get(`${n}:/etc/patroni/config.yml`)!.deps).toEqual(expect.arrayContaining(["pg1:role-passwords", "pg2:role-passwords"]));
     });
@@ -189,10 +177,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
         expect(five.get("pg5:etcd")!.deps).toContain("pg4:etcd");
         // The same set differs in both directions (5 → 3 is this diff read backwards):
         // initial-cluster is rewritten everywhere, but no etcd service re-runs.
-        const differs = commands(five)
-            .filter((c) => classic.has(c.name) && JSON.stringify(c.inputs) !== JSON.stringify(classic.get(c.name)!.inputs))
-            .map((c) => c.name)
-            .sort();
+        const differs = changedSince(classic, five);
         expect(differs).toEqual([
             "pg1:/etc/etcd/pgha-etcd.yml",
             "pg1:/etc/patroni/config.yml",

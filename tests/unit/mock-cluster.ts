@@ -66,3 +66,10 @@ export async function registerCluster(
 /** The remote commands among the registered resources. */
 export const remoteCommands = (m: ReadonlyMap<string, Registered>): Registered[] =>
     [...m.values()].filter((r) => r.type === "command:remote:Command");
+
+/** Names of the commands in `next` that also exist in `base` with different inputs, sorted. */
+export const changedSince = (base: ReadonlyMap<string, Registered>, next: ReadonlyMap<string, Registered>): string[] =>
+    remoteCommands(next)
+        .filter((c) => base.has(c.name) && JSON.stringify(c.inputs) !== JSON.stringify(base.get(c.name)!.inputs))
+        .map((c) => c.name)
+        .sort();
