@@ -3,6 +3,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as pulumi from "@pulumi/pulumi";
 import { formatConfigErrors, parseClusterConfig, readRawConfig } from "./core/config";
+import { deriveRestApiPassword } from "./core/config-secrets";
+import { certificateGenerations as certificateGenerationsFor } from "./core/pki";
 import { SECRET_NAMES, SecretName, Secrets } from "./core/spec";
 import { ClusterShape, clusterShape, unsafeTransitions } from "./core/transitions";
 import { PostgresHaCluster } from "./components/postgres-ha-cluster";
@@ -27,10 +29,19 @@ function secretValue(name: SecretName): pulumi.Output<string> {
     const random = require("@pulumi/random") as typeof import("@pulumi/random");
     return new random.RandomPassword(`${name}`, { length: name === "keepalivedPassword" ? 8 : 32, special: false }).result;
 }
+/** pgha:restApiPassword when set, else derived from the superuser password (inside apply: stays secret). */
+function restApiPassword(superuser: pulumi.Output<string>): pulumi.Output<string> {
+    if (all["pgha:restApiPassword"]) return config.requireSecret("restApiPassword");
+    return pulumi.secret(superuser.apply(deriveRestApiPassword));
+}
+const values = new Map<SecretName, pulumi.Output<string>>();
+for (const n of SECRET_NAMES) {
+    if (n === "restApiPassword") continue;
+    values.set(n, n === "keepalivedPassword" && !spec.vip ? pulumi.output("") : secretValue(n));
+}
+values.set("restApiPassword", restApiPassword(values.get("superuserPassword")!));
 const secrets: pulumi.Output<Secrets> = pulumi.secret(
-    pulumi.all(SECRET_NAMES.map((n) => (n === "keepalivedPassword" && !spec.vip ? pulumi.output("") : secretValue(n)))).apply(
-        (values) => Object.fromEntries(SECRET_NAMES.map((n, i) => [n, values[i]])) as unknown as Secrets,
-    ),
+    pulumi.all(SECRET_NAMES.map((n) => values.get(n)!)).apply((vs) => Object.fromEntries(SECRET_NAMES.map((n, i) => [n, vs[i]])) as unknown as Secrets),
 );
 
 function sshPrivateKey(): pulumi.Output<string> {
@@ -43,19 +54,23 @@ function sshPrivateKey(): pulumi.Output<string> {
     }
 }
 
-/** This stack's last deployed shape, from its own outputs (undefined before the first deployment). */
-async function previousShape(): Promise<ClusterShape | undefined> {
+/** This stack's last deployed outputs (undefined before the first deployment). */
+async function previousOutputs(): Promise<{ shape?: ClusterShape; certificates?: unknown }> {
     const self = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
-    const details = await self.getOutputDetails("clusterShape");
-    return (details?.value ?? undefined) as ClusterShape | undefined;
+    const shape = await self.getOutputDetails("clusterShape");
+    const certificates = await self.getOutputDetails("certificates");
+    return { shape: (shape?.value ?? undefined) as ClusterShape | undefined, certificates: certificates?.value };
 }
 
 async function main() {
+    const previous = await previousOutputs();
     // Edits that cannot be applied in place are refused before any server is touched.
-    const unsafe = unsafeTransitions(await previousShape(), spec);
+    const unsafe = unsafeTransitions(previous.shape, spec);
     if (unsafe.length > 0) throw new pulumi.RunError(formatConfigErrors(unsafe));
 
-    const cluster = new PostgresHaCluster(spec.clusterName, { spec, secrets, sshPrivateKey: sshPrivateKey() });
+    // Certificates near their end (by the last deployment's record) get a new generation: reissued.
+    const certificateGenerations = certificateGenerationsFor(spec, previous.certificates, new Date());
+    const cluster = new PostgresHaCluster(spec.clusterName, { spec, secrets, sshPrivateKey: sshPrivateKey(), certificateGenerations });
     return {
         primaryEndpoint: cluster.primaryEndpoint,
         replicaEndpoint: cluster.replicaEndpoint,
@@ -64,6 +79,8 @@ async function main() {
         etcdEndpoints: cluster.etcdEndpoints,
         connectionString: cluster.connectionString,
         verification: cluster.verification,
+        caCertificate: cluster.caCertificate,
+        certificates: cluster.certificates,
         clusterShape: clusterShape(spec),
     };
 }

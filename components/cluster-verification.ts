@@ -5,6 +5,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterSpec, nodesWithRole } from "../core/spec";
+import { CA_CERT_PATH, POSTGRES_TLS } from "../core/pki";
 import { etcdClientUrls, primaryEndpoint } from "../core/topology";
 import { NodeConnection, remoteScript, sha256, shq } from "./ssh";
 
@@ -58,6 +59,9 @@ if bad:
 print("%d balancers route the primary port to one server" % len(sys.argv[1:]))
 `;
 
+/** Clients' view: TLS, the certificate checked against the CA and the host connected to (VIP included). */
+const VERIFY_FULL = `sslmode=verify-full sslrootcert=${CA_CERT_PATH}`;
+
 export function verificationScript(spec: ClusterSpec, timeoutSec: number): string {
     const pg = nodesWithRole(spec, "postgres");
     const balancers = nodesWithRole(spec, "haproxy");
@@ -71,7 +75,8 @@ export function verificationScript(spec: ClusterSpec, timeoutSec: number): strin
         `fail() { echo "pgha: cluster not verified after ${timeoutSec} s: $1: $last" >&2; exit 1; }`,
         `wait_for() { local what=$1; shift; until last=$("$@" 2>&1); do [ "$SECONDS" -lt "$deadline" ] || fail "$what"; sleep 2; done; echo "verified: $what: $last"; }`,
         `export ETCDCTL_API=3`,
-        `wait_for "etcd health" etcdctl --endpoints=${shq(etcdClientUrls(spec).join(","))} --command-timeout=3s endpoint health`,
+        // etcd requires a client certificate: this postgres node's own (Patroni's etcd client uses it too).
+        `wait_for "etcd health" etcdctl --endpoints=${shq(etcdClientUrls(spec).join(","))} --cacert=${CA_CERT_PATH} --cert=${POSTGRES_TLS.cert} --key=${POSTGRES_TLS.key} --command-timeout=3s endpoint health`,
         `patroni_ok() { patronictl -c /etc/patroni/config.yml list -f json | python3 -c ${shq(PATRONI_CHECK)} ${shq(pg.map((n) => n.name).join(","))}; }`,
         `wait_for "one Patroni leader" patroni_ok`,
         `leader_host=$(printf '%s' "$last" | awk '{print $2}' | cut -d: -f1)`,
@@ -79,7 +84,7 @@ export function verificationScript(spec: ClusterSpec, timeoutSec: number): strin
         `leader_name=$(printf '%s' "$last" | awk '{print $1}')`,
         // Every listed replica streams from the leader, by its application_name (= member name).
         `streaming_ok() {`,
-        `  got=$(psql "host=$leader_host port=${pgPort} user=postgres dbname=postgres connect_timeout=3" -AtXc "select application_name from pg_stat_replication where state = 'streaming'") || return 1`,
+        `  got=$(psql "host=$leader_host port=${pgPort} user=postgres dbname=postgres connect_timeout=3 ${VERIFY_FULL}" -AtXc "select application_name from pg_stat_replication where state = 'streaming'") || return 1`,
         `  for m in ${pg.map((n) => shq(n.name)).join(" ")}; do`,
         `    [ "$m" = "$leader_name" ] || printf '%s\n' "$got" | grep -qx "$m" || { echo "replica $m is not streaming from $leader_name (streaming: $(echo $got))"; return 1; }`,
         `  done`,
@@ -87,7 +92,7 @@ export function verificationScript(spec: ClusterSpec, timeoutSec: number): strin
         `}`,
         `wait_for "replicas streaming" streaming_ok`,
         ...(statsUrls.length ? [`wait_for "HAProxy primary routing" python3 -c ${shq(HAPROXY_CHECK)} ${statsUrls.map(shq).join(" ")}`] : []),
-        `front=${shq(`${front.host}:${front.port}`)}; front_conn=${shq(`host=${front.host} port=${front.port} user=postgres dbname=postgres connect_timeout=3`)}`,
+        `front=${shq(`${front.host}:${front.port}`)}; front_conn=${shq(`host=${front.host} port=${front.port} user=postgres dbname=postgres connect_timeout=3 ${VERIFY_FULL}`)}`,
         `front_ok() { r=$(psql "$front_conn" -Atc "select pg_is_in_recovery()") && [ "$r" = f ] && echo "$front answers as the primary" || { echo "$front answered pg_is_in_recovery=$r"; return 1; }; }`,
         `wait_for "$front" front_ok`,
     ].join("\n");

@@ -20,6 +20,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ETCD_CONFIG_PATH, etcdConfigObject, etcdRestartFingerprint, renderEtcdConfig, renderEtcdDropIn } from "../core/render/etcd";
 import { ClusterSpec, nodesWithRole } from "../core/spec";
 import { etcdClientUrls, etcdMembers } from "../core/topology";
+import { NodeTlsFiles } from "./cluster-pki";
 import { HostPrep } from "./host-prep";
 import { ETCD_MEMBER } from "./pgha-tools";
 import { placeFile, serviceDigest, serviceUnit } from "./remote-file";
@@ -29,6 +30,8 @@ export interface EtcdClusterArgs {
     readonly spec: ClusterSpec;
     readonly conns: ReadonlyMap<string, NodeConnection>;
     readonly preps: ReadonlyMap<string, HostPrep>;
+    /** Per node: the CA and the etcd-owned certificate and key. */
+    readonly tls: ReadonlyMap<string, NodeTlsFiles>;
 }
 
 /** How long etcd-member.py waits for each thing (a join, quorum, a safe removal, health). */
@@ -37,7 +40,7 @@ export const ETCD_WAIT_SEC = 150;
 /** The membership step's command text: it lists the members, so it re-runs exactly when they change. */
 export function etcdMembershipScript(spec: ClusterSpec): string {
     const lines = etcdMembers(spec).map((m) => `  --member ${shq(m.name)} ${shq(m.peerUrl)} ${shq(m.clientUrl)}`);
-    return [`python3 ${ETCD_MEMBER.path} membership --wait ${ETCD_WAIT_SEC} \\`, ...lines.map((l, i) => (i < lines.length - 1 ? `${l} \\` : l))].join("\n");
+    return [`python3 ${ETCD_MEMBER.path} membership --config ${ETCD_CONFIG_PATH} --wait ${ETCD_WAIT_SEC} \\`, ...lines.map((l, i) => (i < lines.length - 1 ? `${l} \\` : l))].join("\n");
 }
 
 export class EtcdCluster extends pulumi.ComponentResource {
@@ -55,9 +58,13 @@ export class EtcdCluster extends pulumi.ComponentResource {
             const conn = args.conns.get(node.name)!;
             const prep = args.preps.get(node.name)!;
             const fileOpts = { parent: this, dependsOn: [prep] };
+            const tls = args.tls.get(node.name)!;
             const files = [
                 placeFile(conn, { file: renderEtcdConfig(spec, node), restartKey: etcdRestartFingerprint(etcdConfigObject(spec, node)) }, fileOpts),
                 placeFile(conn, { file: renderEtcdDropIn(spec) }, fileOpts),
+                // A new CA re-runs the start step (secret digest); etcd-member.py restarts when the CA file changed.
+                tls.ca,
+                ...(tls.etcd ?? []),
             ];
             // The same digest as in the command's header: etcd-member.py restarts a running
             // member only when it differs from the one the member was started with.

@@ -4,6 +4,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { renderHaproxyConfig } from "../core/render/haproxy";
 import { ClusterSpec } from "../core/spec";
+import { NodeTlsFiles } from "./cluster-pki";
 import { HostPrep } from "./host-prep";
 import { placeFile, serviceUnit } from "./remote-file";
 import { NodeConnection } from "./ssh";
@@ -13,6 +14,8 @@ export interface HaproxyBalancerArgs {
     readonly conn: NodeConnection;
     readonly prep: HostPrep;
     readonly after: pulumi.Resource[];
+    /** The CA its health checks verify the members' REST API with. */
+    readonly tls: NodeTlsFiles;
 }
 
 export class HaproxyBalancer extends pulumi.ComponentResource {
@@ -29,7 +32,7 @@ export class HaproxyBalancer extends pulumi.ComponentResource {
             {
                 conn,
                 unit: "haproxy",
-                files: [cfg],
+                files: [cfg, args.tls.ca],
                 start: `${check}\nsystemctl enable haproxy >/dev/null 2>&1\nsystemctl restart haproxy`,
                 apply: `${check}\nsystemctl reload haproxy`,
                 stop: `systemctl disable --now haproxy >/dev/null 2>&1 || true`,

@@ -6,6 +6,8 @@ import { PLACEHOLDER_SECRETS } from "../core/render/file";
 import { renderPatroniConfig } from "../core/render/patroni";
 import { ClusterSpec, NodeSpec, Secrets } from "../core/spec";
 import { patroniApiUrl } from "../core/topology";
+import { CA_CERT_PATH } from "../core/pki";
+import { NodeTlsFiles } from "./cluster-pki";
 import { HostPrep } from "./host-prep";
 import { HANDOVER } from "./pgha-tools";
 import { placeFile, serviceUnit } from "./remote-file";
@@ -22,20 +24,22 @@ export interface PatroniNodeArgs {
     readonly after: pulumi.Resource[];
     /** Must finish before config.yml (which carries the passwords) is rewritten: the leader's password change. */
     readonly beforeConfig: pulumi.Resource[];
+    /** The CA and the postgres-owned certificate and key: a change reloads Patroni (and so PostgreSQL and the REST API). */
+    readonly tls: NodeTlsFiles;
 }
 
 /** Waits for the member's own REST API to report the expected role; prints the last state on failure. */
 export function patroniWaitScript(spec: ClusterSpec, node: NodeSpec, bootstrap: boolean, timeoutSec: number): string {
-    const url = `http://${node.address}:${spec.patroni.restApiPort}/patroni`;
+    const url = `${patroniApiUrl(spec, node)}/patroni`;
     const want = bootstrap ? "the leader" : "a streaming replica";
     return [
         // Values reach the shell only as quoted words, even those validation already restricts.
         `url=${shq(url)}; member=${shq(node.name)}; deadline=$((SECONDS + ${timeoutSec})); last=""`,
         `while :; do`,
         `  last=$(python3 - "$url" <<'PY' 2>&1 || true`,
-        `import json, sys, urllib.request`,
+        `import json, ssl, sys, urllib.request`,
         `try:`,
-        `    d = json.load(urllib.request.urlopen(sys.argv[1], timeout=3))`,
+        `    d = json.load(urllib.request.urlopen(sys.argv[1], timeout=3, context=ssl.create_default_context(cafile=${JSON.stringify(CA_CERT_PATH)})))`,
         `    print(d.get("role", "?"), d.get("state", "?"), d.get("replication_state", "-"))`,
         `except Exception as e:`,
         `    print("unreachable", type(e).__name__, e)`,
@@ -71,14 +75,15 @@ export class PatroniNode extends pulumi.ComponentResource {
             {
                 conn,
                 unit: "patroni",
-                files: [config],
+                files: [config, args.tls.ca, ...(args.tls.postgres ?? [])],
                 start: [
                     `systemctl daemon-reload`,
                     `systemctl enable patroni >/dev/null 2>&1`,
                     `systemctl restart patroni`,
                     patroniWaitScript(spec, node, args.bootstrap, waitSec),
                 ].join("\n"),
-                // Patroni re-reads its config on SIGHUP; PostgreSQL itself is not restarted.
+                // Patroni re-reads its config on SIGHUP, reloads PostgreSQL (new certificate files
+                // included) and re-opens its REST API when the certificate changed; nothing restarts.
                 apply: `systemctl reload patroni`,
                 stop: [
                     `python3 ${HANDOVER.path} ${shq(patroniApiUrl(spec, node))}`,

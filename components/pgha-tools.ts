@@ -22,7 +22,10 @@ export const HANDOVER = tool("patroni-handover.py");
 /** Sets the role passwords on the leader (stdin: JSON; argv: socket dir, port; run as postgres). */
 export const SET_PASSWORDS = tool("pg-set-passwords.py");
 
-export const POSTGRES_NODE_TOOLS: readonly RenderedFile[] = [DCS_APPLY, HANDOVER, SET_PASSWORDS];
+/** The REST API client both Patroni helpers import (HTTPS with the CA, basic auth from config.yml). */
+export const REST_CLIENT = tool("pgha_rest.py");
+
+export const POSTGRES_NODE_TOOLS: readonly RenderedFile[] = [DCS_APPLY, HANDOVER, SET_PASSWORDS, REST_CLIENT];
 
 /** An etcd member's start, stop and the cluster's membership step (argv: subcommand, see the script). */
 export const ETCD_MEMBER = tool("etcd-member.py");

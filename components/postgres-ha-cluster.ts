@@ -3,6 +3,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterSpec, Secrets, nodesWithRole } from "../core/spec";
 import { bootstrapNode, clusterEndpoints, connectionString } from "../core/topology";
+import { CertificateStatus } from "../core/pki";
+import { ClusterPki } from "./cluster-pki";
 import { ClusterVerification } from "./cluster-verification";
 import { EtcdCluster } from "./etcd-cluster";
 import { HaproxyBalancer } from "./haproxy-balancer";
@@ -19,6 +21,8 @@ export interface PostgresHaClusterArgs {
     readonly secrets: pulumi.Output<Secrets>;
     /** The SSH private key's content. */
     readonly sshPrivateKey: pulumi.Output<string>;
+    /** Per node: the certificate generation (renewal near expiry). Default 0. */
+    readonly certificateGenerations?: Readonly<Record<string, number>>;
 }
 
 export class PostgresHaCluster extends pulumi.ComponentResource {
@@ -29,6 +33,10 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     public readonly etcdEndpoints: string[];
     public readonly connectionString: pulumi.Output<string>;
     public readonly verification: pulumi.Output<string>;
+    /** The cluster CA certificate (PEM), for clients using sslmode=verify-full. */
+    public readonly caCertificate: pulumi.Output<string>;
+    /** Per node: notAfter and generation of its certificate. */
+    public readonly certificates: pulumi.Output<Record<string, CertificateStatus>>;
 
     constructor(name: string, args: PostgresHaClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgha:cluster:PostgresHaCluster", name, {}, opts);
@@ -36,14 +44,16 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
         const conns = new Map<string, NodeConnection>(spec.nodes.map((n) => [n.name, nodeConnection(n, args.sshPrivateKey)]));
         const preps = new Map(spec.nodes.map((n) => [n.name, new HostPrep(`${n.name}-host`, { spec, conn: conns.get(n.name)! }, { parent: this })]));
 
-        const etcd = new EtcdCluster(`${spec.clusterName}-etcd`, { spec, conns, preps }, { parent: this });
+        const pki = new ClusterPki(`${spec.clusterName}-pki`, { spec, conns, preps, generations: args.certificateGenerations }, { parent: this });
+        const tls = pki.files;
+        const etcd = new EtcdCluster(`${spec.clusterName}-etcd`, { spec, conns, preps, tls }, { parent: this });
 
         const roles = new PostgresRoles(`${spec.clusterName}-roles`, { spec, conns, preps, secrets }, { parent: this });
         const leader = bootstrapNode(spec);
         const patroni = new Map<string, PatroniNode>();
         const first = new PatroniNode(
             `${leader.name}-patroni`,
-            { spec, conn: conns.get(leader.name)!, prep: preps.get(leader.name)!, secrets, bootstrap: true, after: [etcd.healthy], beforeConfig: roles.steps },
+            { spec, conn: conns.get(leader.name)!, prep: preps.get(leader.name)!, secrets, bootstrap: true, after: [etcd.healthy], beforeConfig: roles.steps, tls: tls.get(leader.name)! },
             { parent: this },
         );
         patroni.set(leader.name, first);
@@ -59,7 +69,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
                 node.name,
                 new PatroniNode(
                     `${node.name}-patroni`,
-                    { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, secrets, bootstrap: false, after: [etcd.healthy, first.service, dynamic.applied], beforeConfig: roles.steps },
+                    { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, secrets, bootstrap: false, after: [etcd.healthy, first.service, dynamic.applied], beforeConfig: roles.steps, tls: tls.get(node.name)! },
                     { parent: this },
                 ),
             );
@@ -68,7 +78,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
 
         const balancers = nodesWithRole(spec, "haproxy").map(
             (node) =>
-                new HaproxyBalancer(`${node.name}-haproxy`, { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, after: [...members, dynamic.applied] }, { parent: this }),
+                new HaproxyBalancer(`${node.name}-haproxy`, { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, after: [...members, dynamic.applied], tls: tls.get(node.name)! }, { parent: this }),
         );
         const keepalived = spec.vip
             ? new KeepalivedPair(`${spec.clusterName}-keepalived`, { spec, conns, preps, secrets, after: balancers.map((b) => b.service) }, { parent: this })
@@ -93,6 +103,8 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
         this.etcdEndpoints = etcd.endpoints;
         this.connectionString = pulumi.secret(secrets.apply((s) => connectionString(spec, s.superuserPassword)));
         this.verification = verify.check.stdout;
+        this.caCertificate = pki.caCertificate;
+        this.certificates = pki.statuses;
         this.registerOutputs({
             primaryEndpoint: this.primaryEndpoint,
             replicaEndpoint: this.replicaEndpoint,

@@ -310,7 +310,7 @@ const packagesSchema = z
 const destroySchema = z.object({ deleteData: bool.default(false) }).strict();
 
 /** Top-level keys that hold secrets; they travel in RawConfig.secrets, never in values. */
-export const CONFIG_SECRET_KEYS = ["superuserPassword", "replicationPassword", "keepalivedPassword", "sshPrivateKey"] as const;
+export const CONFIG_SECRET_KEYS = ["superuserPassword", "replicationPassword", "keepalivedPassword", "restApiPassword", "sshPrivateKey"] as const;
 export type ConfigSecretName = (typeof CONFIG_SECRET_KEYS)[number];
 
 /** Every non-secret `pgha:*` key. */

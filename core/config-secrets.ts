@@ -2,6 +2,7 @@
 // ever print a value: every message here is written by hand and names only
 // the key.
 
+import * as crypto from "crypto";
 import { SecretName } from "./spec";
 import { ConfigSecretName, unsafeCharacterProblem } from "./config-schema";
 import { formatKeyPath as key } from "./config-errors";
@@ -63,7 +64,8 @@ export function checkSecrets(input: SecretsInput): SecretsCheck {
         ? ["superuserPassword", "replicationPassword", "keepalivedPassword"]
         : ["superuserPassword", "replicationPassword"];
 
-    const names: readonly ConfigSecretName[] = ["superuserPassword", "replicationPassword", "keepalivedPassword", "sshPrivateKey"];
+    // restApiPassword is optional: when absent it is derived from the superuser password (deriveRestApiPassword).
+    const names: readonly ConfigSecretName[] = ["superuserPassword", "replicationPassword", "keepalivedPassword", "restApiPassword", "sshPrivateKey"];
     for (const name of names) {
         const value = input.secrets[name];
         if (value === undefined || value === "") {
@@ -86,4 +88,16 @@ export function checkSecrets(input: SecretsInput): SecretsCheck {
         }
     }
     return { errors, warnings, toGenerate };
+}
+
+/** Username of the Patroni REST API's basic auth (unsafe endpoints) and of patronictl. */
+export const REST_API_USER = "pgha";
+
+/**
+ * The Patroni REST API password when pgha:restApiPassword is not set: a keyed hash of
+ * the superuser password, so it is stable, secret as long as that one is, and changes with it.
+ * Call only inside pulumi.Output.apply.
+ */
+export function deriveRestApiPassword(superuserPassword: string): string {
+    return crypto.createHmac("sha256", superuserPassword).update("pgha/patroni-rest-api").digest("hex").slice(0, 32);
 }

@@ -114,8 +114,8 @@ export interface ClusterSpec {
 }
 
 /** Names of the secrets a cluster needs; values are never part of ClusterSpec. */
-export type SecretName = "superuserPassword" | "replicationPassword" | "keepalivedPassword";
-export const SECRET_NAMES: readonly SecretName[] = ["superuserPassword", "replicationPassword", "keepalivedPassword"];
+export type SecretName = "superuserPassword" | "replicationPassword" | "keepalivedPassword" | "restApiPassword";
+export const SECRET_NAMES: readonly SecretName[] = ["superuserPassword", "replicationPassword", "keepalivedPassword", "restApiPassword"];
 
 /** Plain secret values, only ever handled inside pulumi.Output.apply / all. */
 export type Secrets = Readonly<Record<SecretName, string>>;

@@ -19,9 +19,9 @@ export const KEEPALIVED_PRIORITY_STEP = 10;
 export interface EtcdMember {
     readonly name: string;
     readonly address: string;
-    /** http://addr:peerPort */
+    /** https://addr:peerPort */
     readonly peerUrl: string;
-    /** http://addr:clientPort */
+    /** https://addr:clientPort */
     readonly clientUrl: string;
 }
 
@@ -29,8 +29,9 @@ export function etcdMember(spec: ClusterSpec, node: NodeSpec): EtcdMember {
     return {
         name: node.name,
         address: node.address,
-        peerUrl: `http://${node.address}:${spec.etcd.peerPort}`,
-        clientUrl: `http://${node.address}:${spec.etcd.clientPort}`,
+        // TLS everywhere: etcd requires client certificates on both ports.
+        peerUrl: `https://${node.address}:${spec.etcd.peerPort}`,
+        clientUrl: `https://${node.address}:${spec.etcd.clientPort}`,
     };
 }
 
@@ -38,7 +39,7 @@ export function etcdMembers(spec: ClusterSpec): EtcdMember[] {
     return nodesWithRole(spec, "etcd").map((n) => etcdMember(spec, n));
 }
 
-/** "pg1=http://a:2380,pg2=http://b:2380" for the given members (default: all of them). */
+/** "pg1=https://a:2380,pg2=https://b:2380" for the given members (default: all of them). */
 export function etcdInitialCluster(spec: ClusterSpec, members: readonly EtcdMember[] = etcdMembers(spec)): string {
     return members.map((m) => `${m.name}=${m.peerUrl}`).join(",");
 }
@@ -48,7 +49,7 @@ export function etcdClientEndpoints(spec: ClusterSpec): string[] {
     return etcdMembers(spec).map((m) => `${m.address}:${spec.etcd.clientPort}`);
 }
 
-/** "http://addr:2379" per member: etcdctl --endpoints, stack output. */
+/** "https://addr:2379" per member: etcdctl --endpoints, stack output. */
 export function etcdClientUrls(spec: ClusterSpec): string[] {
     return etcdMembers(spec).map((m) => m.clientUrl);
 }
@@ -72,7 +73,7 @@ export function bootstrapNode(spec: ClusterSpec): NodeSpec {
 }
 
 export function patroniApiUrl(spec: ClusterSpec, node: NodeSpec): string {
-    return `http://${node.address}:${spec.patroni.restApiPort}`;
+    return `https://${node.address}:${spec.patroni.restApiPort}`;
 }
 
 export function patroniApiUrls(spec: ClusterSpec): string[] {
@@ -80,24 +81,29 @@ export function patroniApiUrls(spec: ClusterSpec): string[] {
 }
 
 /**
- * pg_hba.conf lines, first match wins. Only peer and scram-sha-256: no trust, no md5.
- * - the superuser over 127.0.0.1: Patroni connects locally over TCP;
+ * pg_hba.conf lines, first match wins. Only peer and scram-sha-256 (no trust, no md5),
+ * and every TCP line is hostssl:
+ * - the superuser over 127.0.0.1: local tools over TCP;
  * - the superuser from every member: pg_rewind and Patroni's checks against the leader;
- * - replication from every member;
- * - everyone from each HAProxy node: connections through the balancer arrive from it;
- * - everyone from pgha:postgres.allowedClientCidrs.
+ * - replication from every member (and loopback), nobody else;
+ * - everyone from each HAProxy node: connections through the balancer arrive from it
+ *   (HAProxy itself admits only allowedClientCidrs);
+ * - everyone from pgha:postgres.allowedClientCidrs;
+ * - then an explicit reject of everything else, plain TCP included.
  */
 export function pgHbaLines(spec: ClusterSpec): string[] {
     const members = postgresMembers(spec).map((n) => `${n.address}/32`);
     const balancers = nodesWithRole(spec, "haproxy").map((n) => `${n.address}/32`);
     const lines = [
         `local all ${SUPERUSER} peer`,
-        `host all ${SUPERUSER} 127.0.0.1/32 scram-sha-256`,
-        ...members.map((m) => `host all ${SUPERUSER} ${m} scram-sha-256`),
-        `host replication ${REPLICATION_USER} 127.0.0.1/32 scram-sha-256`,
-        ...members.map((m) => `host replication ${REPLICATION_USER} ${m} scram-sha-256`),
-        ...balancers.map((b) => `host all all ${b} scram-sha-256`),
-        ...spec.postgres.allowedClientCidrs.map((c) => `host all all ${c} scram-sha-256`),
+        `hostssl all ${SUPERUSER} 127.0.0.1/32 scram-sha-256`,
+        ...members.map((m) => `hostssl all ${SUPERUSER} ${m} scram-sha-256`),
+        `hostssl replication ${REPLICATION_USER} 127.0.0.1/32 scram-sha-256`,
+        ...members.map((m) => `hostssl replication ${REPLICATION_USER} ${m} scram-sha-256`),
+        ...balancers.map((b) => `hostssl all all ${b} scram-sha-256`),
+        ...spec.postgres.allowedClientCidrs.map((c) => `hostssl all all ${c} scram-sha-256`),
+        `host replication all 0.0.0.0/0 reject`,
+        `host all all 0.0.0.0/0 reject`,
     ];
     return [...new Set(lines)];
 }
@@ -108,7 +114,7 @@ export function pgHbaLines(spec: ClusterSpec): string[] {
  * Static, so a membership change never rewrites config.yml.
  */
 export function pgHbaBootstrapLines(): string[] {
-    return [`local all ${SUPERUSER} peer`, `host all ${SUPERUSER} 127.0.0.1/32 scram-sha-256`];
+    return [`local all ${SUPERUSER} peer`, `hostssl all ${SUPERUSER} 127.0.0.1/32 scram-sha-256`, `host all all 0.0.0.0/0 reject`];
 }
 
 // ---------------------------------------------------------------------------
@@ -131,6 +137,14 @@ export function haproxyBackends(spec: ClusterSpec): HaproxyBackend[] {
         port: spec.postgres.port,
         checkPort: spec.patroni.restApiPort,
     }));
+}
+
+/**
+ * Who may connect to HAProxy's PostgreSQL ports: loopback, pgha:postgres.allowedClientCidrs,
+ * and the postgres nodes (pgha's verification connects from one; they are backends anyway).
+ */
+export function haproxyAllowedSources(spec: ClusterSpec): string[] {
+    return [...new Set(["127.0.0.1", ...spec.postgres.allowedClientCidrs, ...postgresMembers(spec).map((n) => n.address)])];
 }
 
 // ---------------------------------------------------------------------------
@@ -218,9 +232,11 @@ export function clusterEndpoints(spec: ClusterSpec): ClusterEndpoints {
 /**
  * libpq URI for the superuser through the read/write endpoint. Without
  * HAProxy it lists every member and asks libpq for the read-write one.
+ * TLS is required; with the cluster CA (stack output caCertificate) saved as
+ * a file, add sslmode=verify-full&sslrootcert=<file> to also check the server.
  */
 export function connectionString(spec: ClusterSpec, password: string, database = "postgres"): string {
     const ep = clusterEndpoints(spec);
-    const query = frontHost(spec) === undefined ? "?target_session_attrs=read-write" : "";
+    const query = frontHost(spec) === undefined ? "?sslmode=require&target_session_attrs=read-write" : "?sslmode=require";
     return `postgresql://${SUPERUSER}:${encodeURIComponent(password)}@${ep.primary}/${database}${query}`;
 }

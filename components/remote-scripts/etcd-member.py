@@ -15,7 +15,7 @@
 #       Stops this member. Its data stays, unless --delete-data, or unless the
 #       cluster (answering with quorum) no longer lists it: then the data dir is
 #       moved aside to <data-dir>.removed-<UTC time> so that a later re-add starts clean.
-#   etcd-member.py membership --member NAME PEER_URL CLIENT_URL [--member ...] [--wait SEC]
+#   etcd-member.py membership --config PATH --member NAME PEER_URL CLIENT_URL [--member ...] [--wait SEC]
 #       The cluster-level step, after every member's start: removes each listed
 #       member the stack no longer has, one at a time and only while the remaining
 #       members keep a healthy quorum, then waits until exactly the stack's members
@@ -23,12 +23,14 @@
 #
 # Everything it needs about this member comes from the member's own etcd config
 # file (name, data-dir, URLs, initial-cluster), so the command text calling it does
-# not change when other members come or go.
+# not change when other members come or go. etcdctl authenticates with the member's
+# own certificate and trusts the CA named in its client-transport-security block.
 # Environment: PGHA_ETCD_SUPERVISOR=process runs etcd as a plain background process
 # (pid and log next to the config file) instead of through systemd: tests only.
 import argparse
 import concurrent.futures
 import datetime
+import hashlib
 import json
 import os
 import signal
@@ -41,6 +43,8 @@ import urllib.parse
 SUPERVISOR = os.environ.get("PGHA_ETCD_SUPERVISOR", "systemd")
 ETCD_BIN = os.environ.get("PGHA_ETCD_BIN", "/usr/bin/etcd")
 ETCDCTL = os.environ.get("PGHA_ETCDCTL", "etcdctl")
+# --cacert/--cert/--key for etcdctl, from the config file's client-transport-security.
+ETCDCTL_TLS = []
 DIAL_TIMEOUT = "2s"
 COMMAND_TIMEOUT = "2s"
 
@@ -77,16 +81,33 @@ def read_config(path):
     except OSError as e:
         fail("cannot read the etcd config %s: %s" % (path, e))
     cfg = {}
+    parent = None
     for line in lines:
-        if line.startswith((" ", "#", "-")) or ":" not in line:
+        if line.startswith("#") or ":" not in line:
+            continue
+        if line.startswith("  ") and not line.startswith("   ") and parent:
+            # One level of nesting (client-transport-security): stored as "parent.key".
+            key, _, value = line.strip().partition(":")
+            if value.strip():
+                cfg[parent + "." + key.strip()] = unquote(value)
+            continue
+        if line.startswith((" ", "-")):
             continue
         key, _, value = line.partition(":")
+        parent = None if value.strip() else key.strip()
         if value.strip():
             cfg[key.strip()] = unquote(value)
     for key in ("name", "data-dir", "initial-advertise-peer-urls", "advertise-client-urls", "initial-cluster"):
         if not cfg.get(key):
             fail("%s has no %s" % (path, key))
     return cfg
+
+
+def configure_tls(cfg):
+    """etcdctl speaks TLS with this node's certificate when the config asks for client TLS."""
+    sec = "client-transport-security."
+    if cfg.get(sec + "cert-file"):
+        ETCDCTL_TLS[:] = ["--cacert=" + cfg.get(sec + "trusted-ca-file", ""), "--cert=" + cfg[sec + "cert-file"], "--key=" + cfg.get(sec + "key-file", "")]
 
 
 def parse_cluster(text):
@@ -160,7 +181,7 @@ class Member:
 def etcdctl(endpoints, *args, check=True):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ETCDCTL_")}
     env["ETCDCTL_API"] = "3"
-    cmd = [ETCDCTL, "--endpoints=" + ",".join(endpoints), "--dial-timeout=" + DIAL_TIMEOUT, "--command-timeout=" + COMMAND_TIMEOUT, "-w", "json", *args]
+    cmd = [ETCDCTL, "--endpoints=" + ",".join(endpoints), *ETCDCTL_TLS, "--dial-timeout=" + DIAL_TIMEOUT, "--command-timeout=" + COMMAND_TIMEOUT, "-w", "json", *args]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=30)
     if check and p.returncode != 0:
         raise EtcdctlError("pgha: etcdctl %s failed: %s" % (" ".join(args), last_line(p.stderr) or p.stdout.strip()))
@@ -388,8 +409,21 @@ def wait_joined(member, healthy_eps, wait_sec):
         time.sleep(0.5)
 
 
+def ca_fingerprint(member):
+    """etcd reads its trusted CA only at start (its certificate on every handshake): a new CA restarts it."""
+    path = member.cfg.get("client-transport-security.trusted-ca-file")
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as f:
+            return ":ca-" + hashlib.sha256(f.read()).hexdigest()[:16]
+    except OSError as e:
+        fail("cannot read the CA file %s: %s" % (path, e))
+
+
 def cmd_start(args):
     m = Member(args.config)
+    args.fingerprint += ca_fingerprint(m)
     state, eps, res = cluster_state(m, settle_sec=20 if not m.has_data() else 0)
     if m.has_data() and state == "quorum":
         members = list_members(eps)
@@ -649,9 +683,11 @@ def main():
     s.add_argument("--config", required=True)
     s.add_argument("--delete-data", action="store_true")
     s = sub.add_parser("membership")
+    s.add_argument("--config", required=True, help="this node's etcd config (for etcdctl's TLS settings)")
     s.add_argument("--member", nargs=3, action="append", required=True, metavar=("NAME", "PEER_URL", "CLIENT_URL"))
     s.add_argument("--wait", type=int, default=150)
     args = ap.parse_args()
+    configure_tls(read_config(args.config))
     {"start": cmd_start, "stop": cmd_stop, "membership": cmd_membership}[args.cmd](args)
 
 

@@ -8,25 +8,17 @@
 # stdin: {"config": <desired config>, "members": [<member names the stack lists>]}
 # argv: <this member's REST API URL>
 import json
+import os
 import sys
 import time
-import urllib.error
-import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pgha_rest import call  # noqa: E402  (HTTPS with the cluster CA, basic auth)
 
 request = json.loads(sys.stdin.read())
 desired = request["config"]
 wanted = set(request["members"])
 api = sys.argv[1].rstrip("/")
-
-
-def call(method, url, body=None, timeout=30):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def get_json(url):

@@ -3,24 +3,18 @@
 # within the switchover time instead of waiting for the leader key to expire.
 # argv: <this member's REST API URL>
 import json
+import os
 import sys
 import time
-import urllib.error
-import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pgha_rest import call as rest_call  # noqa: E402  (HTTPS with the cluster CA, basic auth)
 
 api = sys.argv[1].rstrip("/")
 
 
 def call(method, url, body=None, timeout=10):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except Exception as e:
-        return 0, str(e)
+    return rest_call(method, url, body, timeout=timeout, catch=True)
 
 
 status, text = call("GET", api + "/patroni")

@@ -1,6 +1,7 @@
 // etcd 3.4 (Debian's etcd-server): a --config-file YAML per member and a
 // systemd drop-in that points Debian's etcd.service at it.
 
+import { CA_CERT_PATH, ETCD_TLS } from "../pki";
 import { ClusterSpec, NodeSpec } from "../spec";
 import { EtcdMember, etcdInitialCluster, etcdMember, etcdMembers } from "../topology";
 import { RenderedFile, file, requireRole, toYaml11 } from "./file";
@@ -23,8 +24,25 @@ export const ETCD_BOOTSTRAP_ONLY_KEYS = [
     "initial-cluster-token",
 ] as const;
 
+type EtcdScalar = string | number | boolean;
 /** The YAML object of an etcd 3.4 config file (keys as etcd spells them). */
-export type EtcdConfig = Readonly<Record<string, string | number | boolean | readonly string[]>>;
+export type EtcdConfig = Readonly<Record<string, EtcdScalar | readonly string[] | Readonly<Record<string, EtcdScalar>>>>;
+
+/**
+ * etcd 3.4's transport security block (client-transport-security / peer-transport-security):
+ * the node certificate, and client certificates required and checked against the cluster CA.
+ * etcd reads the certificate and key again on every TLS handshake, so a renewed
+ * certificate needs no restart (the CA is read once: it is part of the restart trigger).
+ */
+export function etcdTransportSecurity(): Readonly<Record<string, EtcdScalar>> {
+    return {
+        "cert-file": ETCD_TLS.cert,
+        "key-file": ETCD_TLS.key,
+        "client-cert-auth": true,
+        "trusted-ca-file": CA_CERT_PATH,
+        "auto-tls": false,
+    };
+}
 
 export interface EtcdRenderOptions {
     /** "new" when the cluster is created; "existing" for a member joining a running cluster. */
@@ -41,7 +59,7 @@ export function etcdConfigObject(spec: ClusterSpec, node: NodeSpec, opts: EtcdRe
         "data-dir": spec.etcd.dataDir,
         "listen-peer-urls": me.peerUrl,
         // Loopback too, so local tools (etcdctl, Patroni on the same node) need no address.
-        "listen-client-urls": `${me.clientUrl},http://127.0.0.1:${spec.etcd.clientPort}`,
+        "listen-client-urls": `${me.clientUrl},https://127.0.0.1:${spec.etcd.clientPort}`,
         "advertise-client-urls": me.clientUrl,
         "initial-advertise-peer-urls": me.peerUrl,
         "initial-cluster": etcdInitialCluster(spec, opts.initialMembers ?? etcdMembers(spec)),
@@ -51,6 +69,8 @@ export function etcdConfigObject(spec: ClusterSpec, node: NodeSpec, opts: EtcdRe
         // etcd 3.4 leaves the gateway off unless asked (the flag's default is not applied).
         "enable-v2": false,
         "enable-grpc-gateway": true,
+        "client-transport-security": etcdTransportSecurity(),
+        "peer-transport-security": etcdTransportSecurity(),
         "heartbeat-interval": 100,
         "election-timeout": 1000,
         // Patroni writes every loop_wait; keep the revision history short.

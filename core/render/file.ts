@@ -23,6 +23,7 @@ export const PLACEHOLDER_SECRETS: Secrets = {
     superuserPassword: "<redacted:superuserPassword>",
     replicationPassword: "<redacted:replicationPassword>",
     keepalivedPassword: "<redacted:keepalivedPassword>",
+    restApiPassword: "<redacted:restApiPassword>",
 };
 
 /**

@@ -1,7 +1,8 @@
 // HAProxy 2.6: one configuration, the same on every balancer.
 
 import { ClusterSpec, NodeSpec } from "../spec";
-import { haproxyBackends } from "../topology";
+import { CA_CERT_PATH } from "../pki";
+import { haproxyAllowedSources, haproxyBackends } from "../topology";
 import { RenderedFile, file, requireRole } from "./file";
 import { renderTemplate } from "./templates";
 
@@ -21,6 +22,8 @@ export function renderHaproxyConfig(spec: ClusterSpec, node?: NodeSpec): Rendere
         maxconn: HAPROXY_MAXCONN,
         serverMaxconn: HAPROXY_SERVER_MAXCONN,
         backends: haproxyBackends(spec),
+        caFile: CA_CERT_PATH,
+        allowedSources: haproxyAllowedSources(spec).join(" "),
     });
     return file(HAPROXY_CONFIG_PATH, content, "0644");
 }

@@ -11,7 +11,8 @@ import {
     pgHbaBootstrapLines,
     pgHbaLines,
 } from "../topology";
-import { secretValueProblem } from "../config-secrets";
+import { REST_API_USER, secretValueProblem } from "../config-secrets";
+import { CA_CERT_PATH, POSTGRES_TLS } from "../pki";
 import { PLACEHOLDER_SECRETS, RenderedFile, file, requireRole, toYaml11 } from "./file";
 
 export const PATRONI_CONFIG_PATH = "/etc/patroni/config.yml";
@@ -77,10 +78,10 @@ export function patroniBootstrapDcs(spec: ClusterSpec): Record<string, unknown> 
     };
 }
 
-export type PatroniSecrets = Pick<Secrets, "superuserPassword" | "replicationPassword">;
+export type PatroniSecrets = Pick<Secrets, "superuserPassword" | "replicationPassword" | "restApiPassword">;
 
 function checkSecrets(secrets: PatroniSecrets): void {
-    for (const name of ["superuserPassword", "replicationPassword"] as const) {
+    for (const name of ["superuserPassword", "replicationPassword", "restApiPassword"] as const) {
         const problem = secretValueProblem(name, secrets[name]);
         // The value itself never goes into the message.
         if (problem !== undefined) throw new Error(`pgha: cannot render the Patroni config: ${name} ${problem}`);
@@ -91,7 +92,10 @@ export function patroniConfigObject(spec: ClusterSpec, node: NodeSpec, secrets: 
     requireRole(node, "postgres", "Patroni config");
     checkSecrets(secrets);
     const api = `${node.address}:${spec.patroni.restApiPort}`;
-    const superuser = { username: SUPERUSER, password: secrets.superuserPassword };
+    // Every TCP connection Patroni makes (replication, pg_rewind, checks on the leader) checks
+    // the server's certificate against the cluster CA and its address (IP SAN).
+    const verify = { sslmode: "verify-full", sslrootcert: CA_CERT_PATH };
+    const superuser = { username: SUPERUSER, password: secrets.superuserPassword, ...verify };
     return {
         scope: spec.clusterName,
         namespace: PATRONI_NAMESPACE,
@@ -103,8 +107,17 @@ export function patroniConfigObject(spec: ClusterSpec, node: NodeSpec, secrets: 
             // Members come from the DCS (allowlist_include_members), so membership changes rewrite no file.
             allowlist: ["127.0.0.1"],
             allowlist_include_members: true,
+            // HTTPS with the node certificate; unsafe endpoints also need basic auth.
+            certfile: POSTGRES_TLS.cert,
+            keyfile: POSTGRES_TLS.key,
+            cafile: CA_CERT_PATH,
+            authentication: { username: REST_API_USER, password: secrets.restApiPassword },
         },
-        etcd3: { hosts: etcdClientEndpoints(spec) },
+        // patronictl, and Patroni itself when it asks other members' REST API (PatroniRequest
+        // reads ctl.cacert, else restapi.cafile): verify members against the cluster CA.
+        ctl: { insecure: false, cacert: CA_CERT_PATH },
+        // etcd requires a client certificate: the node's own.
+        etcd3: { hosts: etcdClientEndpoints(spec), protocol: "https", cacert: CA_CERT_PATH, cert: POSTGRES_TLS.cert, key: POSTGRES_TLS.key },
         bootstrap: {
             dcs: patroniBootstrapDcs(spec),
             initdb: [{ encoding: "UTF8" }, "data-checksums"],
@@ -119,11 +132,18 @@ export function patroniConfigObject(spec: ClusterSpec, node: NodeSpec, secrets: 
             pgpass: PATRONI_PGPASS_PATH,
             authentication: {
                 superuser,
-                replication: { username: REPLICATION_USER, password: secrets.replicationPassword },
+                replication: { username: REPLICATION_USER, password: secrets.replicationPassword, ...verify },
                 // The superuser can rewind; Patroni then creates no separate role.
                 rewind: { ...superuser },
             },
-            parameters: { unix_socket_directories: POSTGRES_SOCKET_DIR },
+            // Local (not DCS) parameters: TLS is on from the very first start.
+            parameters: {
+                unix_socket_directories: POSTGRES_SOCKET_DIR,
+                ssl: "on",
+                ssl_cert_file: POSTGRES_TLS.cert,
+                ssl_key_file: POSTGRES_TLS.key,
+                ssl_ca_file: CA_CERT_PATH,
+            },
             // Patroni's own local connections go through the socket (peer auth).
             use_unix_socket: true,
             create_replica_methods: ["basebackup"],

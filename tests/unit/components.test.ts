@@ -16,6 +16,9 @@ describe("PostgresHaCluster wiring (mocks)", () => {
         const on = (node: string) => names.filter((n) => n.startsWith(`${node}:`)).sort();
         expect(on("pg3")).toEqual([
             "pg3:/etc/etcd/pgha-etcd.yml",
+            "pg3:/etc/pgha/tls/ca.crt",
+            "pg3:/etc/pgha/tls/etcd.crt",
+            "pg3:/etc/pgha/tls/etcd.key",
             "pg3:/etc/systemd/system/etcd.service.d/pgha.conf",
             "pg3:/usr/local/libexec/pgha/etcd-member.py",
             "pg3:etcd",
@@ -28,7 +31,13 @@ describe("PostgresHaCluster wiring (mocks)", () => {
                     `${n}:/etc/haproxy/haproxy.cfg`,
                     `${n}:/etc/keepalived/keepalived.conf`,
                     `${n}:/etc/patroni/config.yml`,
+                    `${n}:/etc/pgha/tls/ca.crt`,
+                    `${n}:/etc/pgha/tls/etcd.crt`,
+                    `${n}:/etc/pgha/tls/etcd.key`,
+                    `${n}:/etc/pgha/tls/postgres.crt`,
+                    `${n}:/etc/pgha/tls/postgres.key`,
                     `${n}:/etc/systemd/system/etcd.service.d/pgha.conf`,
+                    `${n}:/usr/local/libexec/pgha/pgha_rest.py`,
                     `${n}:/usr/local/libexec/pgha/check-haproxy.sh`,
                     `${n}:etcd`,
                     `${n}:haproxy`,
@@ -73,11 +82,11 @@ describe("PostgresHaCluster wiring (mocks)", () => {
     });
 
     test("no secret value appears in any command text", () => {
-        const distinct: Secrets = { superuserPassword: "Sup3r-Distinct-PW", replicationPassword: "Repl-Distinct-PW", keepalivedPassword: "Kpd7x9Qz" };
+        const distinct: Secrets = { superuserPassword: "Sup3r-Distinct-PW", replicationPassword: "Repl-Distinct-PW", keepalivedPassword: "Kpd7x9Qz", restApiPassword: "Rest-Distinct-PW" };
         return register(specOf(), distinct).then((m) => {
             for (const c of commands(m)) {
                 const text = JSON.stringify([c.inputs.create, c.inputs.update, c.inputs.delete]);
-                for (const secret of [...Object.values(distinct), "fake-key-material"]) expect(text).not.toContain(secret);
+                for (const secret of [...Object.values(distinct), "fake-key-material", "fake-tls-key-material"]) expect(text).not.toContain(secret);
             }
             // ...while the content that needs them does reach the servers, through stdin.
             const stdin = JSON.stringify(commands(m).map((c) => c.inputs.stdin));
@@ -115,9 +124,13 @@ describe("PostgresHaCluster wiring (mocks)", () => {
         const added = commands(bigger).filter((c) => !classic.has(c.name)).map((c) => c.name).sort();
         expect(added).toEqual([
             "pg4:/etc/patroni/config.yml",
+            "pg4:/etc/pgha/tls/ca.crt",
+            "pg4:/etc/pgha/tls/postgres.crt",
+            "pg4:/etc/pgha/tls/postgres.key",
             "pg4:/usr/local/libexec/pgha/patroni-dcs-apply.py",
             "pg4:/usr/local/libexec/pgha/patroni-handover.py",
             "pg4:/usr/local/libexec/pgha/pg-set-passwords.py",
+            "pg4:/usr/local/libexec/pgha/pgha_rest.py",
             "pg4:packages",
             "pg4:patroni",
             "pg4:role-passwords",
@@ -156,7 +169,8 @@ describe("PostgresHaCluster wiring (mocks)", () => {
         expect(String(svc.delete)).toContain("etcd-member.py stop --config /etc/etcd/pgha-etcd.yml\n");
         const membership = String(classic.get("pgsql-etcd:etcd-health")!.inputs.create);
         expect(membership).toContain("etcd-member.py membership");
-        for (const i of [1, 2, 3]) expect(membership).toContain(`--member '\\''pg${i}'\\'' '\\''http://172.51.216.8${i}:2380'\\'' '\\''http://172.51.216.8${i}:2379'\\''`);
+        expect(membership).toContain("etcd-member.py membership --config /etc/etcd/pgha-etcd.yml ");
+        for (const i of [1, 2, 3]) expect(membership).toContain(`--member '\\''pg${i}'\\'' '\\''https://172.51.216.8${i}:2380'\\'' '\\''https://172.51.216.8${i}:2379'\\''`);
     });
 
     test("etcd 3 → 5 → 3: joiners chain after the last member, no existing member restarts, the membership step re-runs", async () => {
@@ -167,6 +181,9 @@ describe("PostgresHaCluster wiring (mocks)", () => {
         expect(added).toEqual(
             ["pg4", "pg5"].flatMap((n) => [
                 `${n}:/etc/etcd/pgha-etcd.yml`,
+                `${n}:/etc/pgha/tls/ca.crt`,
+                `${n}:/etc/pgha/tls/etcd.crt`,
+                `${n}:/etc/pgha/tls/etcd.key`,
                 `${n}:/etc/systemd/system/etcd.service.d/pgha.conf`,
                 `${n}:/usr/local/libexec/pgha/etcd-member.py`,
                 `${n}:etcd`,

@@ -466,6 +466,7 @@ describe("secrets", () => {
         );
         expect(!r.ok && r.errors).toEqual([
             "pgha:replicationPassword: stored in plain text; set it with `pulumi config set --secret pgha:replicationPassword …`",
+            "pgha:restApiPassword: stored in plain text; set it with `pulumi config set --secret pgha:restApiPassword …`",
         ]);
     });
 

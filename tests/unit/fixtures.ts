@@ -27,6 +27,7 @@ export const FAKE_SECRETS: Secrets = {
     superuserPassword: "fake-superuser-pw",
     replicationPassword: "fake-replication-pw",
     keepalivedPassword: "fakevrrp-longer-than-8",
+    restApiPassword: "fake-rest-api-pw",
 };
 
 export function classicRaw(overrides: Partial<RawConfig> = {}): RawConfig {

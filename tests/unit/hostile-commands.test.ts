@@ -20,9 +20,10 @@ const SECRETS: Secrets = {
     superuserPassword: `SuperMarkQ it's "q" \\ $(touch /tmp/pgha-pwned) \`id\`; a && b || c # : {{#each nodes}} %s ü 🔑 `,
     replicationPassword: `ReplMarkQ '; DROP ROLE postgres; -- \\' \${HOME} <<EOF > /etc/passwd | tee ~/x *?[a] {{> p}}`,
     keepalivedPassword: "Kv7;&(|)<>%^*",
+    restApiPassword: `RestMarkQ "; $(id) \\ :x: # {{x}} 🔑`,
 };
 const SSH_KEY = MOCK_SSH_KEY.replace("fake-key-material-for-tests", "SshKeyMarkQ'$(id)`x`");
-const SECRET_MARKERS = ["SuperMarkQ", "ReplMarkQ", "SshKeyMarkQ", SECRETS.keepalivedPassword.slice(0, 8)];
+const SECRET_MARKERS = ["SuperMarkQ", "ReplMarkQ", "RestMarkQ", "SshKeyMarkQ", SECRETS.keepalivedPassword.slice(0, 8)];
 
 // Hostile but valid non-secret values (each with a marker, to find where they land).
 const APP_NAME = `ParamMarkQ it's "app" \\ #1 $(touch /tmp/pgha-pwned) \`id\` {{x}} ü; rm -rf / && echo '`;

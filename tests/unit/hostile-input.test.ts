@@ -358,14 +358,14 @@ function accepted(c: Case): Accepted {
     if (!r.ok) throw new Error(`refused, but must be accepted:\n${r.errors.join("\n")}`);
     const given = secretsOf(c);
     const pick = (n: keyof Secrets): string => (r.secretsToGenerate.includes(n) ? FAKE_SECRETS[n] : given[n]!);
-    const secrets: Secrets = { superuserPassword: pick("superuserPassword"), replicationPassword: pick("replicationPassword"), keepalivedPassword: pick("keepalivedPassword") };
+    const secrets: Secrets = { superuserPassword: pick("superuserPassword"), replicationPassword: pick("replicationPassword"), keepalivedPassword: pick("keepalivedPassword"), restApiPassword: given.restApiPassword ?? FAKE_SECRETS.restApiPassword };
     for (const w of r.warnings) for (const s of secretValuesOf(c)) expect(w).not.toContain(s);
     return { c, spec: r.spec, secrets };
 }
 
 const HAPROXY_KEYWORDS = new Set([
     "global", "defaults", "listen", "log", "maxconn", "stats", "user", "group", "daemon", "mode", "retries",
-    "timeout", "bind", "option", "http-check", "default-server", "server", "balance",
+    "timeout", "bind", "option", "http-check", "default-server", "server", "balance", "acl", "tcp-request",
 ]);
 const KEEPALIVED_KEYWORDS = new Set([
     "global_defs", "router_id", "enable_script_security", "script_user", "vrrp_script", "script", "interval", "fall", "rise",

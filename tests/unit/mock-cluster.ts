@@ -16,6 +16,13 @@ export interface Registered {
 
 export const MOCK_SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nfake-key-material-for-tests\n-----END OPENSSH PRIVATE KEY-----";
 
+export const MOCK_OPENSSL_STDOUT = [
+    "-----BEGIN PRIVATE KEY-----\nfake-tls-key-material\n-----END PRIVATE KEY-----",
+    "-----BEGIN CERTIFICATE-----\nfake-certificate\n-----END CERTIFICATE-----",
+    "notAfter=2031-01-01 00:00:00Z",
+    "",
+].join("\n");
+
 const urnName = (urn: string) => urn.split("::").pop()!;
 const urnType = (urn: string) => urn.split("::")[2]?.split("$").pop() ?? "";
 
@@ -31,7 +38,9 @@ export async function registerCluster(
         {
             newResource: (a) => {
                 inputs.set(a.name, a.inputs);
-                return { id: `${a.name}-id`, state: { ...a.inputs, stdout: "ok", stderr: "" } };
+                // openssl commands (cluster-pki.ts) print PEM blocks; stand-ins that parse.
+                const stdout = a.type === "command:local:Command" ? MOCK_OPENSSL_STDOUT : "ok";
+                return { id: `${a.name}-id`, state: { ...a.inputs, stdout, stderr: "" } };
             },
             call: (a) => a.inputs,
         },

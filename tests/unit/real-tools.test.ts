@@ -6,6 +6,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { CA_CERT_PATH, caScript, parseCaOutput } from "../../core/pki";
 import { renderHaproxyConfig } from "../../core/render/haproxy";
 import { renderHaproxyCheckScript } from "../../core/render/keepalived";
 import { patroniConfigObject, renderPatroniConfig } from "../../core/render/patroni";
@@ -18,8 +19,15 @@ const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), "pgha-unit-"));
     test("accepts the rendered configuration", () => {
         const dir = tmp();
         const file = path.join(dir, "haproxy.cfg");
-        fs.writeFileSync(file, renderHaproxyConfig(specOf()).content);
-        expect(spawnSync("haproxy", ["-c", "-q", "-f", file]).status).toBe(0);
+        // haproxy -c loads the CA file the health checks verify with: a real one, here.
+        const ca = parseCaOutput(execFileSync("bash", ["-c", caScript("pgsql")]).toString()).cert;
+        fs.writeFileSync(path.join(dir, "ca.crt"), ca);
+        const content = renderHaproxyConfig(specOf()).content;
+        expect(content).toContain(`ca-file ${CA_CERT_PATH} verifyhost pg1`);
+        fs.writeFileSync(file, content.split(CA_CERT_PATH).join(path.join(dir, "ca.crt")));
+        const r = spawnSync("haproxy", ["-c", "-f", file], { encoding: "utf8" });
+        expect(r.stdout + r.stderr).toContain("Configuration file is valid");
+        expect(r.status).toBe(0);
         fs.rmSync(dir, { recursive: true });
     });
 });

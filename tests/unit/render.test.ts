@@ -174,7 +174,10 @@ describe("etcd", () => {
 describe("HAProxy and keepalived", () => {
     test("HAProxy lists every postgres node in both listeners", () => {
         const cfg = renderHaproxyConfig(classic).content;
-        expect(cfg.match(/^ {4}server pg1 172\.51\.216\.81:5432 maxconn 100 check port 8008$/gm)).toHaveLength(2);
+        expect(cfg.match(/^ {4}server pg1 172\.51\.216\.81:5432 maxconn 100 check port 8008 check-ssl verify required ca-file \/etc\/pgha\/tls\/ca\.crt verifyhost pg1$/gm)).toHaveLength(2);
+        // Only the allowed client networks, loopback and the postgres nodes reach the PostgreSQL ports.
+        expect(cfg.match(/^ {4}acl pgha_allowed_client src 127\.0\.0\.1 172\.51\.216\.0\/24 172\.51\.216\.81 172\.51\.216\.82$/gm)).toHaveLength(2);
+        expect(cfg.match(/^ {4}tcp-request connection reject if !pgha_allowed_client$/gm)).toHaveLength(2);
         expect(cfg.match(/^ {4}server pg2 /gm)).toHaveLength(2);
         expect(cfg).not.toMatch(/pg3/);
     });

@@ -1,4 +1,5 @@
 import {
+    postgresMembers,
     bootstrapNode,
     clusterEndpoints,
     connectionString,
@@ -27,13 +28,13 @@ const noBalancer = specOf(classicWith((v) => {
 
 test("etcd initial cluster and endpoints", () => {
     expect(etcdInitialCluster(classic)).toBe(
-        "pg1=http://172.51.216.81:2380,pg2=http://172.51.216.82:2380,pg3=http://172.51.216.83:2380",
+        "pg1=https://172.51.216.81:2380,pg2=https://172.51.216.82:2380,pg3=https://172.51.216.83:2380",
     );
     expect(etcdClientEndpoints(classic)).toEqual(["172.51.216.81:2379", "172.51.216.82:2379", "172.51.216.83:2379"]);
     expect(etcdClientUrls(classic)).toEqual([
-        "http://172.51.216.81:2379",
-        "http://172.51.216.82:2379",
-        "http://172.51.216.83:2379",
+        "https://172.51.216.81:2379",
+        "https://172.51.216.82:2379",
+        "https://172.51.216.83:2379",
     ]);
 });
 
@@ -75,24 +76,31 @@ describe("pg_hba", () => {
     test("the classic example", () => {
         expect(pgHbaLines(classic)).toEqual([
             "local all postgres peer",
-            "host all postgres 127.0.0.1/32 scram-sha-256",
-            "host all postgres 172.51.216.81/32 scram-sha-256",
-            "host all postgres 172.51.216.82/32 scram-sha-256",
-            "host replication replicator 127.0.0.1/32 scram-sha-256",
-            "host replication replicator 172.51.216.81/32 scram-sha-256",
-            "host replication replicator 172.51.216.82/32 scram-sha-256",
-            "host all all 172.51.216.81/32 scram-sha-256",
-            "host all all 172.51.216.82/32 scram-sha-256",
-            "host all all 172.51.216.0/24 scram-sha-256",
+            "hostssl all postgres 127.0.0.1/32 scram-sha-256",
+            "hostssl all postgres 172.51.216.81/32 scram-sha-256",
+            "hostssl all postgres 172.51.216.82/32 scram-sha-256",
+            "hostssl replication replicator 127.0.0.1/32 scram-sha-256",
+            "hostssl replication replicator 172.51.216.81/32 scram-sha-256",
+            "hostssl replication replicator 172.51.216.82/32 scram-sha-256",
+            "hostssl all all 172.51.216.81/32 scram-sha-256",
+            "hostssl all all 172.51.216.82/32 scram-sha-256",
+            "hostssl all all 172.51.216.0/24 scram-sha-256",
+            "host replication all 0.0.0.0/0 reject",
+            "host all all 0.0.0.0/0 reject",
         ]);
     });
 
-    test("never trust or md5, whatever the input", () => {
+    test("never trust or md5, whatever the input; TCP only over TLS; everything else rejected at the end", () => {
         for (const spec of [classic, noVip, noBalancer, specOf(classicWith((v) => (v.postgres.allowedClientCidrs = ["0.0.0.0/0"])))]) {
-            for (const line of pgHbaLines(spec)) {
+            const lines = pgHbaLines(spec);
+            for (const line of lines) {
                 expect(line).not.toMatch(/\b(trust|md5|password|ident)\b/);
-                expect(line).toMatch(/ (peer|scram-sha-256)$/);
+                expect(line).toMatch(/^(local .* peer|hostssl .* scram-sha-256|host .* 0\.0\.0\.0\/0 reject)$/);
             }
+            expect(lines.slice(-2)).toEqual(["host replication all 0.0.0.0/0 reject", "host all all 0.0.0.0/0 reject"]);
+            // Replication only from the postgres members (and loopback).
+            const members = postgresMembers(spec).map((n) => `${n.address}/32`);
+            for (const l of lines.filter((x) => x.startsWith("hostssl replication"))) expect(["127.0.0.1/32", ...members]).toContain(l.split(" ")[3]);
         }
     });
 });
@@ -105,8 +113,8 @@ describe("endpoints", () => {
             primary: "172.51.216.88:5000",
             replica: "172.51.216.88:5001",
             statsUrl: "http://172.51.216.88:7000/",
-            patroniApiUrls: ["http://172.51.216.81:8008", "http://172.51.216.82:8008"],
-            etcdEndpoints: ["http://172.51.216.81:2379", "http://172.51.216.82:2379", "http://172.51.216.83:2379"],
+            patroniApiUrls: ["https://172.51.216.81:8008", "https://172.51.216.82:8008"],
+            etcdEndpoints: ["https://172.51.216.81:2379", "https://172.51.216.82:2379", "https://172.51.216.83:2379"],
         });
     });
 
@@ -120,11 +128,11 @@ describe("endpoints", () => {
         expect(ep.statsUrl).toBeUndefined();
         expect(primaryEndpoint(noBalancer)).toEqual({ host: "172.51.216.81", port: 5432 });
         expect(connectionString(noBalancer, "pw")).toBe(
-            "postgresql://postgres:pw@172.51.216.81:5432,172.51.216.82:5432/postgres?target_session_attrs=read-write",
+            "postgresql://postgres:pw@172.51.216.81:5432,172.51.216.82:5432/postgres?sslmode=require&target_session_attrs=read-write",
         );
     });
 
     test("connection string escapes the password", () => {
-        expect(connectionString(classic, "p@ss:w/rd?#%")).toBe("postgresql://postgres:p%40ss%3Aw%2Frd%3F%23%25@172.51.216.88:5000/postgres");
+        expect(connectionString(classic, "p@ss:w/rd?#%")).toBe("postgresql://postgres:p%40ss%3Aw%2Frd%3F%23%25@172.51.216.88:5000/postgres?sslmode=require");
     });
 });
