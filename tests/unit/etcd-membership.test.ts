@@ -10,12 +10,13 @@
 // member's stale data dir converge → a rolling restart → destroy keeps all data.
 // Skipped when etcd, etcdctl or python3 is missing (Debian: etcd-server, etcd-client).
 
-import { ChildProcess, spawn, spawnSync } from "child_process";
+import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ETCD_MEMBER } from "../../components/pgha-tools";
+import { CA_CERT_PATH, ETCD_TLS, caScript, nodeCertScript, nodeSubjectAltNames, parseCaOutput, parseNodeCertOutput } from "../../core/pki";
 import { etcdConfigObject, etcdRestartFingerprint, renderEtcdConfig } from "../../core/render/etcd";
 import { ClusterSpec, NodeSpec } from "../../core/spec";
 import { classicWith, specOf } from "./fixtures";
@@ -32,8 +33,8 @@ const CLIENT_PORT = 22379;
 const PEER_PORT = 22380;
 const NAMES = ["pg1", "pg2", "pg3", "pg4", "pg5"];
 const ADDRESS: Record<string, string> = Object.fromEntries(NAMES.map((n, i) => [n, `127.0.0.${11 + i}`]));
-const clientUrl = (n: string) => `http://${ADDRESS[n]}:${CLIENT_PORT}`;
-const peerUrl = (n: string) => `http://${ADDRESS[n]}:${PEER_PORT}`;
+const clientUrl = (n: string) => `https://${ADDRESS[n]}:${CLIENT_PORT}`;
+const peerUrl = (n: string) => `https://${ADDRESS[n]}:${PEER_PORT}`;
 
 let root = "";
 const dirOf = (n: string) => path.join(root, n);
@@ -53,6 +54,23 @@ function specFor(members: readonly string[], self: string): { spec: ClusterSpec;
     return { spec, node: nodes.find((n) => n.name === self)! };
 }
 
+// TLS as deployed: one CA (pgha's own openssl script), a certificate per member (its SANs).
+let caPem = "";
+const caFile = () => path.join(root, "ca.crt");
+function issueCertificate(n: string, spec: ClusterSpec, node: NodeSpec): void {
+    if (!caPem) {
+        const ca = parseCaOutput(execFileSync("bash", ["-c", caScript("pgsql")]).toString());
+        caPem = ca.key + ca.cert;
+        fs.writeFileSync(caFile(), ca.cert);
+    }
+    if (fs.existsSync(path.join(dirOf(n), "etcd.crt"))) return;
+    const c = parseNodeCertOutput(execFileSync("bash", ["-c", nodeCertScript(n, nodeSubjectAltNames(spec, node))], { input: caPem }).toString(), n);
+    fs.writeFileSync(path.join(dirOf(n), "etcd.crt"), c.cert);
+    fs.writeFileSync(path.join(dirOf(n), "etcd.key"), c.key, { mode: 0o600 });
+}
+/** etcdctl's TLS flags: pg1's certificate (any member's is a valid client certificate). */
+const ctlTls = () => [`--cacert=${caFile()}`, `--cert=${path.join(dirOf("pg1"), "etcd.crt")}`, `--key=${path.join(dirOf("pg1"), "etcd.key")}`];
+
 /** What `pulumi up` does to the members' config files for a stack listing `members`; returns their fingerprints. */
 function writeConfigs(members: readonly string[]): Record<string, string> {
     const fingerprints: Record<string, string> = {};
@@ -60,7 +78,12 @@ function writeConfigs(members: readonly string[]): Record<string, string> {
         const { spec, node } = specFor(members, n);
         fs.mkdirSync(dirOf(n), { recursive: true });
         // All members share this machine: drop the shared 127.0.0.1 client listener.
-        const text = renderEtcdConfig(spec, node).content.replace(`,http://127.0.0.1:${CLIENT_PORT}`, "");
+        issueCertificate(n, spec, node);
+        const text = renderEtcdConfig(spec, node)
+            .content.replace(`,https://127.0.0.1:${CLIENT_PORT}`, "")
+            .split(CA_CERT_PATH).join(caFile())
+            .split(ETCD_TLS.cert).join(path.join(dirOf(n), "etcd.crt"))
+            .split(ETCD_TLS.key).join(path.join(dirOf(n), "etcd.key"));
         expect(text).toContain(`listen-client-urls: ${clientUrl(n)}\n`);
         fs.writeFileSync(configOf(n), text);
         fingerprints[n] = crypto.createHash("sha256").update(etcdRestartFingerprint(etcdConfigObject(spec, node))).digest("hex").slice(0, 16);
@@ -98,10 +121,10 @@ async function ok(args: string[]): Promise<string> {
 const start = (n: string, fp: string) => ok(["start", "--config", configOf(n), "--fingerprint", fp, "--wait", "30"]);
 const stop = (n: string) => ok(["stop", "--config", configOf(n)]);
 const membership = (members: readonly string[]) =>
-    ok(["membership", "--wait", "30", ...members.flatMap((n) => ["--member", n, peerUrl(n), clientUrl(n)])]);
+    ok(["membership", "--config", configOf(members[0]), "--wait", "30", ...members.flatMap((n) => ["--member", n, peerUrl(n), clientUrl(n)])]);
 
 function ctl(endpoints: readonly string[], ...args: string[]) {
-    const r = spawnSync("etcdctl", [`--endpoints=${endpoints.map(clientUrl).join(",")}`, "--dial-timeout=2s", "--command-timeout=3s", ...args], {
+    const r = spawnSync("etcdctl", [`--endpoints=${endpoints.map(clientUrl).join(",")}`, ...ctlTls(), "--dial-timeout=2s", "--command-timeout=3s", ...args], {
         env: { ...process.env, ETCDCTL_API: "3" },
         encoding: "utf8",
         timeout: 20000,
@@ -149,7 +172,7 @@ function quorumWatch(members: readonly string[]) {
     const loop = (async () => {
         while (running) {
             const r = await new Promise<string>((resolve) => {
-                const p = spawn("etcdctl", [`--endpoints=${members.map(clientUrl).join(",")}`, "--dial-timeout=2s", "--command-timeout=3s", "endpoint", "health", "-w", "json"], {
+                const p = spawn("etcdctl", [`--endpoints=${members.map(clientUrl).join(",")}`, ...ctlTls(), "--dial-timeout=2s", "--command-timeout=3s", "endpoint", "health", "-w", "json"], {
                     env: { ...process.env, ETCDCTL_API: "3" },
                 });
                 children.add(p);
