@@ -4,6 +4,7 @@ import { ClusterSpec, NodeSpec } from "../spec";
 import { haproxyBackends } from "../topology";
 import { RenderedFile, file, requireRole } from "./file";
 import { renderTemplate } from "./templates";
+import { PROFILES, haproxyTime } from "../profiles";
 
 export const HAPROXY_CONFIG_PATH = "/etc/haproxy/haproxy.cfg";
 export const HAPROXY_MAXCONN = 1000;
@@ -21,6 +22,12 @@ export function renderHaproxyConfig(spec: ClusterSpec, node?: NodeSpec): Rendere
         maxconn: HAPROXY_MAXCONN,
         serverMaxconn: HAPROXY_SERVER_MAXCONN,
         backends: haproxyBackends(spec),
+        check: checkTiming(spec),
     });
     return file(HAPROXY_CONFIG_PATH, content, "0644");
+}
+
+function checkTiming(spec: ClusterSpec): Record<string, string | number> {
+    const t = PROFILES[spec.patroni.profile].haproxy;
+    return { inter: haproxyTime(t.interMs), fastinter: haproxyTime(t.fastinterMs), downinter: haproxyTime(t.downinterMs), fall: t.fall, rise: t.rise };
 }
