@@ -10,6 +10,8 @@ export interface LabHost {
     name: string;
     address: string;
     user: string;
+    /** Non-root user with passwordless sudo and the same key (the lab's `pgha`). */
+    sudoUser?: string;
     privateKeyPath: string;
     hostKey: string;
 }
