@@ -382,13 +382,15 @@ check("etcd: TLS with client certificates on client and peer listeners; plain ht
                 "peer-transport-security/client-cert-auth",
             ],
         },
-        { kind: "yaml", path: PATRONI_CONFIG, keys: ["etcd3/protocol", "etcd3/cacert", "etcd3/cert", "etcd3/key"] },
+        { kind: "yaml", path: PATRONI_CONFIG, keys: ["etcd3/protocol", "etcd3/hosts", "etcd3/cacert", "etcd3/cert", "etcd3/key"] },
     ]);
     expect(etcdCfg["client-transport-security/client-cert-auth"]).toBe(true);
     expect(etcdCfg["peer-transport-security/client-cert-auth"]).toBe(true);
     const urls = [etcdCfg["listen-client-urls"], etcdCfg["listen-peer-urls"], etcdCfg["advertise-client-urls"]].flatMap((u) => String(u ?? "").split(","));
     expect(urls.filter((u) => u && !u.startsWith("https://"))).toEqual([]);
-    expect(patroniCfg["etcd3/protocol"]).toBe("https");
+    // Patroni talks https to etcd: protocol https, or every host given as an https URL.
+    const etcdHosts = ([] as unknown[]).concat(patroniCfg["etcd3/hosts"] ?? []).flatMap((h) => String(h).split(","));
+    expect(patroniCfg["etcd3/protocol"] === "https" || (etcdHosts.length > 0 && etcdHosts.every((h) => h.trim().startsWith("https://")))).toBe(true);
     const [ca, cert, key] = ["etcd3/cacert", "etcd3/cert", "etcd3/key"].map((k) => String(patroniCfg[k] ?? ""));
     expect([ca, cert, key].every((p) => p.startsWith("/"))).toBe(true);
     const endpoint = String(etcdCfg["advertise-client-urls"]).split(",")[0];
