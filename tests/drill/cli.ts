@@ -2,7 +2,7 @@
 // Deploys (or reuses) the drill stack on lab1..lab3, runs the failure drills
 // under write load, prints a table and writes the figures as JSON.
 import * as fs from "fs";
-import { labVerb } from "./cluster-probe";
+import { labVerb } from "./exec";
 import { DRILL_HOSTS, DRILL_ROLES_ARG, StackRef, drillContext, stackPulumi, stackUp } from "./context";
 import { RunFigures, ScenarioSummary, formatTable, summarise } from "./measures";
 import { SCENARIOS, Scenario, runScenario } from "./scenarios";
@@ -40,16 +40,16 @@ async function main(): Promise<void> {
     const ref: StackRef = { stack: profile === "default" ? "drill" : `drill-${profile}`, env: process.env, log };
 
     // The lab: up if absent; every drill host powered on and connected (an interrupted drill may have left one off).
-    if (!fs.existsSync(".lab/hosts.json") || labHosts().hosts.length < DRILL_HOSTS.length) labVerb("up", "--nodes", String(DRILL_HOSTS.length));
+    if (!fs.existsSync(".lab/hosts.json") || labHosts().hosts.length < DRILL_HOSTS.length) await labVerb("up", "--nodes", String(DRILL_HOSTS.length));
     for (const h of DRILL_HOSTS) {
-        labVerb("start", h);
-        labVerb("heal", h);
+        await labVerb("start", h);
+        await labVerb("heal", h);
     }
     log(`drill: deploying (or reusing) stack ${ref.stack}, profile ${profile}`);
     run("bash", ["-c", `source scripts/env.sh && node scripts/lab-stack.js ${ref.stack} ${DRILL_ROLES_ARG}`], { env: ref.env, timeoutSec: 120 });
     stackPulumi(ref, ["config", "set", "--path", "pgha:patroni.profile", profile]);
     stackUp(ref);
-    const ctx = drillContext(ref);
+    const ctx = await drillContext(ref);
     log(`drill: ttl ${ctx.ttl} s, members ${ctx.cluster.members.join(", ")}, VIP ${ctx.cluster.vip}:${ctx.cluster.primaryPort}`);
 
     const results: Record<string, ScenarioSummary> = {};
@@ -70,7 +70,7 @@ async function main(): Promise<void> {
         }
         if (figures.length) results[s] = summarise(figures);
     }
-    ctx.setSynchronous(false);
+    await ctx.setSynchronous(false);
     log("\n" + formatTable(results));
     const doc = { profile, ttl_s: ctx.ttl, measured_at: new Date().toISOString(), ...results };
     if (json) fs.writeFileSync(json, JSON.stringify(doc, null, 2) + "\n");

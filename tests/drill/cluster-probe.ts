@@ -1,7 +1,7 @@
 // What a drill needs to know about the lab cluster, asked the way an operator
 // would: patronictl on a member, pg_stat_replication on the leader through the
 // VIP, and `ip addr` inside each host's network namespace for the VIP holder.
-import { run, ssh } from "../e2e/harness";
+import { exec, sshAsync } from "./exec";
 import { conninfo, psqlOnce, sleep } from "./load";
 
 export interface DrillCluster {
@@ -21,9 +21,9 @@ export interface MemberState {
 }
 
 /** patronictl list from the first member that answers. */
-export function memberStates(c: DrillCluster, avoid: readonly string[] = []): MemberState[] | undefined {
+export async function memberStates(c: DrillCluster, avoid: readonly string[] = []): Promise<MemberState[] | undefined> {
     for (const h of c.members.filter((m) => !avoid.includes(m))) {
-        const r = ssh(h, "timeout 10 patronictl -c /etc/patroni/config.yml list -f json", { allowFail: true, timeoutSec: 20 });
+        const r = await sshAsync(h, "timeout 10 patronictl -c /etc/patroni/config.yml list -f json", { allowFail: true, timeoutSec: 20 });
         if (r.status === 0) {
             try {
                 return JSON.parse(r.stdout) as MemberState[];
@@ -52,18 +52,16 @@ export async function streamingMembers(c: DrillCluster): Promise<string[] | unde
 }
 
 /** The balancer whose network namespace holds the VIP, if exactly one does. */
-export function vipHolder(c: DrillCluster): string | undefined {
-    const holders = c.balancers.filter((h) => {
-        const r = run("ip", ["netns", "exec", h, "ip", "-4", "-o", "addr", "show"], { allowFail: true, timeoutSec: 10 });
-        return r.stdout.includes(` ${c.vip}/`);
-    });
+export async function vipHolder(c: DrillCluster): Promise<string | undefined> {
+    const answers = await Promise.all(c.balancers.map((h) => exec("ip", ["netns", "exec", h, "ip", "-4", "-o", "addr", "show"], { allowFail: true, timeoutSec: 10 })));
+    const holders = c.balancers.filter((_, i) => answers[i].stdout.includes(` ${c.vip}/`));
     return holders.length === 1 ? holders[0] : undefined;
 }
 
 /** Patroni's ttl as the DCS holds it. */
-export function patroniTtl(c: DrillCluster): number {
+export async function patroniTtl(c: DrillCluster): Promise<number> {
     for (const h of c.members) {
-        const r = ssh(h, "timeout 10 patronictl -c /etc/patroni/config.yml show-config", { allowFail: true, timeoutSec: 20 });
+        const r = await sshAsync(h, "timeout 10 patronictl -c /etc/patroni/config.yml show-config", { allowFail: true, timeoutSec: 20 });
         const m = /^ttl: (\d+)$/m.exec(r.stdout);
         if (m) return Number(m[1]);
     }
@@ -79,11 +77,11 @@ export async function waitHealthy(c: DrillCluster, timeoutSec: number, log: (s: 
     const deadline = Date.now() + timeoutSec * 1000;
     let last = "";
     while (Date.now() < deadline) {
-        const states = memberStates(c);
+        const states = await memberStates(c);
         const leader = states && leaderOf(states);
         const streaming = leader ? await streamingMembers(c) : undefined;
         const expected = c.members.filter((m) => m !== leader);
-        const holder = vipHolder(c);
+        const holder = await vipHolder(c);
         const now = `leader=${leader ?? "-"} streaming=${streaming?.join(",") ?? "-"} vip=${holder ?? "-"}`;
         if (now !== last) log(`  cluster: ${now}`);
         last = now;
@@ -104,6 +102,4 @@ export async function waitStreaming(c: DrillCluster, member: string, timeoutSec:
     throw new Error(`drill: ${member} is not streaming again after ${timeoutSec} s`);
 }
 
-export function labVerb(...args: string[]): void {
-    run("bash", ["lab/lab.sh", ...args], { timeoutSec: 300 });
-}
+export { labVerb } from "./exec";

@@ -4,6 +4,7 @@
 import { RunResult, labHosts, run } from "../e2e/harness";
 import { DrillCluster, patroniTtl } from "./cluster-probe";
 import { DrillContext } from "./scenarios";
+import { sshAsync } from "./exec";
 
 /** Every drill host holds every role: the leader, the VIP and an etcd member can each be lost alone. */
 export const DRILL_HOSTS = ["lab1", "lab2", "lab3"];
@@ -29,15 +30,15 @@ export function stackUp(ref: StackRef): void {
     run(argv[0], argv.slice(1), { env: ref.env, timeoutSec: 1500 });
 }
 
-function currentSynchronous(c: DrillCluster): boolean | undefined {
+async function currentSynchronous(c: DrillCluster): Promise<boolean | undefined> {
     for (const h of c.members) {
-        const r = run("bash", ["lab/lab.sh", "ssh", h, "timeout 10 patronictl -c /etc/patroni/config.yml show-config"], { allowFail: true, timeoutSec: 30 });
+        const r = await sshAsync(h, "timeout 10 patronictl -c /etc/patroni/config.yml show-config", { allowFail: true, timeoutSec: 30 });
         if (r.status === 0) return /^synchronous_mode: true$/m.test(r.stdout);
     }
     return undefined;
 }
 
-export function drillContext(ref: StackRef): DrillContext {
+export async function drillContext(ref: StackRef): Promise<DrillContext> {
     const endpoint = stackPulumi(ref, ["stack", "output", "primaryEndpoint"]).stdout.trim();
     const [vip, port] = endpoint.split(":");
     const cs = stackPulumi(ref, ["stack", "output", "connectionString", "--show-secrets"]).stdout.trim();
@@ -46,10 +47,10 @@ export function drillContext(ref: StackRef): DrillContext {
     const cluster: DrillCluster = { vip, primaryPort: Number(port), password, members: names, etcdHosts: names, balancers: names };
     return {
         cluster,
-        ttl: patroniTtl(cluster),
+        ttl: await patroniTtl(cluster),
         log: ref.log,
-        setSynchronous: (on) => {
-            if (currentSynchronous(cluster) === on) return;
+        setSynchronous: async (on) => {
+            if ((await currentSynchronous(cluster)) === on) return;
             ref.log(`  setup: synchronousMode and synchronousModeStrict ${on}, through the stack file and pulumi up`);
             for (const key of ["synchronousMode", "synchronousModeStrict"]) {
                 stackPulumi(ref, ["config", "set", "--path", `pgha:patroni.${key}`, String(on)]);

@@ -15,6 +15,20 @@ export function rtoSeconds(attempts: readonly WriteAttempt[], faultAt: number, u
     return (back.end - faultAt) / 1000;
 }
 
+/**
+ * The write outage a planned event caused, as the client saw it: from the last
+ * acknowledged write before the first failed one to the first acknowledged write
+ * after it. For a switchover, whose request takes a moment before it acts. Seconds.
+ */
+export function outageSeconds(attempts: readonly WriteAttempt[], faultAt: number): number {
+    const firstFail = attempts.find((a) => !a.ok && a.start >= faultAt);
+    if (firstFail === undefined) return 0;
+    const before = attempts.filter((a) => a.ok && a.end <= firstFail.start).pop();
+    const back = attempts.find((a) => a.ok && a.start > firstFail.start);
+    if (back === undefined) return Infinity;
+    return (back.end - (before?.end ?? faultAt)) / 1000;
+}
+
 /** The longest time between two consecutive acknowledged writes in [from, until] (s). */
 export function longestAckGapSeconds(attempts: readonly WriteAttempt[], from = 0, until = Infinity): number {
     const acked = attempts.filter((a) => a.ok && a.end >= from && a.end <= until).map((a) => a.end);

@@ -4,9 +4,9 @@
 // and measure until it streams again with no manual step.
 import { WriteLoad, sleep } from "./load";
 import { RoleSampler, demotedAt } from "./role-sampler";
-import { RunFigures, failedWrites, longestAckGapSeconds, lostAcknowledged, round, rtoSeconds, splitBrainMoments } from "./measures";
+import { RunFigures, failedWrites, outageSeconds, longestAckGapSeconds, lostAcknowledged, round, rtoSeconds, splitBrainMoments } from "./measures";
 import { DrillCluster, labVerb, memberStates, leaderOf, vipHolder, waitHealthy, waitStreaming } from "./cluster-probe";
-import { ssh } from "../e2e/harness";
+import { sshAsync as ssh } from "./exec";
 
 export const SCENARIOS = ["switchover", "stop-leader", "kill-leader", "isolate-leader", "kill-balancer", "kill-etcd", "sync-kill-leader"] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -16,7 +16,7 @@ export interface DrillContext {
     /** Patroni's leader-key ttl (s). */
     readonly ttl: number;
     /** Turns synchronous mode (with strict) on or off through the stack file and `pulumi up`. */
-    readonly setSynchronous: (on: boolean) => void;
+    readonly setSynchronous: (on: boolean) => Promise<void>;
     readonly log: (s: string) => void;
 }
 
@@ -28,6 +28,8 @@ interface Phase {
     /** The member that must stream again; absent: every member must. */
     readonly rejoining?: string;
     readonly extra?: Record<string, number | boolean | string>;
+    /** "request": a planned event; its RTO is the outage the client saw, not the time since the request was made. */
+    readonly kind?: "fault" | "request";
 }
 
 const PATRONICTL = "timeout 60 patronictl -c /etc/patroni/config.yml";
@@ -67,7 +69,7 @@ async function measured(ctx: DrillContext, body: (leader: string, load: WriteLoa
         const acked = load.acknowledgedIds();
         const lost = lostAcknowledged(acked, await load.idsOnLeader());
         return {
-            rto_s: round(rtoSeconds(load.attempts, phase.faultAt)),
+            rto_s: round(phase.kind === "request" ? outageSeconds(load.attempts, phase.faultAt) : rtoSeconds(load.attempts, phase.faultAt)),
             lost_acked: lost.length,
             split_brain: splitBrainMoments(samples),
             recovery_s: round((recoveredAt - phase.backAt) / 1000),
@@ -88,8 +90,8 @@ function otherMember(c: DrillCluster, not: readonly string[]): string {
     return m;
 }
 
-async function switchover(ctx: DrillContext, from: string, to: string): Promise<void> {
-    ssh(from, `${PATRONICTL} switchover --leader ${from} --candidate ${to} --force`, { timeoutSec: 90 });
+async function switchover(from: string, to: string): Promise<void> {
+    await ssh(from, `${PATRONICTL} switchover --leader ${from} --candidate ${to} --force`, { timeoutSec: 90 });
 }
 
 const run: Record<Scenario, (ctx: DrillContext) => Promise<RunFigures>> = {
@@ -97,18 +99,18 @@ const run: Record<Scenario, (ctx: DrillContext) => Promise<RunFigures>> = {
         measured(ctx, async (leader, load) => {
             const to = otherMember(ctx.cluster, [leader]);
             const faultAt = Date.now();
-            await switchover(ctx, leader, to);
+            await switchover(leader, to);
             await outageOver(load, faultAt, 60);
-            return { faultAt, backAt: faultAt, rejoining: leader };
+            return { faultAt, backAt: faultAt, rejoining: leader, kind: "request" };
         }),
 
     "stop-leader": (ctx) =>
         measured(ctx, async (leader, load) => {
             const faultAt = Date.now();
-            ssh(leader, "timeout 120 systemctl stop patroni", { timeoutSec: 130 });
+            await ssh(leader, "timeout 120 systemctl stop patroni", { timeoutSec: 130 });
             await outageOver(load, faultAt, 120);
             const backAt = Date.now();
-            ssh(leader, "timeout 60 systemctl start patroni", { timeoutSec: 70 });
+            await ssh(leader, "timeout 60 systemctl start patroni", { timeoutSec: 70 });
             return { faultAt, backAt, rejoining: leader };
         }),
 
@@ -117,14 +119,14 @@ const run: Record<Scenario, (ctx: DrillContext) => Promise<RunFigures>> = {
     "isolate-leader": (ctx) =>
         measured(ctx, async (leader, load, sampler) => {
             const faultAt = Date.now();
-            labVerb("isolate", leader);
+            await labVerb("isolate", leader);
             await outageOver(load, faultAt, ctx.ttl + 60);
             // The old leader must demote itself (it cannot renew its key): wait for it, within limits.
             const deadline = faultAt + (ctx.ttl + 20) * 1000;
             let demoted: number | undefined;
             while ((demoted = demotedAt(sampler, leader, faultAt)) === undefined && Date.now() < deadline) await sleep(250);
             const backAt = Date.now();
-            labVerb("heal", leader);
+            await labVerb("heal", leader);
             return { faultAt, backAt, rejoining: leader, extra: { old_leader_demoted_s: demoted === undefined ? -1 : round((demoted - faultAt) / 1000) } };
         }),
 
@@ -132,21 +134,21 @@ const run: Record<Scenario, (ctx: DrillContext) => Promise<RunFigures>> = {
         const c = ctx.cluster;
         // Power loss of the VIP holder alone: move the leader away from it first (not measured).
         const leader = await waitHealthy(c, 300, ctx.log);
-        const holder = vipHolder(c);
+        const holder = await vipHolder(c);
         if (holder === leader) {
             ctx.log(`  setup: ${leader} holds the VIP and leads; switching the leader away first`);
-            await switchover(ctx, leader, otherMember(c, [leader]));
+            await switchover(leader, otherMember(c, [leader]));
         }
         return measured(ctx, async (_leader, load) => {
-            const victim = vipHolder(c);
+            const victim = await vipHolder(c);
             if (!victim) throw new Error("drill: no VIP holder");
             if (victim === _leader) throw new Error(`drill: the VIP holder ${victim} is still the leader`);
             const faultAt = Date.now();
-            labVerb("kill", victim);
+            await labVerb("kill", victim);
             await outageOver(load, faultAt, 60);
-            const moved = vipHolder(c);
+            const moved = await vipHolder(c);
             const backAt = Date.now();
-            labVerb("start", victim);
+            await labVerb("start", victim);
             return { faultAt, backAt, rejoining: victim, extra: { vip_moved_to: moved ?? "-" } };
         });
     },
@@ -159,7 +161,7 @@ const run: Record<Scenario, (ctx: DrillContext) => Promise<RunFigures>> = {
             const second = c.etcdHosts.find((h) => h !== first)!;
             const stopEtcd = (h: string) => ssh(h, "systemctl kill -s KILL etcd; systemctl stop etcd", { timeoutSec: 30 });
             const faultAt = Date.now();
-            stopEtcd(first);
+            await stopEtcd(first);
             // One of three lost: there must be no write outage at all, over a whole ttl and a loop.
             await sleep((ctx.ttl + 10) * 1000);
             const oneLostUntil = Date.now();
@@ -167,13 +169,13 @@ const run: Record<Scenario, (ctx: DrillContext) => Promise<RunFigures>> = {
             const failedOne = failedWrites(load.attempts, faultAt, oneLostUntil);
             // Two of three lost: no quorum. Without failsafe mode the leader must demote itself.
             const quorumLostAt = Date.now();
-            stopEtcd(second);
+            await stopEtcd(second);
             const deadline = quorumLostAt + (ctx.ttl + 30) * 1000;
             let demoted: number | undefined;
             while ((demoted = demotedAt(sampler, leader, quorumLostAt)) === undefined && Date.now() < deadline) await sleep(250);
             const backAt = Date.now();
-            ssh(second, "systemctl start etcd", { timeoutSec: 120 });
-            ssh(first, "systemctl start etcd", { timeoutSec: 120 });
+            await ssh(second, "systemctl start etcd", { timeoutSec: 120 });
+            await ssh(first, "systemctl start etcd", { timeoutSec: 120 });
             const back = await load.firstAckAfter(backAt, 180);
             return {
                 faultAt,
@@ -194,7 +196,7 @@ const run: Record<Scenario, (ctx: DrillContext) => Promise<RunFigures>> = {
         }),
 
     "sync-kill-leader": async (ctx) => {
-        ctx.setSynchronous(true);
+        await ctx.setSynchronous(true);
         return killLeader(ctx);
     },
 };
@@ -202,17 +204,17 @@ const run: Record<Scenario, (ctx: DrillContext) => Promise<RunFigures>> = {
 function killLeader(ctx: DrillContext): Promise<RunFigures> {
     return measured(ctx, async (leader, load) => {
         const faultAt = Date.now();
-        labVerb("kill", leader);
+        await labVerb("kill", leader);
         await outageOver(load, faultAt, ctx.ttl + 60);
         const backAt = Date.now();
-        labVerb("start", leader);
+        await labVerb("start", leader);
         return { faultAt, backAt, rejoining: leader };
     });
 }
 
 /** Runs one scenario once. Synchronous mode is on only for sync-kill-leader. */
 export async function runScenario(ctx: DrillContext, s: Scenario): Promise<RunFigures> {
-    if (s !== "sync-kill-leader") ctx.setSynchronous(false);
+    if (s !== "sync-kill-leader") await ctx.setSynchronous(false);
     return run[s](ctx);
 }
 
