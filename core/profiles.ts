@@ -37,14 +37,14 @@ export const PROFILES: Readonly<Record<ProfileName, TimingProfile>> = {
     // Patroni's own defaults; a killed leader is replaced within ~ttl.
     default: {
         patroni: { ttl: 30, loopWait: 10, retryTimeout: 10 },
-        haproxy: { interMs: 2000, fastinterMs: 1000, downinterMs: 500, fall: 2, rise: 1 },
+        haproxy: { interMs: 1000, fastinterMs: 500, downinterMs: 500, fall: 2, rise: 1 },
         keepalived: { interval: 2, fall: 2, rise: 2 },
     },
     // Patroni's smallest accepted ttl (20) with loop_wait + 2 x retry_timeout = 15 < ttl,
     // so a slow DCS round trip does not demote a healthy leader.
     fast: {
         patroni: { ttl: 20, loopWait: 5, retryTimeout: 5 },
-        haproxy: { interMs: 1000, fastinterMs: 500, downinterMs: 250, fall: 2, rise: 1 },
+        haproxy: { interMs: 500, fastinterMs: 250, downinterMs: 250, fall: 2, rise: 1 },
         keepalived: { interval: 1, fall: 2, rise: 1 },
     },
 };

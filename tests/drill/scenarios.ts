@@ -66,6 +66,11 @@ async function measured(ctx: DrillContext, body: (leader: string, load: WriteLoa
         await sleep(1500);
         await load.stop();
         const samples = await sampler.stop();
+        if (process.env.DRILL_TRACE) {
+            for (const a of load.attempts.filter((x) => x.end >= phase!.faultAt - 500).slice(0, 60)) {
+                ctx.log(`    write ${a.id} +${((a.start - phase.faultAt) / 1000).toFixed(2)}s..+${((a.end - phase.faultAt) / 1000).toFixed(2)}s ${a.ok ? "ok" : "FAILED"}`);
+            }
+        }
         const acked = load.acknowledgedIds();
         const lost = lostAcknowledged(acked, await load.idsOnLeader());
         return {
