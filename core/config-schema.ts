@@ -7,6 +7,7 @@
 
 import { z } from "zod";
 import { ROLES, Role } from "./spec";
+import { PROFILES, PROFILE_NAMES } from "./profiles";
 import { isIPv4, parseCidr, unusableHostAddress } from "./net";
 
 /**
@@ -266,15 +267,23 @@ export const PATRONI_TIMING_RANGES = {
 
 const patroniSchema = z
     .object({
-        ttl: int(...PATRONI_TIMING_RANGES.ttl).default(30),
-        loopWait: int(...PATRONI_TIMING_RANGES.loopWait).default(10),
-        retryTimeout: int(...PATRONI_TIMING_RANGES.retryTimeout).default(10),
+        // Timings left out come from the profile; an explicit one wins over it.
+        profile: z.enum(PROFILE_NAMES).default("default"),
+        ttl: int(...PATRONI_TIMING_RANGES.ttl).optional(),
+        loopWait: int(...PATRONI_TIMING_RANGES.loopWait).optional(),
+        retryTimeout: int(...PATRONI_TIMING_RANGES.retryTimeout).optional(),
         maximumLagOnFailover: int(0, Number.MAX_SAFE_INTEGER).default(1048576),
         synchronousMode: bool.default(false),
         synchronousModeStrict: bool.default(false),
         restApiPort: port.default(8008),
     })
-    .strict();
+    .strict()
+    .transform((p) => ({
+        ...p,
+        ttl: p.ttl ?? PROFILES[p.profile].patroni.ttl,
+        loopWait: p.loopWait ?? PROFILES[p.profile].patroni.loopWait,
+        retryTimeout: p.retryTimeout ?? PROFILES[p.profile].patroni.retryTimeout,
+    }));
 
 const etcdSchema = z
     .object({

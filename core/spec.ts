@@ -3,6 +3,8 @@
 // elsewhere except in tests. Pure data: no Pulumi types, no secrets (secrets
 // travel separately as pulumi.Output<string> so they can stay encrypted).
 
+import { ProfileName } from "./profiles";
+
 export type Role = "etcd" | "postgres" | "haproxy" | "keepalived";
 export const ROLES: readonly Role[] = ["etcd", "postgres", "haproxy", "keepalived"];
 
@@ -62,6 +64,8 @@ export interface PostgresSpec {
 }
 
 export interface PatroniSpec {
+    /** Tuning profile: also sets HAProxy's and keepalived's check timings (core/profiles.ts). */
+    readonly profile: ProfileName;
     readonly ttl: number;
     readonly loopWait: number;
     readonly retryTimeout: number;

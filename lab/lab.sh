@@ -5,6 +5,7 @@
 #   npm run lab -- up [--nodes N] [--preinstalled]
 #   npm run lab -- down | status | kill NAME | start NAME
 #   npm run lab -- isolate NAME | heal NAME | ssh NAME [command...]
+#   npm run lab -- client command...   (run a command from an address outside the cluster's allowed CIDRs)
 #
 # Everything needs root. Lab traffic stays on loopback and 198.18.0.0/24; the only
 # process that talks to the outside is apt-cacher-ng (to the machine's Debian mirror).
@@ -35,6 +36,11 @@ PROXY_URL="http://$GATEWAY:$PROXY_PORT"
 NFT_TABLE="pgha_lab"
 VETH_PREFIX="pgha-"          # machine-side veth: pgha-lab1, ...
 MAX_NODES=50
+# 'client': a throwaway netns on the bridge, for "a client outside pgha:postgres.allowedClientCidrs".
+CLIENT_NETNS="pgha-outside"
+CLIENT_VETH="pgha-outside"     # machine-side end; not matched by the pgha-labN veth cleanup
+CLIENT_ADDR="$NET_PREFIX.250"
+CLIENT_LOCK="/run/lock/pgha-lab-client.lock"
 BOOT_TIMEOUT=${PGHA_LAB_BOOT_TIMEOUT:-120}
 STOP_TIMEOUT=60
 SUITE="bookworm"
@@ -62,6 +68,9 @@ usage: npm run lab -- <verb> [args]   (or: bash lab/lab.sh <verb> [args]; needs 
   start NAME                        boot a stopped/killed host again (same disk, address, keys)
   isolate NAME | heal NAME          drop / restore all network traffic of the host
   ssh NAME [command...]             ssh into a host as root
+  client command...                 run a command (on this machine) in a throwaway netns at
+                                    198.18.0.250 on the lab bridge: a client outside the stack's
+                                    allowed CIDRs; the netns is removed afterwards
 EOF
 }
 
@@ -465,7 +474,7 @@ build_bare() {
   { chroot_apt "$tmp" update && chroot_apt "$tmp" dist-upgrade && chroot_apt "$tmp" clean; } >>"$logf" 2>&1 \
     || { tail -n 25 "$logf" >&2; build_cleanup; die "apt-get update/upgrade in the image failed (log: $logf)"; }
 
-  # Non-root admin user for the 'sudo -n' path (key installed per host).
+  # Non-root admin user for the 'sudo -n' path (key installed per host; hosts.json: sudoUser).
   in_chroot "$tmp" useradd -m -s /bin/bash -c "pgha lab admin" pgha >>"$logf" 2>&1
   in_chroot "$tmp" usermod -p '*' pgha >>"$logf" 2>&1
   printf 'pgha ALL=(ALL:ALL) NOPASSWD: ALL\n' >"$tmp/etc/sudoers.d/pgha"
@@ -708,7 +717,7 @@ write_outputs() {
   for n in $(list_hosts); do
     addr=$(host_addr "$(host_index "$n")")
     hosts_json=$(jq -c --arg name "$n" --arg addr "$addr" --arg key "$KEY" --arg hk "$(host_key_line "$n")" \
-      '. + [{name:$name, address:$addr, user:"root", privateKeyPath:$key, hostKey:$hk}]' <<<"$hosts_json")
+      '. + [{name:$name, address:$addr, user:"root", sudoUser:"pgha", privateKeyPath:$key, hostKey:$hk}]' <<<"$hosts_json")
   done
   mkdir -p "$OUT_DIR"
   jq -n --arg subnet "$SUBNET" --arg gw "$GATEWAY" --argjson proxy "$proxy" \
@@ -870,7 +879,8 @@ cmd_down() {
       for t in "$c/images"/*.tmp; do [[ -d $t ]] && safe_rm "$t"; done
     fi
   done
-  # Network: namespaces named after hosts, machine-side veths, bridge, nft tables.
+  # Network: namespaces named after hosts, machine-side veths, the outside client, bridge, nft tables.
+  client_net_down
   for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^lab[0-9]+$' || true); do
     ip netns del "$n" 2>/dev/null || warn "could not delete netns $n"
   done
@@ -1007,13 +1017,48 @@ cmd_ssh() {
   exec ssh "${SSH_OPTS[@]/BatchMode=yes/BatchMode=no}" "${tty[@]}" "root@$(host_addr "$(host_index "$name")")" "$@"
 }
 
+# The outside client's netns and machine-side veth, if any (idempotent; the netns takes its eth0 along).
+client_net_down() {
+  if [[ -e /run/netns/$CLIENT_NETNS ]]; then
+    ip netns del "$CLIENT_NETNS" 2>/dev/null || warn "could not delete netns $CLIENT_NETNS"
+  fi
+  if ip link show "$CLIENT_VETH" >/dev/null 2>&1; then ip link del "$CLIENT_VETH" 2>/dev/null || true; fi
+}
+
+# Runs "$@" on this machine inside a throwaway network namespace whose only interface is a
+# port of the lab bridge with address $CLIENT_ADDR/24 and no default route: traffic stays on
+# the bridge (and the netns' loopback). Exit status: the command's. The netns is gone afterwards.
+cmd_client() {
+  (( $# >= 1 )) || die "usage: client command..."
+  ip link show "$BRIDGE" >/dev/null 2>&1 || die "the lab bridge $BRIDGE does not exist: run 'npm run lab -- up' first"
+  mkdir -p "$(dirname "$CLIENT_LOCK")"
+  exec 8>>"$CLIENT_LOCK"
+  flock -w 60 8 || die "another 'client' command still holds $CLIENT_LOCK"
+  trap client_net_down EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM HUP
+  client_net_down   # leftovers of an interrupted run
+  ip netns add "$CLIENT_NETNS"
+  ip link add "$CLIENT_VETH" type veth peer name eth0 netns "$CLIENT_NETNS"
+  ip -n "$CLIENT_NETNS" link set eth0 address 02:70:67:68:ff:fa
+  ip netns exec "$CLIENT_NETNS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
+  ip link set "$CLIENT_VETH" master "$BRIDGE"
+  ip link set "$CLIENT_VETH" up
+  ip -n "$CLIENT_NETNS" link set lo up
+  ip -n "$CLIENT_NETNS" addr add "$CLIENT_ADDR/24" dev eth0
+  ip -n "$CLIENT_NETNS" link set eth0 up
+  local rc=0
+  ip netns exec "$CLIENT_NETNS" "$@" 8>&- 9>&- || rc=$?
+  return "$rc"   # the EXIT trap removes the netns
+}
+
 # --------------------------------------------------------------------- main ---
 VERB=${1:-}
 [[ -n $VERB ]] || { usage >&2; exit 2; }
 shift
 case $VERB in
   -h|--help|help) usage; exit 0 ;;
-  up|down|status|kill|start|isolate|heal|ssh) require_root ;;
+  up|down|status|kill|start|isolate|heal|ssh|client) require_root ;;
   *) usage >&2; die "unknown verb '$VERB'" ;;
 esac
 case $VERB in
@@ -1025,4 +1070,5 @@ case $VERB in
   isolate) cmd_isolate "$@" ;;
   heal) cmd_heal "$@" ;;
   ssh) cmd_ssh "$@" ;;
+  client) cmd_client "$@" ;;
 esac

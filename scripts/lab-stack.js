@@ -3,7 +3,12 @@
 // Pulumi.<stack>.yaml, and sets every secret (made once, kept encrypted):
 // lab stacks never need the random provider.
 //   node scripts/lab-stack.js <stack> [--install=false] [--roles=lab1=etcd+postgres,lab4=postgres,...]
+//                                     [--user=pgha]
 // Without --roles: the classic topology on lab1..lab3.
+// --user=pgha: log in as the lab's non-root user (hosts.json sudoUser); pgha then runs
+// every remote script through `sudo -n`. Default: root.
+// Clients are allowed from this machine's bridge address only (gateway/32), so any
+// other lab address (e.g. `npm run lab -- client ...`, 198.18.0.250) is outside them.
 // Requires scripts/env.sh in the environment (backend, passphrase, PATH).
 "use strict";
 const fs = require("fs");
@@ -16,7 +21,7 @@ const ROOT = path.resolve(__dirname, "..");
 const args = process.argv.slice(2);
 const stack = args.find((a) => !a.startsWith("--"));
 if (!stack) {
-    console.error("usage: lab-stack.js <stack> [--install=false]");
+    console.error("usage: lab-stack.js <stack> [--install=false] [--roles=...] [--user=root|pgha]");
     process.exit(2);
 }
 const install = !args.includes("--install=false");
@@ -27,6 +32,16 @@ if (!fs.existsSync(hostsFile)) {
     process.exit(1);
 }
 const lab = JSON.parse(fs.readFileSync(hostsFile, "utf8"));
+
+const userArg = (args.find((a) => a.startsWith("--user=")) || "").slice("--user=".length);
+const sshUser = userArg || lab.hosts[0].user;
+{
+    const allowed = new Set(["root", ...lab.hosts.map((h) => h.user), ...lab.hosts.map((h) => h.sudoUser || "pgha")]);
+    if (!allowed.has(sshUser)) {
+        console.error(`lab-stack: --user=${sshUser}: the lab hosts have the users ${[...allowed].join(", ")}`);
+        process.exit(2);
+    }
+}
 
 /** The classic topology: etcd on all three, PostgreSQL + HAProxy + keepalived on the first two. */
 function classicNodes(hosts) {
@@ -82,18 +97,24 @@ function nodesFromRoles(hosts, spec) {
 const host0 = lab.hosts[0];
 Object.assign(config, {
     "pgha:clusterName": "pgsql",
-    "pgha:ssh": { user: host0.user, port: 22, privateKeyPath: host0.privateKeyPath, strictHostKeys: true },
+    // The lab installs its key for root and for the sudo user alike.
+    "pgha:ssh": { user: sshUser, port: 22, privateKeyPath: host0.privateKeyPath, strictHostKeys: true },
     "pgha:nodes": rolesArg ? nodesFromRoles(lab.hosts, rolesArg) : classicNodes(lab.hosts),
     "pgha:vip": { address: "198.18.0.100", prefixLength: 24, interface: "eth0", virtualRouterId: 51 },
-    "pgha:postgres": { version: 15, allowedClientCidrs: [lab.subnet] },
+    // Only this machine (its address on the lab bridge): every other lab address is "outside".
+    "pgha:postgres": { version: 15, allowedClientCidrs: [`${lab.gateway}/32`] },
     "pgha:packages": { install, aptProxy: install ? lab.aptProxy || "" : "" },
     "pgha:generateMissingSecrets": false,
 });
 doc.config = config;
 fs.writeFileSync(file, YAML.stringify(doc));
 
-// Secrets: made once per stack, passed on stdin (never on a command line).
-for (const [key, len] of [["superuserPassword", 24], ["replicationPassword", 24], ["keepalivedPassword", 8]]) {
+// Secrets: made once per stack, passed on stdin (never on a command line). A secret the
+// project does not declare yet (restApiPassword before the TLS work) would be refused as
+// an unknown key: set only what Pulumi.yaml declares.
+const declared = Object.keys((YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) || {}).config || {}).map((k) => k.replace(/^pgha:/, ""));
+const secrets = [["superuserPassword", 24], ["replicationPassword", 24], ["keepalivedPassword", 8], ["restApiPassword", 24]];
+for (const [key, len] of secrets.filter(([k]) => declared.includes(k))) {
     if (config[`pgha:${key}`] === undefined) {
         const value = crypto.randomBytes(32).toString("base64url").slice(0, len);
         pulumi(["config", "set", "--secret", `pgha:${key}`], value);

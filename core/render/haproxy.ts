@@ -5,6 +5,7 @@ import { CA_CERT_PATH } from "../pki";
 import { haproxyAllowedSources, haproxyBackends } from "../topology";
 import { RenderedFile, file, requireRole } from "./file";
 import { renderTemplate } from "./templates";
+import { PROFILES, haproxyTime } from "../profiles";
 
 export const HAPROXY_CONFIG_PATH = "/etc/haproxy/haproxy.cfg";
 export const HAPROXY_MAXCONN = 1000;
@@ -24,6 +25,12 @@ export function renderHaproxyConfig(spec: ClusterSpec, node?: NodeSpec): Rendere
         backends: haproxyBackends(spec),
         caFile: CA_CERT_PATH,
         allowedSources: haproxyAllowedSources(spec).join(" "),
+        check: checkTiming(spec),
     });
     return file(HAPROXY_CONFIG_PATH, content, "0644");
+}
+
+function checkTiming(spec: ClusterSpec): Record<string, string | number> {
+    const t = PROFILES[spec.patroni.profile].haproxy;
+    return { inter: haproxyTime(t.interMs), fastinter: haproxyTime(t.fastinterMs), downinter: haproxyTime(t.downinterMs), fall: t.fall, rise: t.rise };
 }

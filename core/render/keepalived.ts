@@ -6,6 +6,7 @@ import { keepalivedPeer } from "../topology";
 import { KEEPALIVED_PASS_LENGTH, secretValueProblem } from "../config-secrets";
 import { PLACEHOLDER_SECRETS, RenderedFile, file, requireRole } from "./file";
 import { renderTemplate } from "./templates";
+import { PROFILES } from "../profiles";
 
 export const KEEPALIVED_CONFIG_PATH = "/etc/keepalived/keepalived.conf";
 export const HAPROXY_CHECK_SCRIPT_PATH = "/usr/local/libexec/pgha/check-haproxy.sh";
@@ -41,6 +42,7 @@ export function renderKeepalivedConfig(
         authPass: secrets.keepalivedPassword.slice(0, KEEPALIVED_PASS_LENGTH),
         vipAddress: vip.address,
         vipPrefixLength: vip.prefixLength,
+        check: PROFILES[spec.patroni.profile].keepalived,
     });
     // Holds the VRRP password.
     return file(KEEPALIVED_CONFIG_PATH, content, "0600");

@@ -10,6 +10,8 @@ export interface LabHost {
     name: string;
     address: string;
     user: string;
+    /** Non-root user with passwordless sudo and the same key (the lab's `pgha`). */
+    sudoUser?: string;
     privateKeyPath: string;
     hostKey: string;
 }
@@ -47,7 +49,8 @@ export function run(cmd: string, args: string[], opts: { input?: string; timeout
 export const lab = (...args: string[]) => run("bash", ["lab/lab.sh", ...args], { timeoutSec: 1500, echo: true });
 export const labHosts = (): LabHosts => JSON.parse(fs.readFileSync(path.join(ROOT, ".lab", "hosts.json"), "utf8"));
 
-export function ssh(host: string, command: string, opts: { allowFail?: boolean; timeoutSec?: number } = {}): RunResult {
+/** ssh as root to a lab host; `input` goes to the command's stdin (the way to hand it a secret). */
+export function ssh(host: string, command: string, opts: { allowFail?: boolean; timeoutSec?: number; input?: string } = {}): RunResult {
     return run("ssh", ["-F", path.join(ROOT, ".lab", "ssh_config"), "-o", "ConnectTimeout=5", "-o", "BatchMode=yes", host, command], opts);
 }
 

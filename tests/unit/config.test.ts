@@ -25,7 +25,7 @@ const CLASSIC_SPEC: ClusterSpec = {
         binDir: "/usr/lib/postgresql/15/bin",
     },
     patroni: {
-        ttl: 30, loopWait: 10, retryTimeout: 10, maximumLagOnFailover: 1048576,
+        profile: "default", ttl: 30, loopWait: 10, retryTimeout: 10, maximumLagOnFailover: 1048576,
         synchronousMode: false, synchronousModeStrict: false, restApiPort: 8008,
     },
     etcd: { clientPort: 2379, peerPort: 2380, dataDir: "/var/lib/etcd/pgha-pgsql", allowEvenMembers: false },
@@ -524,5 +524,20 @@ describe("several problems at once", () => {
 
     test("formatConfigErrors says 'problem' for one", () => {
         expect(formatConfigErrors(["pgha:x: y"])).toBe("pgha: the stack configuration has 1 problem:\n  - pgha:x: y");
+    });
+});
+
+describe("pgha:patroni.profile", () => {
+    const withPatroni = (patroni: Record<string, unknown>) => classicWith((v) => (v.patroni = { maximumLagOnFailover: 1048576, ...patroni }));
+    test("fast sets Patroni's timings; an explicit timing wins over the profile", () => {
+        expect(specOf(withPatroni({ profile: "fast" })).patroni).toMatchObject({ profile: "fast", ttl: 20, loopWait: 5, retryTimeout: 5 });
+        expect(specOf(withPatroni({ profile: "fast", ttl: 25 })).patroni).toMatchObject({ profile: "fast", ttl: 25, loopWait: 5, retryTimeout: 5 });
+        expect(specOf(withPatroni({})).patroni).toMatchObject({ profile: "default", ttl: 30, loopWait: 10, retryTimeout: 10 });
+    });
+    test("an unknown profile is refused with its key path", () => {
+        expect(errorsOf(withPatroni({ profile: "turbo" })).join("\n")).toMatch(/pgha:patroni\.profile/);
+    });
+    test("a profile timing that breaks loop_wait + 2 x retry_timeout <= ttl is refused", () => {
+        expect(errorsOf(withPatroni({ profile: "fast", loopWait: 15 })).join("\n")).toMatch(/pgha:patroni\.ttl.*5 \+ 2|pgha:patroni\.ttl/);
     });
 });

@@ -219,3 +219,15 @@ describe("templates", () => {
         expect(toYaml11({ y: "on" })).toBe("\"y\": \"on\"\n");
     });
 });
+
+describe("tuning profiles reach HAProxy and keepalived", () => {
+    test("fast: sub-second HAProxy checks and a 1 s keepalived check; default keeps 2 s", () => {
+        const fast = specOf(classicWith((v) => (v.patroni = { profile: "fast" })));
+        const node = fast.nodes.find((n) => n.roles.includes("keepalived"))!;
+        expect(renderHaproxyConfig(fast).content).toContain("default-server inter 500ms fastinter 250ms downinter 250ms fall 2 rise 1");
+        expect(renderKeepalivedConfigRedacted(fast, node).content).toMatch(/interval 1\n\s+fall 2\n\s+rise 1/);
+        const dflt = specOf();
+        expect(renderHaproxyConfig(dflt).content).toContain("default-server inter 1s fastinter 500ms downinter 500ms fall 2 rise 1");
+        expect(renderKeepalivedConfigRedacted(dflt, node).content).toMatch(/interval 2\n\s+fall 2\n\s+rise 2/);
+    });
+});

@@ -1,0 +1,55 @@
+// Tuning profiles (pgha:patroni.profile): one choice sets every timer that
+// decides how fast a failure is seen and acted on, so they stay coherent.
+// Patroni's leader-key ttl is the floor of an unplanned failover; HAProxy's
+// checks and keepalived's check decide how fast traffic follows.
+
+export const PROFILE_NAMES = ["default", "fast"] as const;
+export type ProfileName = (typeof PROFILE_NAMES)[number];
+
+export interface HaproxyCheckTiming {
+    /** Check interval while a server is up and stable (ms). */
+    readonly interMs: number;
+    /** Interval after a first failed check, until fall is reached (ms). */
+    readonly fastinterMs: number;
+    /** Interval while a server is down (ms). */
+    readonly downinterMs: number;
+    readonly fall: number;
+    readonly rise: number;
+}
+
+export interface KeepalivedCheckTiming {
+    /** Seconds between runs of the HAProxy check script. */
+    readonly interval: number;
+    readonly fall: number;
+    readonly rise: number;
+}
+
+export interface TimingProfile {
+    readonly patroni: { readonly ttl: number; readonly loopWait: number; readonly retryTimeout: number };
+    readonly haproxy: HaproxyCheckTiming;
+    readonly keepalived: KeepalivedCheckTiming;
+}
+
+// HAProxy: rise 1, because Patroni's /primary answers 200 only on the holder of the
+// leader key, so one good answer is proof enough; a down server is re-checked every
+// downinter, which is how soon a new leader takes traffic.
+export const PROFILES: Readonly<Record<ProfileName, TimingProfile>> = {
+    // Patroni's own defaults; a killed leader is replaced within ~ttl.
+    default: {
+        patroni: { ttl: 30, loopWait: 10, retryTimeout: 10 },
+        haproxy: { interMs: 1000, fastinterMs: 500, downinterMs: 500, fall: 2, rise: 1 },
+        keepalived: { interval: 2, fall: 2, rise: 2 },
+    },
+    // Patroni's smallest accepted ttl (20) with loop_wait + 2 x retry_timeout = 15 < ttl,
+    // so a slow DCS round trip does not demote a healthy leader.
+    fast: {
+        patroni: { ttl: 20, loopWait: 5, retryTimeout: 5 },
+        haproxy: { interMs: 500, fastinterMs: 250, downinterMs: 250, fall: 2, rise: 1 },
+        keepalived: { interval: 1, fall: 2, rise: 1 },
+    },
+};
+
+/** HAProxy's time syntax: whole seconds as "2s", the rest in milliseconds. */
+export function haproxyTime(ms: number): string {
+    return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}

@@ -1,0 +1,86 @@
+// npm run drill -- <scenario|all> [--runs N] [--json FILE] [--profile default|fast]
+// Deploys (or reuses) the drill stack on lab1..lab3, runs the failure drills
+// under write load, prints a table and writes the figures as JSON.
+import * as fs from "fs";
+import { labVerb } from "./exec";
+import { DRILL_HOSTS, DRILL_ROLES_ARG, StackRef, drillContext, stackPulumi, stackUp } from "./context";
+import { RunFigures, ScenarioSummary, formatTable, summarise } from "./measures";
+import { SCENARIOS, Scenario, runScenario } from "./scenarios";
+import { labHosts, run } from "../e2e/harness";
+
+function usage(msg?: string): never {
+    if (msg) console.error(`drill: ${msg}`);
+    console.error(`usage: npm run drill -- <${SCENARIOS.join("|")}|all> [--runs N] [--json FILE] [--profile default|fast]`);
+    process.exit(2);
+}
+
+function parseArgs(argv: string[]) {
+    const opt = (name: string) => {
+        const i = argv.indexOf(name);
+        if (i < 0) return undefined;
+        const v = argv[i + 1];
+        if (v === undefined || v.startsWith("--")) usage(`${name} needs a value`);
+        argv.splice(i, 2);
+        return v;
+    };
+    const runs = Number(opt("--runs") ?? "1");
+    const json = opt("--json");
+    const profile = opt("--profile") ?? "default";
+    if (!Number.isInteger(runs) || runs < 1) usage("--runs must be a positive integer");
+    if (!["default", "fast"].includes(profile)) usage("--profile must be default or fast");
+    if (argv.length !== 1) usage();
+    const which = argv[0];
+    const scenarios: Scenario[] = which === "all" ? [...SCENARIOS] : SCENARIOS.includes(which as Scenario) ? [which as Scenario] : usage(`unknown scenario ${which}`);
+    return { runs, json, profile, scenarios };
+}
+
+async function main(): Promise<void> {
+    const { runs, json, profile, scenarios } = parseArgs(process.argv.slice(2));
+    const log = (s: string) => console.log(s);
+    const ref: StackRef = { stack: profile === "default" ? "drill" : `drill-${profile}`, env: process.env, log };
+
+    // The lab: up if absent; every drill host powered on and connected (an interrupted drill may have left one off).
+    if (!fs.existsSync(".lab/hosts.json") || labHosts().hosts.length < DRILL_HOSTS.length) await labVerb("up", "--nodes", String(DRILL_HOSTS.length));
+    for (const h of DRILL_HOSTS) {
+        await labVerb("start", h);
+        await labVerb("heal", h);
+    }
+    log(`drill: deploying (or reusing) stack ${ref.stack}, profile ${profile}`);
+    run("bash", ["-c", `source scripts/env.sh && node scripts/lab-stack.js ${ref.stack} ${DRILL_ROLES_ARG}`], { env: ref.env, timeoutSec: 120 });
+    stackPulumi(ref, ["config", "set", "--path", "pgha:patroni.profile", profile]);
+    stackUp(ref);
+    const ctx = await drillContext(ref);
+    log(`drill: ttl ${ctx.ttl} s, members ${ctx.cluster.members.join(", ")}, VIP ${ctx.cluster.vip}:${ctx.cluster.primaryPort}`);
+
+    const results: Record<string, ScenarioSummary> = {};
+    const failures: string[] = [];
+    // sync-kill-leader turns synchronous mode on: it runs last.
+    for (const s of scenarios) {
+        const figures: RunFigures[] = [];
+        for (let i = 1; i <= runs; i++) {
+            log(`drill: ${s} run ${i}/${runs}`);
+            try {
+                const f = await runScenario(ctx, s);
+                figures.push(f);
+                log(`  ${JSON.stringify(f)}`);
+            } catch (e) {
+                failures.push(`${s} run ${i}: ${e instanceof Error ? e.message : String(e)}`);
+                log(`  FAILED: ${failures[failures.length - 1]}`);
+            }
+        }
+        if (figures.length) results[s] = summarise(figures);
+    }
+    await ctx.setSynchronous(false);
+    log("\n" + formatTable(results));
+    const doc = { profile, ttl_s: ctx.ttl, measured_at: new Date().toISOString(), ...results };
+    if (json) fs.writeFileSync(json, JSON.stringify(doc, null, 2) + "\n");
+    if (failures.length) {
+        console.error(`\ndrill: ${failures.length} run(s) failed:\n${failures.join("\n")}`);
+        process.exit(1);
+    }
+}
+
+main().catch((e) => {
+    console.error(`drill: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+});
