@@ -9,6 +9,8 @@ export interface ClusterShape {
     readonly postgresVersion: number;
     readonly etcdMembers: readonly string[];
     readonly postgresMembers: readonly string[];
+    /** "tls" since cluster traffic is encrypted; absent in a shape recorded by an earlier pgha. */
+    readonly transport?: "tls";
 }
 
 export function clusterShape(spec: ClusterSpec): ClusterShape {
@@ -17,6 +19,7 @@ export function clusterShape(spec: ClusterSpec): ClusterShape {
         postgresVersion: spec.postgres.version,
         etcdMembers: nodesWithRole(spec, "etcd").map((n) => n.name),
         postgresMembers: nodesWithRole(spec, "postgres").map((n) => n.name),
+        transport: "tls",
     };
 }
 
@@ -25,6 +28,14 @@ export function unsafeTransitions(previous: ClusterShape | undefined, next: Clus
     if (!previous) return [];
     const now = clusterShape(next);
     const problems: string[] = [];
+    if (previous.transport !== "tls") {
+        // etcd keeps its members' http peer URLs in its own data: switching a running cluster to
+        // TLS needs a rolling member update that pgha does not do yet.
+        problems.push(
+            `pgha:nodes: this stack was deployed by a pgha without TLS, and moving a running cluster to TLS in place ` +
+                `is not supported yet. Deploy it as a new stack (or \`pulumi destroy\`, which keeps the data directories, then \`pulumi up\`).`,
+        );
+    }
     if (previous.clusterName !== now.clusterName) {
         problems.push(
             `pgha:clusterName: changing "${previous.clusterName}" to "${now.clusterName}" in place is refused: ` +

@@ -46,3 +46,11 @@ describe("unsafe in-place edits are refused at preview", () => {
         expect(unsafeTransitions(previous, specOf(classicWith((v) => ((v.clusterName = "x"), (v.postgres.version = 16)))))).toHaveLength(2);
     });
 });
+
+test("a stack deployed before TLS is refused with what to do, not half-migrated", () => {
+    const { transport: _, ...plain } = previous;
+    const problems = unsafeTransitions(plain, specOf());
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^pgha:nodes: this stack was deployed by a pgha without TLS.*new stack/);
+    expect(unsafeTransitions(previous, specOf())).toEqual([]);
+});
