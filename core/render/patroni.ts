@@ -12,6 +12,7 @@ import {
     pgHbaLines,
 } from "../topology";
 import { secretValueProblem } from "../config-secrets";
+import { PROFILES } from "../profiles";
 import { PLACEHOLDER_SECRETS, RenderedFile, file, requireRole, toYaml11 } from "./file";
 
 export const PATRONI_CONFIG_PATH = "/etc/patroni/config.yml";
@@ -54,7 +55,12 @@ export function patroniDynamicConfig(spec: ClusterSpec): Record<string, unknown>
         postgresql: {
             use_pg_rewind: true,
             use_slots: true,
-            parameters: { ...defaultPostgresParameters(spec.postgres.version), ...spec.postgres.parameters },
+            parameters: {
+                ...defaultPostgresParameters(spec.postgres.version),
+                // At most retry_timeout: with loop_wait + 2 x retry_timeout <= ttl, an isolated leader's demotion then ends before ttl.
+                wal_sender_timeout: `${Math.min(PROFILES[p.profile].walSenderTimeoutSec, p.retryTimeout)}s`,
+                ...spec.postgres.parameters,
+            },
             // In the DCS, not in config.yml: adding or removing a member is one PATCH, no file rewrite.
             pg_hba: pgHbaLines(spec),
         },
