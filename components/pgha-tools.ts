@@ -22,7 +22,10 @@ export const HANDOVER = tool("patroni-handover.py");
 /** Sets the role passwords on the leader (stdin: JSON; argv: socket dir, port; run as postgres). */
 export const SET_PASSWORDS = tool("pg-set-passwords.py");
 
-export const POSTGRES_NODE_TOOLS: readonly RenderedFile[] = [DCS_APPLY, HANDOVER, SET_PASSWORDS];
+/** Starts Patroni as /usr/bin/patroni does, with a fix for Patroni 3.0.2's etcd3 leader-key renewal (see the script). */
+export const PATRONI_RUN = tool("patroni-run.py");
+
+export const POSTGRES_NODE_TOOLS: readonly RenderedFile[] = [DCS_APPLY, HANDOVER, SET_PASSWORDS, PATRONI_RUN];
 
 /** An etcd member's start, stop and the cluster's membership step (argv: subcommand, see the script). */
 export const ETCD_MEMBER = tool("etcd-member.py");

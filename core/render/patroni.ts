@@ -152,3 +152,18 @@ export function renderPatroniConfig(spec: ClusterSpec, node: NodeSpec, secrets: 
 export function renderPatroniConfigRedacted(spec: ClusterSpec, node: NodeSpec): RenderedFile {
     return renderPatroniConfig(spec, node, PLACEHOLDER_SECRETS);
 }
+
+export const PATRONI_DROPIN_PATH = "/etc/systemd/system/patroni.service.d/pgha.conf";
+
+/** Debian's patroni.service, started through pgha's launcher (components/remote-scripts/patroni-run.py). */
+export function renderPatroniDropIn(spec: ClusterSpec, launcher: string): RenderedFile {
+    const content = [
+        `# Managed by pgha (cluster ${spec.clusterName}): Patroni with pgha's fix for Patroni 3.0.2's etcd3 leader-key renewal.`,
+        `# Takes effect when Patroni next starts; pgha never restarts a running Patroni for it.`,
+        `[Service]`,
+        `ExecStart=`,
+        `ExecStart=/usr/bin/python3 ${launcher} ${PATRONI_CONFIG_PATH}`,
+        ``,
+    ].join("\n");
+    return file(PATRONI_DROPIN_PATH, content, "0644");
+}

@@ -38,6 +38,8 @@ describe("PostgresHaCluster wiring (mocks)", () => {
                     `${n}:/usr/local/libexec/pgha/etcd-member.py`,
                     `${n}:/usr/local/libexec/pgha/patroni-dcs-apply.py`,
                     `${n}:/usr/local/libexec/pgha/patroni-handover.py`,
+                    `${n}:/usr/local/libexec/pgha/patroni-run.py`,
+                    `${n}:/etc/systemd/system/patroni.service.d/pgha.conf`,
                     `${n}:/usr/local/libexec/pgha/pg-set-passwords.py`,
                     `${n}:role-passwords`,
                 ].sort(),
@@ -115,8 +117,10 @@ describe("PostgresHaCluster wiring (mocks)", () => {
         const added = commands(bigger).filter((c) => !classic.has(c.name)).map((c) => c.name).sort();
         expect(added).toEqual([
             "pg4:/etc/patroni/config.yml",
+            "pg4:/etc/systemd/system/patroni.service.d/pgha.conf",
             "pg4:/usr/local/libexec/pgha/patroni-dcs-apply.py",
             "pg4:/usr/local/libexec/pgha/patroni-handover.py",
+            "pg4:/usr/local/libexec/pgha/patroni-run.py",
             "pg4:/usr/local/libexec/pgha/pg-set-passwords.py",
             "pg4:packages",
             "pg4:patroni",
