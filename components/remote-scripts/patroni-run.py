@@ -48,7 +48,10 @@ if __version__ == "3.0.2":
 
     etcd3.Etcd3._update_leader = _update_leader
 
-from patroni.__main__ import main
+# Patroni starts the postmaster through multiprocessing's "spawn", which re-imports this
+# file in the child as __mp_main__: only the real start may run Patroni.
+if __name__ == "__main__":
+    from patroni.__main__ import main
 
-sys.argv[0] = "patroni"
-sys.exit(main())
+    sys.argv[0] = "patroni"
+    sys.exit(main())
