@@ -3,13 +3,13 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { PLACEHOLDER_SECRETS } from "../core/render/file";
-import { renderPatroniConfig } from "../core/render/patroni";
+import { renderPatroniConfig, renderPatroniDropIn } from "../core/render/patroni";
 import { ClusterSpec, NodeSpec, Secrets } from "../core/spec";
 import { patroniApiUrl } from "../core/topology";
 import { CA_CERT_PATH } from "../core/pki";
 import { NodeTlsFiles } from "./cluster-pki";
 import { HostPrep } from "./host-prep";
-import { HANDOVER } from "./pgha-tools";
+import { HANDOVER, PATRONI_RUN } from "./pgha-tools";
 import { placeFile, serviceUnit } from "./remote-file";
 import { NodeConnection, shq } from "./ssh";
 
@@ -69,6 +69,8 @@ export class PatroniNode extends pulumi.ComponentResource {
             { file: redacted, secretContent: args.secrets.apply((s) => renderPatroniConfig(spec, node, s).content) },
             { parent: this, dependsOn: [args.prep, ...args.beforeConfig] },
         );
+        // Not among the service's files: a new launcher must not restart a running Patroni.
+        const dropIn = placeFile(conn, { file: renderPatroniDropIn(spec, PATRONI_RUN.path) }, { parent: this, dependsOn: [args.prep] });
         const waitSec = args.bootstrap ? 300 : 900;
         this.service = serviceUnit(
             `${node.name}:patroni`,
@@ -95,7 +97,7 @@ export class PatroniNode extends pulumi.ComponentResource {
                 ].join("\n"),
                 timeoutSec: waitSec + 60,
             },
-            { parent: this, dependsOn: [args.prep, ...args.after] },
+            { parent: this, dependsOn: [args.prep, dropIn.resource, ...args.after] },
         );
         this.registerOutputs({ service: this.service.stdout });
     }

@@ -25,7 +25,10 @@ export const SET_PASSWORDS = tool("pg-set-passwords.py");
 /** The REST API client both Patroni helpers import (HTTPS with the CA, basic auth from config.yml). */
 export const REST_CLIENT = tool("pgha_rest.py");
 
-export const POSTGRES_NODE_TOOLS: readonly RenderedFile[] = [DCS_APPLY, HANDOVER, SET_PASSWORDS, REST_CLIENT];
+/** Starts Patroni as /usr/bin/patroni does, with a fix for Patroni 3.0.2's etcd3 leader-key renewal (see the script). */
+export const PATRONI_RUN = tool("patroni-run.py");
+
+export const POSTGRES_NODE_TOOLS: readonly RenderedFile[] = [DCS_APPLY, HANDOVER, SET_PASSWORDS, REST_CLIENT, PATRONI_RUN];
 
 /** An etcd member's start, stop and the cluster's membership step (argv: subcommand, see the script). */
 export const ETCD_MEMBER = tool("etcd-member.py");

@@ -26,6 +26,17 @@ export interface KeepalivedCheckTiming {
 
 export interface TimingProfile {
     readonly patroni: { readonly ttl: number; readonly loopWait: number; readonly retryTimeout: number };
+    /**
+     * PostgreSQL's wal_sender_timeout. A leader cut off from the network demotes itself
+     * after retry_timeout, and its shutdown waits for the walsenders to hand the shutdown
+     * checkpoint to replicas it can no longer reach, for up to this long. The demotion must
+     * end before ttl expires and another member may lead: Patroni 3.0.2 renews its stale
+     * leader key while a demotion is still running, so a partition that heals after a new
+     * leader was elected would otherwise bring the old one back as a second primary
+     * (seen in the isolate-leader drill with the default 60 s).
+     * Bound: retry_timeout + loop_wait + this < ttl.
+     */
+    readonly walSenderTimeoutSec: number;
     readonly haproxy: HaproxyCheckTiming;
     readonly keepalived: KeepalivedCheckTiming;
 }
@@ -37,6 +48,7 @@ export const PROFILES: Readonly<Record<ProfileName, TimingProfile>> = {
     // Patroni's own defaults; a killed leader is replaced within ~ttl.
     default: {
         patroni: { ttl: 30, loopWait: 10, retryTimeout: 10 },
+        walSenderTimeoutSec: 8,
         haproxy: { interMs: 1000, fastinterMs: 500, downinterMs: 500, fall: 2, rise: 1 },
         keepalived: { interval: 2, fall: 2, rise: 2 },
     },
@@ -44,6 +56,7 @@ export const PROFILES: Readonly<Record<ProfileName, TimingProfile>> = {
     // so a slow DCS round trip does not demote a healthy leader.
     fast: {
         patroni: { ttl: 20, loopWait: 5, retryTimeout: 5 },
+        walSenderTimeoutSec: 5,
         haproxy: { interMs: 500, fastinterMs: 250, downinterMs: 250, fall: 2, rise: 1 },
         keepalived: { interval: 1, fall: 2, rise: 1 },
     },

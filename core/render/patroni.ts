@@ -13,6 +13,7 @@ import {
 } from "../topology";
 import { REST_API_USER, secretValueProblem } from "../config-secrets";
 import { CA_CERT_PATH, POSTGRES_TLS } from "../pki";
+import { PROFILES } from "../profiles";
 import { PLACEHOLDER_SECRETS, RenderedFile, file, requireRole, toYaml11 } from "./file";
 
 export const PATRONI_CONFIG_PATH = "/etc/patroni/config.yml";
@@ -55,7 +56,12 @@ export function patroniDynamicConfig(spec: ClusterSpec): Record<string, unknown>
         postgresql: {
             use_pg_rewind: true,
             use_slots: true,
-            parameters: { ...defaultPostgresParameters(spec.postgres.version), ...spec.postgres.parameters },
+            parameters: {
+                ...defaultPostgresParameters(spec.postgres.version),
+                // At most retry_timeout: with loop_wait + 2 x retry_timeout <= ttl, an isolated leader's demotion then ends before ttl.
+                wal_sender_timeout: `${Math.min(PROFILES[p.profile].walSenderTimeoutSec, p.retryTimeout)}s`,
+                ...spec.postgres.parameters,
+            },
             // In the DCS, not in config.yml: adding or removing a member is one PATCH, no file rewrite.
             pg_hba: pgHbaLines(spec),
         },
@@ -165,4 +171,19 @@ export function renderPatroniConfig(spec: ClusterSpec, node: NodeSpec, secrets: 
 /** The same file with placeholder secrets: safe to hash, diff or print. */
 export function renderPatroniConfigRedacted(spec: ClusterSpec, node: NodeSpec): RenderedFile {
     return renderPatroniConfig(spec, node, PLACEHOLDER_SECRETS);
+}
+
+export const PATRONI_DROPIN_PATH = "/etc/systemd/system/patroni.service.d/pgha.conf";
+
+/** Debian's patroni.service, started through pgha's launcher (components/remote-scripts/patroni-run.py). */
+export function renderPatroniDropIn(spec: ClusterSpec, launcher: string): RenderedFile {
+    const content = [
+        `# Managed by pgha (cluster ${spec.clusterName}): Patroni with pgha's fix for Patroni 3.0.2's etcd3 leader-key renewal.`,
+        `# Takes effect when Patroni next starts; pgha never restarts a running Patroni for it.`,
+        `[Service]`,
+        `ExecStart=`,
+        `ExecStart=/usr/bin/python3 ${launcher} ${PATRONI_CONFIG_PATH}`,
+        ``,
+    ].join("\n");
+    return file(PATRONI_DROPIN_PATH, content, "0644");
 }

@@ -62,6 +62,7 @@ async function measured(ctx: DrillContext, body: (leader: string, load: WriteLoa
     let phase: Phase | undefined;
     try {
         phase = await body(leader, load, sampler);
+        ctx.log(`  fault at +0, given back at +${((phase.backAt - phase.faultAt) / 1000).toFixed(1)} s; waiting for ${phase.rejoining ?? "every member"} to stream`);
         const recoveredAt = phase.rejoining !== undefined ? await waitStreaming(c, phase.rejoining, 300) : (await waitHealthy(c, 300, ctx.log), Date.now());
         await sleep(1500);
         await load.stop();

@@ -231,3 +231,16 @@ describe("tuning profiles reach HAProxy and keepalived", () => {
         expect(renderKeepalivedConfigRedacted(dflt, node).content).toMatch(/interval 2\n\s+fall 2\n\s+rise 2/);
     });
 });
+
+describe("an isolated leader's demotion ends before ttl", () => {
+    test.each([
+        [{}, "8s"],
+        [{ profile: "fast" }, "5s"],
+        [{ ttl: 20, loopWait: 5, retryTimeout: 5 }, "5s"],
+    ])("patroni %j: wal_sender_timeout %s, and retry_timeout + loop_wait + it < ttl", (patroni, expected) => {
+        const spec = specOf(classicWith((v) => (v.patroni = patroni)));
+        const params = (patroniDynamicConfig(spec).postgresql as { parameters: Record<string, unknown> }).parameters;
+        expect(params.wal_sender_timeout).toBe(expected);
+        expect(spec.patroni.retryTimeout + spec.patroni.loopWait + parseInt(expected, 10)).toBeLessThan(spec.patroni.ttl);
+    });
+});

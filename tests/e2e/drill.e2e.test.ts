@@ -1,0 +1,53 @@
+// Issue 6: failure drills under write load, one run each of the three that
+// matter most for an unplanned loss (the full 5-run table is `npm run drill`).
+// A lab of three hosts holding every role, so the leader, the VIP holder and
+// an etcd member can each be lost alone.
+import { E2E_ENV, labStackLifecycle, steps, upConverging } from "./harness";
+import { DRILL_ROLES_ARG, drillContext } from "../drill/context";
+import { DrillContext, runScenario } from "../drill/scenarios";
+import { RunFigures } from "../drill/measures";
+
+const STACK = "e2e-drill";
+const step = steps();
+let ctx: DrillContext;
+const log = (s: string) => process.stdout.write(`${s}\n`);
+
+labStackLifecycle(STACK, 3, [DRILL_ROLES_ARG]);
+
+function report(name: string, f: RunFigures): void {
+    log(`drill ${name}: ${JSON.stringify(f)}`);
+}
+
+step("deploy a cluster of three all-role hosts (default profile, ttl 30)", async () => {
+    upConverging(STACK);
+    ctx = await drillContext({ stack: STACK, env: E2E_ENV, log });
+    expect(ctx.ttl).toBe(30);
+}, 1800);
+
+step("kill-leader: writes are back within ttl + 3 s, no split brain, the old leader streams again by itself", async () => {
+    const f = await runScenario(ctx, "kill-leader");
+    report("kill-leader", f);
+    expect(f.rto_s).toBeGreaterThan(0);
+    expect(f.rto_s).toBeLessThanOrEqual(ctx.ttl + 3);
+    expect(f.split_brain).toBe(0);
+    expect(f.recovery_s).toBeGreaterThanOrEqual(0);
+}, 600);
+
+step("kill-balancer: the VIP holder loses power, the VIP moves and the primary port answers within 5 s", async () => {
+    const f = await runScenario(ctx, "kill-balancer");
+    report("kill-balancer", f);
+    expect(f.rto_s).toBeGreaterThan(0);
+    expect(f.rto_s).toBeLessThanOrEqual(5);
+    expect(f.vip_moved_to).not.toBe("-");
+    expect(f.lost_acked).toBe(0);
+    expect(f.split_brain).toBe(0);
+}, 600);
+
+step("sync-kill-leader: with synchronous_mode_strict, not one acknowledged write is lost", async () => {
+    const f = await runScenario(ctx, "sync-kill-leader");
+    report("sync-kill-leader", f);
+    expect(f.acked_writes).toBeGreaterThan(20);
+    expect(f.lost_acked).toBe(0);
+    expect(f.split_brain).toBe(0);
+    expect(f.rto_s).toBeLessThanOrEqual(ctx.ttl + 3);
+}, 900);
