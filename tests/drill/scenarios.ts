@@ -144,6 +144,7 @@ const run: Record<Scenario, (ctx: DrillContext) => Promise<RunFigures>> = {
         if (holder === leader) {
             ctx.log(`  setup: ${leader} holds the VIP and leads; switching the leader away first`);
             await switchover(leader, otherMember(c, [leader]));
+            for (let i = 0; i < 60 && (await waitHealthy(c, 300, ctx.log)) === holder; i++) await sleep(1000);
         }
         return measured(ctx, async (_leader, load) => {
             const victim = await vipHolder(c);
