@@ -52,9 +52,11 @@ export async function streamingMembers(c: DrillCluster): Promise<string[] | unde
 }
 
 /** The balancer whose network namespace holds the VIP, if exactly one does. */
-export async function vipHolder(c: DrillCluster): Promise<string | undefined> {
-    const answers = await Promise.all(c.balancers.map((h) => exec("ip", ["netns", "exec", h, "ip", "-4", "-o", "addr", "show"], { allowFail: true, timeoutSec: 10 })));
-    const holders = c.balancers.filter((_, i) => answers[i].stdout.includes(` ${c.vip}/`));
+export async function vipHolder(c: DrillCluster, exclude: readonly string[] = []): Promise<string | undefined> {
+    // A powered-off host's network namespace keeps the address keepalived gave it: callers exclude it.
+    const balancers = c.balancers.filter((h) => !exclude.includes(h));
+    const answers = await Promise.all(balancers.map((h) => exec("ip", ["netns", "exec", h, "ip", "-4", "-o", "addr", "show"], { allowFail: true, timeoutSec: 10 })));
+    const holders = balancers.filter((_, i) => answers[i].stdout.includes(` ${c.vip}/`));
     return holders.length === 1 ? holders[0] : undefined;
 }
 

@@ -31,7 +31,9 @@ export function outageSeconds(attempts: readonly WriteAttempt[], faultAt: number
 
 /** The longest time between two consecutive acknowledged writes in [from, until] (s). */
 export function longestAckGapSeconds(attempts: readonly WriteAttempt[], from = 0, until = Infinity): number {
-    const acked = attempts.filter((a) => a.ok && a.end >= from && a.end <= until).map((a) => a.end);
+    // The last acknowledgement before `from` opens the window: an outage that starts with the fault counts whole.
+    const before = attempts.filter((a) => a.ok && a.end < from).pop();
+    const acked = [...(before ? [before.end] : []), ...attempts.filter((a) => a.ok && a.end >= from && a.end <= until).map((a) => a.end)];
     let gap = 0;
     for (let i = 1; i < acked.length; i++) gap = Math.max(gap, acked[i] - acked[i - 1]);
     return gap / 1000;

@@ -63,7 +63,7 @@ async function measured(ctx: DrillContext, body: (leader: string, load: WriteLoa
     try {
         phase = await body(leader, load, sampler);
         ctx.log(`  fault at +0, given back at +${((phase.backAt - phase.faultAt) / 1000).toFixed(1)} s; waiting for ${phase.rejoining ?? "every member"} to stream`);
-        const recoveredAt = phase.rejoining !== undefined ? await waitStreaming(c, phase.rejoining, 300) : (await waitHealthy(c, 300, ctx.log), Date.now());
+        const recoveredAt = phase.rejoining !== undefined ? await waitStreaming(c, phase.rejoining, 180) : (await waitHealthy(c, 180, ctx.log), Date.now());
         await sleep(1500);
         await load.stop();
         const samples = await sampler.stop();
@@ -153,7 +153,7 @@ const run: Record<Scenario, (ctx: DrillContext) => Promise<RunFigures>> = {
             const faultAt = Date.now();
             await labVerb("kill", victim);
             await outageOver(load, faultAt, 60);
-            const moved = await vipHolder(c);
+            const moved = await vipHolder(c, [victim]);
             const backAt = Date.now();
             await labVerb("start", victim);
             return { faultAt, backAt, rejoining: victim, extra: { vip_moved_to: moved ?? "-" } };
