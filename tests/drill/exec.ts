@@ -1,8 +1,7 @@
 // Asynchronous process runs for drills: a synchronous spawn would freeze the
 // event loop, and with it the write load and the sampler being measured.
 import { spawn } from "child_process";
-import * as path from "path";
-import { ROOT, RunResult } from "../e2e/harness";
+import { ROOT, RunResult, sshArgs } from "../e2e/harness";
 
 export function exec(cmd: string, args: string[], opts: { timeoutSec?: number; allowFail?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
     return new Promise((resolve, reject) => {
@@ -27,7 +26,7 @@ export function exec(cmd: string, args: string[], opts: { timeoutSec?: number; a
 }
 
 export function sshAsync(host: string, command: string, opts: { timeoutSec?: number; allowFail?: boolean } = {}): Promise<RunResult> {
-    return exec("ssh", ["-F", path.join(ROOT, ".lab", "ssh_config"), "-o", "ConnectTimeout=5", "-o", "BatchMode=yes", host, command], opts);
+    return exec("ssh", sshArgs(host, command), opts);
 }
 
 export async function labVerb(...args: string[]): Promise<void> {

@@ -50,8 +50,11 @@ export const lab = (...args: string[]) => run("bash", ["lab/lab.sh", ...args], {
 export const labHosts = (): LabHosts => JSON.parse(fs.readFileSync(path.join(ROOT, ".lab", "hosts.json"), "utf8"));
 
 /** ssh as root to a lab host; `input` goes to the command's stdin (the way to hand it a secret). */
+/** ssh's arguments for one command on a lab host (the lab's ssh_config pins host keys). */
+export const sshArgs = (host: string, command: string): string[] => ["-F", path.join(ROOT, ".lab", "ssh_config"), "-o", "ConnectTimeout=5", "-o", "BatchMode=yes", host, command];
+
 export function ssh(host: string, command: string, opts: { allowFail?: boolean; timeoutSec?: number; input?: string } = {}): RunResult {
-    return run("ssh", ["-F", path.join(ROOT, ".lab", "ssh_config"), "-o", "ConnectTimeout=5", "-o", "BatchMode=yes", host, command], opts);
+    return run("ssh", sshArgs(host, command), opts);
 }
 
 /** The e2e tests keep their Pulumi state apart from a user's own `lab` stack. */
