@@ -4,10 +4,13 @@
 // through the VIP are probed every 200 ms.
 import { ChildProcess, spawn } from "child_process";
 import * as path from "path";
+import { CA_CERT_PATH, ETCD_TLS } from "../../core/pki";
 import { ROOT, configureStack, labStackLifecycle, upConverging, patronictlList, psql, pulumi, ssh, steps, superuserPassword, waitFor } from "./harness";
 
 const STACK = "e2e-day2";
 const VIP = "198.18.0.100";
+/** etcd speaks only TLS with client certificates: lab1's own (it is an etcd member throughout). */
+const ETCDCTL_TLS = `etcdctl --endpoints=https://198.18.0.11:2379 --cacert=${CA_CERT_PATH} --cert=${ETCD_TLS.cert} --key=${ETCD_TLS.key}`;
 const step = steps();
 const CLASSIC = "lab1=etcd+postgres+haproxy+keepalived,lab2=etcd+postgres+haproxy+keepalived,lab3=etcd";
 let password = "";
@@ -184,7 +187,7 @@ step("add a balancer: it joins the VRRP group; remove it again: the VIP stays up
 
 /** etcd's view of its members: name → started. */
 function etcdMemberList(): Record<string, boolean> {
-    const out = JSON.parse(ssh("lab1", "ETCDCTL_API=3 etcdctl --endpoints=http://198.18.0.11:2379 member list -w json").stdout);
+    const out = JSON.parse(ssh("lab1", `ETCDCTL_API=3 ${ETCDCTL_TLS} member list -w json`).stdout);
     return Object.fromEntries((out.members ?? []).map((m: { name?: string; clientURLs?: string[] }) => [m.name ?? "(unstarted)", (m.clientURLs ?? []).length > 0]));
 }
 
@@ -201,7 +204,7 @@ step("etcd 3 -> 5 -> 3 by runtime reconfiguration, one member at a time, without
     for (const [k, v] of SETTINGS) setConfig(k, v);
     const grow = await withWriteProbe(up);
     expect(etcdMemberList()).toEqual({ lab1: true, lab2: true, lab3: true, lab4: true, lab5: true });
-    expect(ssh("lab1", "ETCDCTL_API=3 etcdctl --endpoints=http://198.18.0.11:2379 endpoint health --cluster").status).toBe(0);
+    expect(ssh("lab1", `ETCDCTL_API=3 ${ETCDCTL_TLS} endpoint health --cluster`).status).toBe(0);
     // Patroni learns the new hosts by a reload only.
     expect(["lab1", "lab2"].map(postmasterStart)).toEqual(before);
     expect(grow.longestOutageMs).toBeLessThan(2000);
