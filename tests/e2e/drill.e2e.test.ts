@@ -6,6 +6,7 @@ import { E2E_ENV, labStackLifecycle, steps, upConverging } from "./harness";
 import { DRILL_ROLES_ARG, drillContext } from "../drill/context";
 import { DrillContext, runScenario } from "../drill/scenarios";
 import { RunFigures } from "../drill/measures";
+import { PROFILES } from "../../core/profiles";
 
 const STACK = "e2e-drill";
 const step = steps();
@@ -28,8 +29,7 @@ step("deploy a cluster of three all-role hosts (default profile, ttl 30)", async
 // may land anywhere in ttl - loop_wait .. ttl after the kill plus detection, so a single run is
 // held to ttl + 8 s: the leader key's full ttl, the replicas' watch, the promotion and HAProxy.
 const SINGLE_RUN_KILL_BOUND = 8;
-/** loop_wait of the default profile. */
-const SYNC_LOOP_WAIT = 10;
+const SYNC_LOOP_WAIT = PROFILES.default.patroni.loopWait;
 
 step("kill-leader: writes are back within ttl + 8 s, no split brain, the old leader streams again by itself", async () => {
     const f = await runScenario(ctx, "kill-leader");
