@@ -218,12 +218,15 @@ step("etcd 3 -> 5 -> 3 by runtime reconfiguration, one member at a time, without
     expect(shrink.longestOutageMs).toBeLessThan(2000);
 }, 1200);
 
-step("move the VIP: keepalived reloads, nothing else restarts", async () => {
+step("move the VIP: keepalived reloads, the postgres nodes' certificates name the new VIP (Patroni reloads), nothing restarts", async () => {
     const before = ["lab1", "lab2"].map(postmasterStart);
     setConfig("pgha:vip.address", "198.18.0.101");
     const changed = Object.keys(previewOps()).sort();
+    // The VIP is in the postgres nodes' certificate (sslmode=verify-full through it): reissued,
+    // placed, and read by a Patroni reload; etcd reads its copy per handshake (no restart).
+    const reissued = (n: string) => [`${n}:tls-cert`, `${n}:/etc/pgha/tls/etcd.crt`, `${n}:/etc/pgha/tls/etcd.key`, `${n}:/etc/pgha/tls/postgres.crt`, `${n}:/etc/pgha/tls/postgres.key`, `${n}:patroni`];
     expect(changed).toEqual(
-        ["lab1:/etc/keepalived/keepalived.conf", "lab1:keepalived", "lab2:/etc/keepalived/keepalived.conf", "lab2:keepalived", "pgsql:verify"].sort(),
+        ["lab1:/etc/keepalived/keepalived.conf", "lab1:keepalived", "lab2:/etc/keepalived/keepalived.conf", "lab2:keepalived", "pgsql:verify", ...reissued("lab1"), ...reissued("lab2")].sort(),
     );
     up();
     expect(psql("198.18.0.101", 5000, password, "select pg_is_in_recovery()").stdout.trim()).toBe("f");
