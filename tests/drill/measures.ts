@@ -59,11 +59,6 @@ export function splitBrainMoments(samples: readonly RoleSample[]): number {
     return samples.filter((s) => Object.values(s.primary).filter((p) => p === true).length >= 2).length;
 }
 
-/** When `member` was first seen no longer accepting writes (a replica or down) at or after `since` (epoch ms). */
-export function firstNotPrimary(samples: readonly RoleSample[], member: string, since: number): number | undefined {
-    return samples.find((s) => s.at >= since && s.primary[member] !== true)?.at;
-}
-
 export interface RunFigures {
     rto_s: number;
     lost_acked: number;

@@ -48,7 +48,7 @@ export class RoleSampler {
     }
 
     /** Live view: the first tick at or after `since` whose answer window has passed and where `member` was not a primary. */
-    live(member: string, since: number): number | undefined {
+    demotedAt(member: string, since: number): number | undefined {
         const s = this.sessions.get(member);
         if (!s) return undefined;
         const settled = Date.now() - 1000;
@@ -97,7 +97,3 @@ export class RoleSampler {
     }
 }
 
-/** The first tick at or after `since` at which `member` answered as a replica or did not answer; live. */
-export function demotedAt(sampler: RoleSampler, member: string, since: number): number | undefined {
-    return sampler.live(member, since);
-}

@@ -3,7 +3,7 @@
 // acknowledged again, give the failed member back (power, network, service),
 // and measure until it streams again with no manual step.
 import { WriteLoad, sleep } from "./load";
-import { RoleSampler, demotedAt } from "./role-sampler";
+import { RoleSampler } from "./role-sampler";
 import { RunFigures, failedWrites, outageSeconds, longestAckGapSeconds, lostAcknowledged, round, rtoSeconds, splitBrainMoments } from "./measures";
 import { DrillCluster, labVerb, memberStates, leaderOf, vipHolder, waitHealthy, waitStreaming } from "./cluster-probe";
 import { sshAsync as ssh } from "./exec";
@@ -92,6 +92,15 @@ async function measured(ctx: DrillContext, body: (leader: string, load: WriteLoa
     }
 }
 
+/** When `member` stopped accepting writes after `since` (epoch ms), waiting until `deadline`; undefined if it did not. */
+async function waitDemoted(sampler: RoleSampler, member: string, since: number, deadline: number): Promise<number | undefined> {
+    for (;;) {
+        const at = sampler.demotedAt(member, since);
+        if (at !== undefined || Date.now() >= deadline) return at;
+        await sleep(250);
+    }
+}
+
 function otherMember(c: DrillCluster, not: readonly string[]): string {
     const m = c.members.find((x) => !not.includes(x));
     if (!m) throw new Error("drill: no other member to use");
@@ -130,9 +139,7 @@ const run: Record<Scenario, (ctx: DrillContext) => Promise<RunFigures>> = {
             await labVerb("isolate", leader);
             await outageOver(load, faultAt, ctx.ttl + 60);
             // The old leader must demote itself (it cannot renew its key): wait for it, within limits.
-            const deadline = faultAt + (ctx.ttl + 20) * 1000;
-            let demoted: number | undefined;
-            while ((demoted = demotedAt(sampler, leader, faultAt)) === undefined && Date.now() < deadline) await sleep(250);
+            const demoted = await waitDemoted(sampler, leader, faultAt, faultAt + (ctx.ttl + 20) * 1000);
             const backAt = Date.now();
             await labVerb("heal", leader);
             return { faultAt, backAt, rejoining: leader, extra: { old_leader_demoted_s: demoted === undefined ? -1 : round((demoted - faultAt) / 1000) } };
@@ -179,9 +186,7 @@ const run: Record<Scenario, (ctx: DrillContext) => Promise<RunFigures>> = {
             // Two of three lost: no quorum. Without failsafe mode the leader must demote itself.
             const quorumLostAt = Date.now();
             await stopEtcd(second);
-            const deadline = quorumLostAt + (ctx.ttl + 30) * 1000;
-            let demoted: number | undefined;
-            while ((demoted = demotedAt(sampler, leader, quorumLostAt)) === undefined && Date.now() < deadline) await sleep(250);
+            const demoted = await waitDemoted(sampler, leader, quorumLostAt, quorumLostAt + (ctx.ttl + 30) * 1000);
             const backAt = Date.now();
             await ssh(second, "systemctl start etcd", { timeoutSec: 120 });
             await ssh(first, "systemctl start etcd", { timeoutSec: 120 });
