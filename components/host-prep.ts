@@ -4,7 +4,8 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterSpec, NodeSpec, Role } from "../core/spec";
-import { ETCD_NODE_TOOLS, POSTGRES_NODE_TOOLS } from "./pgha-tools";
+import { ETCD_NODE_TOOLS, LEADER_AWAY, POSTGRES_NODE_TOOLS } from "./pgha-tools";
+import { needsLeaderAway } from "../core/render/etcd-leader-away";
 import { PlacedFile, placeFile } from "./remote-file";
 import { NodeConnection, remoteScript, shq } from "./ssh";
 
@@ -104,7 +105,11 @@ export class HostPrep extends pulumi.ComponentResource {
             { conn: args.conn, what: `packages on ${node.name}`, create: hostPrepScript(args.spec, node), timeoutSec: 900 },
             { parent: this },
         );
-        const tools = [...(node.roles.includes("postgres") ? POSTGRES_NODE_TOOLS : []), ...(node.roles.includes("etcd") ? ETCD_NODE_TOOLS : [])];
+        const tools = [
+            ...(node.roles.includes("postgres") ? POSTGRES_NODE_TOOLS : []),
+            ...(node.roles.includes("etcd") ? ETCD_NODE_TOOLS : []),
+            ...(needsLeaderAway(args.spec, node) ? [LEADER_AWAY] : []),
+        ];
         this.tools = tools.map((file) => placeFile(args.conn, { file }, { parent: this, dependsOn: [this.ready] }));
         this.registerOutputs({ ready: this.ready.stdout });
     }

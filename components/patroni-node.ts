@@ -9,9 +9,10 @@ import { patroniApiUrl } from "../core/topology";
 import { CA_CERT_PATH } from "../core/pki";
 import { NodeTlsFiles } from "./cluster-pki";
 import { HostPrep } from "./host-prep";
-import { HANDOVER, PATRONI_RUN } from "./pgha-tools";
+import { LEADER_AWAY_UNIT, needsLeaderAway, renderLeaderAwayUnit } from "../core/render/etcd-leader-away";
+import { HANDOVER, LEADER_AWAY, PATRONI_RUN } from "./pgha-tools";
 import { placeFile, serviceUnit } from "./remote-file";
-import { NodeConnection, shq } from "./ssh";
+import { NodeConnection, sha256, shq } from "./ssh";
 
 export interface PatroniNodeArgs {
     readonly spec: ClusterSpec;
@@ -99,6 +100,27 @@ export class PatroniNode extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: [args.prep, dropIn.resource, ...args.after] },
         );
+        if (needsLeaderAway(spec, node)) {
+            const unit = placeFile(
+                conn,
+                { file: renderLeaderAwayUnit(spec, node, LEADER_AWAY.path, sha256(LEADER_AWAY.content).slice(0, 16)) },
+                { parent: this, dependsOn: [args.prep] },
+            );
+            serviceUnit(
+                `${node.name}:etcd-leader-away`,
+                {
+                    conn,
+                    unit: LEADER_AWAY_UNIT,
+                    files: [unit],
+                    start: [`systemctl daemon-reload`, `systemctl enable --now ${LEADER_AWAY_UNIT} >/dev/null 2>&1`, `sleep 1`, `systemctl is-active --quiet ${LEADER_AWAY_UNIT} || { journalctl -u ${LEADER_AWAY_UNIT} -n 10 --no-pager >&2; exit 1; }`].join("\n"),
+                    // The helper holds no state: a new unit or helper version simply restarts it.
+                    apply: [`systemctl daemon-reload`, `systemctl restart ${LEADER_AWAY_UNIT}`].join("\n"),
+                    stop: `systemctl disable --now ${LEADER_AWAY_UNIT} >/dev/null 2>&1 || true`,
+                    timeoutSec: 60,
+                },
+                { parent: this, dependsOn: [this.service, ...(args.tls.etcd ?? []).map((f) => f.resource)] },
+            );
+        }
         this.registerOutputs({ service: this.service.stdout });
     }
 }

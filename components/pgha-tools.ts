@@ -34,3 +34,6 @@ export const POSTGRES_NODE_TOOLS: readonly RenderedFile[] = [DCS_APPLY, HANDOVER
 export const ETCD_MEMBER = tool("etcd-member.py");
 
 export const ETCD_NODE_TOOLS: readonly RenderedFile[] = [ETCD_MEMBER];
+
+/** Hands etcd's raft leadership away from the PostgreSQL primary's host (hosts with both; a service, see the script). */
+export const LEADER_AWAY = tool("etcd-leader-away.py");

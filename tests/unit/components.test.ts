@@ -51,6 +51,10 @@ describe("PostgresHaCluster wiring (mocks)", () => {
                     `${n}:/etc/systemd/system/patroni.service.d/pgha.conf`,
                     `${n}:/usr/local/libexec/pgha/pg-set-passwords.py`,
                     `${n}:role-passwords`,
+                    // etcd and PostgreSQL on one host: etcd's leadership is kept off the primary's host.
+                    `${n}:/usr/local/libexec/pgha/etcd-leader-away.py`,
+                    `${n}:/etc/systemd/system/pgha-etcd-leader-away.service`,
+                    `${n}:etcd-leader-away`,
                 ].sort(),
             );
         }
@@ -77,6 +81,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
         expect(deps("pgsql-etcd:etcd-health")).toEqual(expect.arrayContaining(["pg1:etcd", "pg2:etcd", "pg3:etcd"]));
         expect(deps("pg1:patroni")).toEqual(expect.arrayContaining(["pgsql-etcd:etcd-health", "pg1:/etc/patroni/config.yml"]));
         expect(deps("pgsql:dynamic-config")).toEqual(expect.arrayContaining(["pg1:patroni"]));
+        expect(deps("pg2:etcd-leader-away")).toEqual(expect.arrayContaining(["pg2:patroni", "pg2:/etc/pgha/tls/etcd.key", "pg2:/etc/systemd/system/pgha-etcd-leader-away.service"]));
         expect(deps("pg2:patroni")).toEqual(expect.arrayContaining(["pgsql-etcd:etcd-health", "pg1:patroni", "pgsql:dynamic-config"]));
         expect(deps("pg1:haproxy")).toEqual(expect.arrayContaining(["pg1:patroni", "pg2:patroni"]));
         expect(deps("pg1:keepalived")).toEqual(expect.arrayContaining(["pg1:haproxy", "pg2:haproxy"]));

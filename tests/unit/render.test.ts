@@ -1,3 +1,4 @@
+import { needsLeaderAway, renderLeaderAwayUnit } from "../../core/render/etcd-leader-away";
 import * as fs from "fs";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
@@ -242,5 +243,24 @@ describe("an isolated leader's demotion ends before ttl", () => {
         const params = (patroniDynamicConfig(spec).postgresql as { parameters: Record<string, unknown> }).parameters;
         expect(params.wal_sender_timeout).toBe(expected);
         expect(spec.patroni.retryTimeout + spec.patroni.loopWait + parseInt(expected, 10)).toBeLessThan(spec.patroni.ttl);
+    });
+});
+
+describe("etcd-leader-away unit", () => {
+    const spec = specOf();
+    const node = (n: string) => spec.nodes.find((x) => x.name === n)!;
+    test("only on hosts with both etcd and postgres, and only with another etcd member to lead", () => {
+        expect(needsLeaderAway(spec, node("pg1"))).toBe(true);
+        expect(needsLeaderAway(spec, node("pg3"))).toBe(false);
+        const single = { ...spec, nodes: spec.nodes.map((n) => (n.name === "pg1" ? n : { ...n, roles: n.roles.filter((r) => r !== "etcd") })) };
+        expect(needsLeaderAway(single, single.nodes[0])).toBe(false);
+    });
+    test("runs as etcd against this host's own etcd member and Patroni API; a new helper version changes the unit", () => {
+        const u = renderLeaderAwayUnit(spec, node("pg1"), "/usr/local/libexec/pgha/etcd-leader-away.py", "abc");
+        expect(u.path).toBe("/etc/systemd/system/pgha-etcd-leader-away.service");
+        expect(u.content).toContain("User=etcd\n");
+        expect(u.content).toContain(`--etcd https://${node("pg1").address}:${spec.etcd.clientPort} --patroni https://${node("pg1").address}:`);
+        expect(u.content).toContain("--cert /etc/pgha/tls/etcd.crt --key /etc/pgha/tls/etcd.key");
+        expect(renderLeaderAwayUnit(spec, node("pg1"), "/x", "def").content).not.toBe(renderLeaderAwayUnit(spec, node("pg1"), "/x", "abc").content);
     });
 });
