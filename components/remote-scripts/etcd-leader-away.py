@@ -86,11 +86,11 @@ def main():
     p.add_argument("--interval", type=float, default=5.0)
     p.add_argument("--once", action="store_true")
     a = p.parse_args()
-    clients = Clients(a.cacert, a.cert, a.key)
     last = None
     while True:
         try:
-            said = step(clients, a.etcd, a.patroni)
+            # Read the certificate on every check: a renewed one is used without a restart.
+            said = step(Clients(a.cacert, a.cert, a.key), a.etcd, a.patroni)
         except Exception as e:
             said = "check failed: %s: %s" % (type(e).__name__, e)
         # A repeated message is logged once, until something else happens.
