@@ -2,6 +2,8 @@
 // would: patronictl on a member, pg_stat_replication on the leader through the
 // VIP, and `ip addr` inside each host's network namespace for the VIP holder.
 import { exec, sshAsync } from "./exec";
+import { CA_CERT_PATH, ETCD_TLS } from "../../core/pki";
+import { labHosts } from "../e2e/harness";
 import { conninfo, psqlOnce, sleep } from "./load";
 
 export interface DrillCluster {
@@ -102,6 +104,20 @@ export async function waitStreaming(c: DrillCluster, member: string, timeoutSec:
         await sleep(500);
     }
     throw new Error(`drill: ${member} is not streaming again after ${timeoutSec} s`);
+}
+
+/** The host whose etcd member is the raft leader, as `etcdctl endpoint status --cluster` on `from` reports it. */
+export async function etcdLeaderHost(c: DrillCluster, from: string): Promise<string | undefined> {
+    const tls = `--cacert=${CA_CERT_PATH} --cert=${ETCD_TLS.cert} --key=${ETCD_TLS.key}`;
+    const r = await sshAsync(from, `ETCDCTL_API=3 timeout 20 etcdctl --endpoints=https://127.0.0.1:2379 ${tls} endpoint status --cluster -w json`, { allowFail: true, timeoutSec: 30 });
+    // A member that is down makes etcdctl exit 1 after printing the others' status.
+    if (!r.stdout.trim().startsWith("[")) return undefined;
+    const rows = JSON.parse(r.stdout) as { Endpoint: string; Status: { header: { member_id: number }; leader: number } }[];
+    // uint64 ids parse to doubles: equal ids stay equal, which is all this compares.
+    const leader = rows.find((x) => x.Status.header.member_id === x.Status.leader);
+    if (!leader) return undefined;
+    const addr = new URL(leader.Endpoint).hostname;
+    return labHosts().hosts.find((h) => h.address === addr)?.name;
 }
 
 export { labVerb } from "./exec";

@@ -6,6 +6,7 @@ import { E2E_ENV, labStackLifecycle, steps, upConverging } from "./harness";
 import { DRILL_ROLES_ARG, drillContext } from "../drill/context";
 import { DrillContext, runScenario } from "../drill/scenarios";
 import { RunFigures } from "../drill/measures";
+import { etcdLeaderHost, waitHealthy } from "../drill/cluster-probe";
 import { PROFILES } from "../../core/profiles";
 
 const STACK = "e2e-drill";
@@ -24,6 +25,21 @@ step("deploy a cluster of three all-role hosts (default profile, ttl 30)", async
     ctx = await drillContext({ stack: STACK, env: E2E_ENV, log });
     expect(ctx.ttl).toBe(30);
 }, 1800);
+
+step("etcd's raft leadership is not on the PostgreSQL primary's host (a lost primary host must not restart the leader key's ttl)", async () => {
+    // pgha-etcd-leader-away checks every 3 s; allow a few checks.
+    let leader: string | undefined;
+    let etcdLeader: string | undefined;
+    for (let i = 0; i < 10; i++) {
+        leader = await waitHealthy(ctx.cluster, 120, log);
+        etcdLeader = await etcdLeaderHost(ctx.cluster, leader);
+        if (etcdLeader !== undefined && etcdLeader !== leader) break;
+        await new Promise((r) => setTimeout(r, 2000));
+    }
+    log(`PostgreSQL primary on ${leader}, etcd leader on ${etcdLeader}`);
+    expect(etcdLeader).toBeDefined();
+    expect(etcdLeader).not.toBe(leader);
+}, 300);
 
 // The issue's target is a median (ttl + 3 s, measured over 5 runs by `npm run drill`). One run
 // may land anywhere in ttl - loop_wait .. ttl after the kill plus detection, so a single run is
