@@ -967,7 +967,13 @@ cmd_kill() {
   done
   (( alive == 0 )) || die "$name: processes of its pid namespace are still alive"
   rm -f "$(host_dir "$name")/nspawn.pid"
-  log "$name killed (power loss: all processes SIGKILLed; disk and network kept)"
+  # A powered-off host is off the network too: its kernel must not go on answering ARP (for
+  # the VIP it may have held) or refusing connections, and no address keepalived added
+  # survives into the next boot. `start` brings the link and the host's own address back.
+  ip -n "$name" addr flush dev eth0 2>/dev/null || true
+  ip -n "$name" link set eth0 down 2>/dev/null || true
+  ip link set "$(host_veth "$name")" down 2>/dev/null || true
+  log "$name killed (power loss: all processes SIGKILLed, link down, addresses gone; disk kept)"
 }
 
 cmd_start() {
