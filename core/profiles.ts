@@ -37,6 +37,14 @@ export interface TimingProfile {
      * Bound: retry_timeout + loop_wait + this < ttl.
      */
     readonly walSenderTimeoutSec: number;
+    /**
+     * PostgreSQL's wal_retrieve_retry_interval (ms): how long a standby waits before it asks
+     * for WAL again after a failed attempt. A replica re-pointed at a new leader usually asks
+     * a moment before the promotion finishes, fails once, and then waited PostgreSQL's 5 s
+     * default; in strict synchronous mode no commit is acknowledged meanwhile (seen in the
+     * sync-kill-leader drill: 5 s of its outage).
+     */
+    readonly walRetrieveRetryIntervalMs: number;
     readonly haproxy: HaproxyCheckTiming;
     readonly keepalived: KeepalivedCheckTiming;
 }
@@ -49,6 +57,7 @@ export const PROFILES: Readonly<Record<ProfileName, TimingProfile>> = {
     default: {
         patroni: { ttl: 30, loopWait: 10, retryTimeout: 10 },
         walSenderTimeoutSec: 8,
+        walRetrieveRetryIntervalMs: 1000,
         haproxy: { interMs: 1000, fastinterMs: 500, downinterMs: 500, fall: 2, rise: 1 },
         keepalived: { interval: 2, fall: 2, rise: 2 },
     },
@@ -57,6 +66,7 @@ export const PROFILES: Readonly<Record<ProfileName, TimingProfile>> = {
     fast: {
         patroni: { ttl: 20, loopWait: 5, retryTimeout: 5 },
         walSenderTimeoutSec: 5,
+        walRetrieveRetryIntervalMs: 500,
         haproxy: { interMs: 500, fastinterMs: 250, downinterMs: 250, fall: 2, rise: 1 },
         keepalived: { interval: 1, fall: 2, rise: 1 },
     },

@@ -60,6 +60,8 @@ export function patroniDynamicConfig(spec: ClusterSpec): Record<string, unknown>
                 ...defaultPostgresParameters(spec.postgres.version),
                 // At most retry_timeout: with loop_wait + 2 x retry_timeout <= ttl, an isolated leader's demotion then ends before ttl.
                 wal_sender_timeout: `${Math.min(PROFILES[p.profile].walSenderTimeoutSec, p.retryTimeout)}s`,
+                // A replica re-pointed at a new leader retries soon after its first, too early, attempt.
+                wal_retrieve_retry_interval: `${PROFILES[p.profile].walRetrieveRetryIntervalMs}ms`,
                 ...spec.postgres.parameters,
             },
             // In the DCS, not in config.yml: adding or removing a member is one PATCH, no file rewrite.

@@ -246,6 +246,14 @@ describe("an isolated leader's demotion ends before ttl", () => {
     });
 });
 
+test.each([
+    [{}, "1000ms"],
+    [{ profile: "fast" }, "500ms"],
+])("patroni %j: a re-pointed replica retries for WAL after wal_retrieve_retry_interval %s, not PostgreSQL's 5 s", (patroni, expected) => {
+    const params = (patroniDynamicConfig(specOf(classicWith((v) => (v.patroni = patroni)))).postgresql as { parameters: Record<string, unknown> }).parameters;
+    expect(params.wal_retrieve_retry_interval).toBe(expected);
+});
+
 describe("etcd-leader-away unit", () => {
     const spec = specOf();
     const node = (n: string) => spec.nodes.find((x) => x.name === n)!;
