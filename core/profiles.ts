@@ -22,6 +22,13 @@ export interface KeepalivedCheckTiming {
     readonly interval: number;
     readonly fall: number;
     readonly rise: number;
+    /**
+     * Seconds between the VIP holder's gratuitous ARPs. A node cut off from its peers claims
+     * the VIP too; when the link heals, a client can be left with that node's MAC for the
+     * VIP (seen in the isolate-leader drill: writes failed for ~30 s, until the client's
+     * neighbour entry expired). The holder's periodic announcement corrects it within this.
+     */
+    readonly garpRefresh: number;
 }
 
 export interface TimingProfile {
@@ -59,7 +66,7 @@ export const PROFILES: Readonly<Record<ProfileName, TimingProfile>> = {
         walSenderTimeoutSec: 8,
         walRetrieveRetryIntervalMs: 1000,
         haproxy: { interMs: 1000, fastinterMs: 500, downinterMs: 500, fall: 2, rise: 1 },
-        keepalived: { interval: 2, fall: 2, rise: 2 },
+        keepalived: { interval: 2, fall: 2, rise: 2, garpRefresh: 2 },
     },
     // Patroni's smallest accepted ttl (20) with loop_wait + 2 x retry_timeout = 15 < ttl,
     // so a slow DCS round trip does not demote a healthy leader.
@@ -68,7 +75,7 @@ export const PROFILES: Readonly<Record<ProfileName, TimingProfile>> = {
         walSenderTimeoutSec: 5,
         walRetrieveRetryIntervalMs: 500,
         haproxy: { interMs: 500, fastinterMs: 250, downinterMs: 250, fall: 2, rise: 1 },
-        keepalived: { interval: 1, fall: 2, rise: 1 },
+        keepalived: { interval: 1, fall: 2, rise: 1, garpRefresh: 1 },
     },
 };
 

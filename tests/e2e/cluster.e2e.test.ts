@@ -81,7 +81,7 @@ step("3. failover: kill the leader's host, a new leader takes writes through the
 step("4. destroy stops and disables the services, keeps the data, leaves no resources", () => {
     pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
     for (const h of hosts.hosts) {
-        const units = h.name === "lab3" ? ["etcd"] : ["etcd", "patroni", "haproxy", "keepalived"];
+        const units = h.name === "lab3" ? ["etcd"] : ["etcd", "patroni", "haproxy", "keepalived", "pgha-etcd-leader-away"];
         for (const u of units) {
             expect(ssh(h.name, `systemctl is-active ${u}`, { allowFail: true }).stdout.trim()).not.toBe("active");
             expect(ssh(h.name, `systemctl is-enabled ${u}`, { allowFail: true }).stdout.trim()).not.toBe("enabled");

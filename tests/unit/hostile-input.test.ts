@@ -369,7 +369,7 @@ const HAPROXY_KEYWORDS = new Set([
 ]);
 const KEEPALIVED_KEYWORDS = new Set([
     "global_defs", "router_id", "enable_script_security", "script_user", "vrrp_script", "script", "interval", "fall", "rise",
-    "vrrp_instance", "state", "nopreempt", "interface", "virtual_router_id", "priority", "advert_int", "unicast_src_ip", "unicast_peer",
+    "vrrp_instance", "state", "nopreempt", "interface", "virtual_router_id", "priority", "advert_int", "garp_master_refresh", "garp_master_refresh_repeat", "unicast_src_ip", "unicast_peer",
     "authentication", "auth_type", "auth_pass", "virtual_ipaddress", "track_script", "chk_haproxy", "}",
 ]);
 const IPV4 = "(?:\\d{1,3}\\.){3}\\d{1,3}";
