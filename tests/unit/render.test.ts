@@ -230,6 +230,9 @@ describe("tuning profiles reach HAProxy and keepalived", () => {
         const dflt = specOf();
         expect(renderHaproxyConfig(dflt).content).toContain("default-server inter 1s fastinter 500ms downinter 500ms fall 2 rise 1");
         expect(renderKeepalivedConfigRedacted(dflt, node).content).toMatch(/interval 2\n\s+fall 2\n\s+rise 2/);
+        // The VIP holder's periodic gratuitous ARP: 2 s by default, 1 s fast.
+        expect(renderKeepalivedConfigRedacted(dflt, node).content).toMatch(/\n\s+garp_master_refresh 2\n\s+garp_master_refresh_repeat 1\n/);
+        expect(renderKeepalivedConfigRedacted(fast, node).content).toMatch(/\n\s+garp_master_refresh 1\n/);
     });
 });
 
