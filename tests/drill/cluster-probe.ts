@@ -107,7 +107,7 @@ export async function waitStreaming(c: DrillCluster, member: string, timeoutSec:
 }
 
 /** The host whose etcd member is the raft leader, as `etcdctl endpoint status --cluster` on `from` reports it. */
-export async function etcdLeaderHost(c: DrillCluster, from: string): Promise<string | undefined> {
+export async function etcdLeaderHost(from: string): Promise<string | undefined> {
     const tls = `--cacert=${CA_CERT_PATH} --cert=${ETCD_TLS.cert} --key=${ETCD_TLS.key}`;
     const r = await sshAsync(from, `ETCDCTL_API=3 timeout 20 etcdctl --endpoints=https://127.0.0.1:2379 ${tls} endpoint status --cluster -w json`, { allowFail: true, timeoutSec: 30 });
     // A member that is down makes etcdctl exit 1 after printing the others' status.

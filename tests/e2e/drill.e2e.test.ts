@@ -31,7 +31,7 @@ step("etcd's raft leadership is not on the PostgreSQL primary's host (a lost pri
     let etcdLeader: string | undefined;
     for (let i = 0; i < 10; i++) {
         leader = await waitHealthy(ctx.cluster, 120, log);
-        etcdLeader = await etcdLeaderHost(ctx.cluster, leader);
+        etcdLeader = await etcdLeaderHost(leader);
         if (etcdLeader !== undefined && etcdLeader !== leader) break;
         await new Promise((r) => setTimeout(r, 2000));
     }
