@@ -62,14 +62,15 @@ export async function vipHolder(c: DrillCluster, exclude: readonly string[] = []
     return holders.length === 1 ? holders[0] : undefined;
 }
 
-/** Patroni's ttl as the DCS holds it. */
-export async function patroniTtl(c: DrillCluster): Promise<number> {
+/** Patroni's ttl and loop_wait (s) as the DCS holds them. */
+export async function patroniTimings(c: DrillCluster): Promise<{ ttl: number; loopWait: number }> {
     for (const h of c.members) {
         const r = await sshAsync(h, "timeout 10 patronictl -c /etc/patroni/config.yml show-config", { allowFail: true, timeoutSec: 20 });
-        const m = /^ttl: (\d+)$/m.exec(r.stdout);
-        if (m) return Number(m[1]);
+        const ttl = /^ttl: (\d+)$/m.exec(r.stdout);
+        const loopWait = /^loop_wait: (\d+)$/m.exec(r.stdout);
+        if (ttl && loopWait) return { ttl: Number(ttl[1]), loopWait: Number(loopWait[1]) };
     }
-    throw new Error("drill: cannot read Patroni's ttl from any member");
+    throw new Error("drill: cannot read Patroni's ttl and loop_wait from any member");
 }
 
 /**

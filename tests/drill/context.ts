@@ -2,7 +2,7 @@
 // password (read from the stack's secret output, never printed), and how to
 // switch synchronous mode through the stack file like a user would.
 import { RunResult, labHosts, run } from "../e2e/harness";
-import { DrillCluster, patroniTtl } from "./cluster-probe";
+import { DrillCluster, patroniTimings } from "./cluster-probe";
 import { DrillContext } from "./scenarios";
 import { sshAsync } from "./exec";
 
@@ -47,7 +47,7 @@ export async function drillContext(ref: StackRef): Promise<DrillContext> {
     const cluster: DrillCluster = { vip, primaryPort: Number(port), password, members: names, etcdHosts: names, balancers: names };
     return {
         cluster,
-        ttl: await patroniTtl(cluster),
+        ...(await patroniTimings(cluster)),
         log: ref.log,
         setSynchronous: async (on) => {
             if ((await currentSynchronous(cluster)) === on) return;
