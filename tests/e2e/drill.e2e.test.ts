@@ -2,7 +2,7 @@
 // matter most for an unplanned loss (the full 5-run table is `npm run drill`).
 // A lab of three hosts holding every role, so the leader, the VIP holder and
 // an etcd member can each be lost alone.
-import { E2E_ENV, labStackLifecycle, steps, upConverging } from "./harness";
+import { E2E_ENV, labStackLifecycle, pulumi, ssh, steps, upConverging } from "./harness";
 import { DRILL_ROLES_ARG, drillContext } from "../drill/context";
 import { DrillContext, runScenario } from "../drill/scenarios";
 import { RunFigures } from "../drill/measures";
@@ -76,3 +76,12 @@ step("sync-kill-leader: with synchronous_mode_strict, not one acknowledged write
     // wal_retrieve_retry_interval that is within the same bound as an asynchronous failover.
     expect(f.rto_s).toBeLessThanOrEqual(ctx.ttl + SINGLE_RUN_KILL_BOUND);
 }, 900);
+
+step("destroy with synchronous_mode_strict still on: the leader hands over to the synchronous standby, and destroy succeeds", async () => {
+    // Patroni refuses a switchover to any member but the synchronous standby (412), which once failed this destroy.
+    const r = pulumi(["destroy", "--yes", "--stack", STACK, "--skip-preview"], { timeoutSec: 900 });
+    // The leader either hands over, or (its candidate stopping at the same time) stops anyway.
+    expect(r.stdout).toMatch(/pgha: (switched over lab\d -> lab\d before stopping|switchover lab\d -> lab\d answered \d+: .*; stopping the leader anyway)/);
+    expect(r.stdout).not.toMatch(/candidate name does not match with sync_standby/);
+    for (const h of ["lab1", "lab2", "lab3"]) expect(ssh(h, "systemctl is-active patroni", { allowFail: true }).stdout.trim()).not.toBe("active");
+}, 1200);
