@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # npm run toolchain: make the Pulumi engine available without downloading binaries.
-# Builds, from the Go module proxy, the Pulumi CLI (matching node_modules/@pulumi/pulumi),
-# the nodejs language host and the `command` provider plugin (matching @pulumi/command),
-# installs them where the official installer would (~/.pulumi/bin, plugin cache), and
+# Builds the official Pulumi CLI from the Go module proxy (matching node_modules/@pulumi/pulumi),
+# and the official nodejs language host and `command` provider plugin (matching @pulumi/command)
+# from their upstream source archives, with dependencies from the proxy; installs them where the official installer would (~/.pulumi/bin, plugin cache), and
 # does nothing when everything is already there at the right version.
 set -euo pipefail
 
@@ -25,14 +25,6 @@ PULUMI_VERSION=$(pkg_version @pulumi/pulumi) || true
 COMMAND_VERSION=$(pkg_version @pulumi/command) || true
 [[ -n ${PULUMI_VERSION:-} && -n ${COMMAND_VERSION:-} ]] ||
     die "node_modules/@pulumi/pulumi or @pulumi/command is missing: run 'npm ci' in $ROOT first."
-
-# A fingerprint of a source folder plus the version it is built at, so edits rebuild.
-src_stamp() {
-    local sum
-    sum=$(cd "$1" && find . -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' -o -name 'pulumi-resource-*' \) -print0 |
-        sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
-    echo "$sum-$2"
-}
 
 cli_version() { PULUMI_HOME=${PULUMI_HOME:-$HOME/.pulumi} "$1" version 2>/dev/null | tr -d '[:space:]'; }
 
@@ -87,40 +79,73 @@ else
 fi
 say "pulumi CLI $want: $PULUMI"
 
+# The language host and the command provider are built from the upstream source archives
+# (the Go module proxy refuses their modules but serves all their dependencies): by default
+# ../shared/upstream beside the checkout, or the folder named by PGHA_UPSTREAM_DIR.
+UPSTREAM_DIR=${PGHA_UPSTREAM_DIR:-$ROOT/../shared/upstream}
+LH_ARCHIVE=pulumi-$want-language-nodejs-src.tar.gz
+CP_ARCHIVE=pulumi-command-v$COMMAND_VERSION-provider-src.tar.gz
+
+# Path of an upstream archive, or a clear failure naming what is missing and where it looked.
+upstream_archive() {
+    local f=$UPSTREAM_DIR/$1
+    [[ -f $f ]] && { echo "$f"; return; }
+    die "the upstream source archive $1 is missing from $UPSTREAM_DIR.
+  It holds the official $2 source that the Go module proxy does not serve.
+  Put it there, or set PGHA_UPSTREAM_DIR to the folder that holds it, and re-run."
+}
+
+# A build's stamp: the archive's checksum plus the version, so a new archive rebuilds.
+archive_stamp() { echo "$(sha256sum "$1" | cut -c1-16)-$2"; }
+
+# Unpacks an archive afresh into the cache; prints the folder.
+unpack() { # archive
+    local dir=$CACHE/toolchain/src/$(basename "$1" .tar.gz)
+    rm -rf "$dir" && mkdir -p "$dir" && tar -xzf "$1" -C "$dir"
+    echo "$dir"
+}
+
 # 2. The nodejs language host. One found beside a real CLI (not ours) is kept as is.
-lh_dir=$ROOT/toolchain/go/language-nodejs
 lh_stamp_file=$PULUMI_BIN/.pgha-language-nodejs.stamp
-lh_stamp=$(src_stamp "$lh_dir" "$want")
 lh_existing=$(dirname "$PULUMI")/pulumi-language-nodejs
 if [[ -x $lh_existing && ! -f $lh_stamp_file && $lh_existing != "$PULUMI_BIN/pulumi-language-nodejs" ]]; then
     say "nodejs language host: using $lh_existing"
-elif [[ -x $PULUMI_BIN/pulumi-language-nodejs && -f $lh_stamp_file && $(cat "$lh_stamp_file") == "$lh_stamp" ]]; then
-    say "nodejs language host $want: up to date"
 else
-    need_go
-    go_build "pulumi-language-nodejs-$want" "$lh_dir" "$BUILD_DIR/pulumi-language-nodejs" \
-        "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$want" .
-    install_bin "$BUILD_DIR/pulumi-language-nodejs" pulumi-language-nodejs
-    install_bin "$lh_dir/pulumi-resource-pulumi-nodejs" pulumi-resource-pulumi-nodejs
-    echo "$lh_stamp" >"$lh_stamp_file"
+    lh_archive=$(upstream_archive "$LH_ARCHIVE" "nodejs language host $want")
+    lh_stamp=$(archive_stamp "$lh_archive" "$want")
+    if [[ -x $PULUMI_BIN/pulumi-language-nodejs && -f $lh_stamp_file && $(cat "$lh_stamp_file") == "$lh_stamp" ]]; then
+        say "nodejs language host $want: up to date"
+    else
+        need_go
+        lh_src=$(unpack "$lh_archive")
+        go_build "pulumi-language-nodejs-$want" "$lh_src/pulumi-$want/sdk/nodejs/cmd/pulumi-language-nodejs" "$BUILD_DIR/pulumi-language-nodejs" \
+            "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$want" .
+        install_bin "$BUILD_DIR/pulumi-language-nodejs" pulumi-language-nodejs
+        # The dynamic-provider shim ships in the npm package, as in the official install.
+        install_bin "$ROOT/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs" pulumi-resource-pulumi-nodejs
+        echo "$lh_stamp" >"$lh_stamp_file"
+    fi
 fi
 
 # 3. The command provider plugin, installed into the plugin cache through the CLI.
-cp_dir=$ROOT/toolchain/go/command-provider
 plugin_dir=${PULUMI_HOME:-$HOME/.pulumi}/plugins/resource-command-v$COMMAND_VERSION
 cp_stamp_file=$plugin_dir.pgha-stamp
-cp_stamp=$(src_stamp "$cp_dir" "$COMMAND_VERSION")
 if [[ -x $plugin_dir/pulumi-resource-command && ! -f $cp_stamp_file ]]; then
     say "command plugin $COMMAND_VERSION: using the installed one"
-elif [[ -x $plugin_dir/pulumi-resource-command && $(cat "$cp_stamp_file") == "$cp_stamp" ]]; then
-    say "command plugin $COMMAND_VERSION: up to date"
 else
-    need_go
-    go_build "pulumi-resource-command-$COMMAND_VERSION" "$cp_dir" "$BUILD_DIR/pulumi-resource-command" \
-        "-s -w -X main.Version=$COMMAND_VERSION" .
-    "$PULUMI" plugin install resource command "$COMMAND_VERSION" --file "$BUILD_DIR/pulumi-resource-command" --reinstall >/dev/null
-    echo "$cp_stamp" >"$cp_stamp_file"
-    say "installed command plugin $COMMAND_VERSION"
+    cp_archive=$(upstream_archive "$CP_ARCHIVE" "command provider $COMMAND_VERSION")
+    cp_stamp=$(archive_stamp "$cp_archive" "$COMMAND_VERSION")
+    if [[ -x $plugin_dir/pulumi-resource-command && $(cat "$cp_stamp_file") == "$cp_stamp" ]]; then
+        say "command plugin $COMMAND_VERSION: up to date"
+    else
+        need_go
+        cp_src=$(unpack "$cp_archive")
+        go_build "pulumi-resource-command-$COMMAND_VERSION" "$cp_src/pulumi-command-v$COMMAND_VERSION/provider" "$BUILD_DIR/pulumi-resource-command" \
+            "-s -w -X github.com/pulumi/pulumi-command/provider/pkg/version.Version=$COMMAND_VERSION" ./cmd/pulumi-resource-command
+        "$PULUMI" plugin install resource command "$COMMAND_VERSION" --file "$BUILD_DIR/pulumi-resource-command" --reinstall >/dev/null
+        echo "$cp_stamp" >"$cp_stamp_file"
+        say "installed command plugin $COMMAND_VERSION"
+    fi
 fi
 
 case ":$PATH:" in *":$PULUMI_BIN:"*) ;; *) say "add $PULUMI_BIN to PATH (the project's npm scripts do this themselves)";; esac
