@@ -11,6 +11,8 @@ export interface ClusterShape {
     readonly postgresMembers: readonly string[];
     /** "tls" since cluster traffic is encrypted; absent in a shape recorded by an earlier pgha. */
     readonly transport?: "tls";
+    /** Each node's name and address; absent in a shape recorded by an earlier pgha. */
+    readonly nodes?: readonly { readonly name: string; readonly address: string }[];
 }
 
 export function clusterShape(spec: ClusterSpec): ClusterShape {
@@ -20,7 +22,12 @@ export function clusterShape(spec: ClusterSpec): ClusterShape {
         etcdMembers: nodesWithRole(spec, "etcd").map((n) => n.name),
         postgresMembers: nodesWithRole(spec, "postgres").map((n) => n.name),
         transport: "tls",
+        nodes: nodeAddresses(spec),
     };
+}
+
+function nodeAddresses(spec: ClusterSpec): { name: string; address: string }[] {
+    return spec.nodes.map((n) => ({ name: n.name, address: n.address }));
 }
 
 /** Problems with going from `previous` (undefined: nothing deployed yet) to `next`, each naming its key. */
@@ -48,6 +55,7 @@ export function unsafeTransitions(previous: ClusterShape | undefined, next: Clus
                 `Patroni would not start the existing data directory. Upgrade with pg_upgrade or a new stack.`,
         );
     }
+    problems.push(...renames(previous, next));
     const keptEtcd = previous.etcdMembers.filter((n) => now.etcdMembers.includes(n));
     if (previous.etcdMembers.length > 0 && keptEtcd.length <= previous.etcdMembers.length / 2) {
         const need = Math.floor(previous.etcdMembers.length / 2) + 1;
@@ -61,6 +69,27 @@ export function unsafeTransitions(previous: ClusterShape | undefined, next: Clus
         problems.push(
             `pgha:nodes: this edit removes every running PostgreSQL member (${previous.postgresMembers.join(", ")}); ` +
                 `no new member could clone the data. Add the new members first, and remove the old ones in a later \`pulumi up\`.`,
+        );
+    }
+    return problems;
+}
+
+/**
+ * A node is identified by its address. Resources are named after the node but write fixed
+ * paths, so a new name at a running node's address would create the new resources and then
+ * delete the old ones, removing that host's files and services after `up` reported success.
+ */
+function renames(previous: ClusterShape, next: ClusterSpec): string[] {
+    if (!previous.nodes) return [];
+    const nextNames = new Set(next.nodes.map((n) => n.name));
+    const problems: string[] = [];
+    for (const n of next.nodes) {
+        const old = previous.nodes!.find((p) => p.address === n.address && p.name !== n.name && !nextNames.has(p.name));
+        if (!old) continue;
+        problems.push(
+            `pgha:nodes: the node "${n.name}" has the address ${n.address} of the running node "${old.name}"; renaming a node is refused ` +
+                `(a node is identified by its address, and its files and services would be removed after the new ones were written). ` +
+                `Keep the name "${old.name}". To replace the node, add the new one with its own address, run \`pulumi up\`, then remove "${old.name}" in a later \`pulumi up\`.`,
         );
     }
     return problems;

@@ -42,6 +42,22 @@ describe("unsafe in-place edits are refused at preview", () => {
         expect(unsafeTransitions(previous, replaced)).toEqual([expect.stringMatching(/^pgha:nodes: this edit removes every running PostgreSQL member \(pg1, pg2\)/)]);
     });
 
+    test("renaming a node (a new name at a running node's address) is refused; a node at a new address is not a rename", () => {
+        const renamed = specOf(classicWith((v) => (v.nodes[1].name = "pg2b")));
+        expect(unsafeTransitions(previous, renamed)).toEqual([
+            expect.stringMatching(/^pgha:nodes: the node "pg2b" has the address 172\.\S+ of the running node "pg2"; renaming a node is refused.*Keep the name "pg2"\. To replace the node, add the new one with its own address/),
+        ]);
+        // Replacing pg2 by a new node at its own address, in one step, is not a rename.
+        const replaced = specOf(classicWith((v) => ((v.nodes[1].name = "pg2b"), (v.nodes[1].address = "172.51.216.99"))));
+        expect(unsafeTransitions(previous, replaced)).toEqual([]);
+        // Two nodes swapping names keep both names running: no rename of a removed node.
+        const swapped = specOf(classicWith((v) => ([v.nodes[0].name, v.nodes[1].name] = [v.nodes[1].name, v.nodes[0].name])));
+        expect(unsafeTransitions(previous, swapped).filter((p) => /renaming/.test(p))).toEqual([]);
+        // A shape recorded before addresses were recorded cannot tell: nothing is refused for it.
+        const { nodes: _, ...old } = previous;
+        expect(unsafeTransitions(old, renamed)).toEqual([]);
+    });
+
     test("several problems are reported together", () => {
         expect(unsafeTransitions(previous, specOf(classicWith((v) => ((v.clusterName = "x"), (v.postgres.version = 16)))))).toHaveLength(2);
     });
