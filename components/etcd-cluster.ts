@@ -18,6 +18,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ETCD_CONFIG_PATH, etcdConfigObject, etcdRestartFingerprint, renderEtcdConfig, renderEtcdDropIn } from "../core/render/etcd";
+import { whenDeletingData } from "../core/render/data-policy";
 import { ClusterSpec, nodesWithRole } from "../core/spec";
 import { etcdClientUrls, etcdMembers } from "../core/topology";
 import { NodeTlsFiles } from "./cluster-pki";
@@ -32,6 +33,8 @@ export interface EtcdClusterArgs {
     readonly preps: ReadonlyMap<string, HostPrep>;
     /** Per node: the CA and the etcd-owned certificate and key. */
     readonly tls: ReadonlyMap<string, NodeTlsFiles>;
+    /** Per node: the delete-data marker, when deleteData is on (the service is removed before it). */
+    readonly dataPolicy?: ReadonlyMap<string, pulumi.Resource[]>;
 }
 
 /** How long etcd-member.py waits for each thing (a join, quorum, a safe removal, health). */
@@ -70,6 +73,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             // member only when it differs from the one the member was started with.
             const start = `python3 ${ETCD_MEMBER.path} start --config ${ETCD_CONFIG_PATH} --fingerprint ${serviceDigest(files)} --wait ${ETCD_WAIT_SEC}`;
             const previous = services[services.length - 1];
+            const stop = `python3 ${ETCD_MEMBER.path} stop --config ${ETCD_CONFIG_PATH}`;
             services.push(
                 serviceUnit(
                     `${node.name}:etcd`,
@@ -79,11 +83,11 @@ export class EtcdCluster extends pulumi.ComponentResource {
                         files,
                         start,
                         apply: start,
-                        stop: `python3 ${ETCD_MEMBER.path} stop --config ${ETCD_CONFIG_PATH}${spec.destroy.deleteData ? " --delete-data" : ""}`,
+                        stop: whenDeletingData(`${stop} --delete-data`, stop),
                         timeoutSec: 3 * ETCD_WAIT_SEC + 60,
                     },
                     // One member at a time: a joiner needs the quorum that includes the previous joiner.
-                    { parent: this, dependsOn: [prep, ...(previous ? [previous] : [])] },
+                    { parent: this, dependsOn: [prep, ...(previous ? [previous] : []), ...(args.dataPolicy?.get(node.name) ?? [])] },
                 ),
             );
         }

@@ -10,6 +10,7 @@ import { CA_CERT_PATH } from "../core/pki";
 import { NodeTlsFiles } from "./cluster-pki";
 import { HostPrep } from "./host-prep";
 import { LEADER_AWAY_UNIT, needsLeaderAway, renderLeaderAwayUnit } from "../core/render/etcd-leader-away";
+import { whenDeletingData } from "../core/render/data-policy";
 import { HANDOVER, LEADER_AWAY, PATRONI_RUN } from "./pgha-tools";
 import { placeFile, serviceUnit } from "./remote-file";
 import { NodeConnection, sha256, shq } from "./ssh";
@@ -92,9 +93,7 @@ export class PatroniNode extends pulumi.ComponentResource {
                     `python3 ${HANDOVER.path} ${shq(patroniApiUrl(spec, node))}`,
                     // Stopping Patroni shuts PostgreSQL down cleanly.
                     `systemctl disable --now patroni >/dev/null 2>&1 || true`,
-                    spec.destroy.deleteData
-                        ? `rm -rf -- ${shq(spec.postgres.dataDir)}`
-                        : `echo "pgha: keeping PostgreSQL data in "${shq(spec.postgres.dataDir)}`,
+                    whenDeletingData(`rm -rf -- ${shq(spec.postgres.dataDir)}`, `echo "pgha: keeping PostgreSQL data in "${shq(spec.postgres.dataDir)}`),
                 ].join("\n"),
                 timeoutSec: waitSec + 60,
             },

@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterSpec, Secrets, nodesWithRole } from "../core/spec";
 import { bootstrapNode, clusterEndpoints, connectionString } from "../core/topology";
 import { CertificateStatus } from "../core/pki";
+import { renderDeleteDataMarker } from "../core/render/data-policy";
 import { ClusterPki } from "./cluster-pki";
 import { ClusterVerification } from "./cluster-verification";
 import { EtcdCluster } from "./etcd-cluster";
@@ -13,6 +14,7 @@ import { KeepalivedPair } from "./keepalived-pair";
 import { PatroniDynamicConfig } from "./patroni-dynamic-config";
 import { PatroniNode } from "./patroni-node";
 import { PostgresRoles } from "./postgres-roles";
+import { placeFile } from "./remote-file";
 import { NodeConnection, nodeConnection } from "./ssh";
 
 export interface PostgresHaClusterArgs {
@@ -46,14 +48,22 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
 
         const pki = new ClusterPki(`${spec.clusterName}-pki`, { spec, conns, preps, generations: args.certificateGenerations }, { parent: this });
         const tls = pki.files;
-        const etcd = new EtcdCluster(`${spec.clusterName}-etcd`, { spec, conns, preps, tls }, { parent: this });
+        // Nodes holding data carry the delete-data marker while deleteData is on; their services
+        // depend on it, so a removal deletes the service (and, by the marker, the data) first.
+        const dataPolicy = new Map<string, pulumi.Resource[]>(
+            spec.nodes
+                .filter((n) => spec.destroy.deleteData && (n.roles.includes("etcd") || n.roles.includes("postgres")))
+                .map((n) => [n.name, [placeFile(conns.get(n.name)!, { file: renderDeleteDataMarker() }, { parent: this, dependsOn: [preps.get(n.name)!] }).resource]]),
+        );
+        const policy = (node: string) => dataPolicy.get(node) ?? [];
+        const etcd = new EtcdCluster(`${spec.clusterName}-etcd`, { spec, conns, preps, tls, dataPolicy }, { parent: this });
 
         const roles = new PostgresRoles(`${spec.clusterName}-roles`, { spec, conns, preps, secrets }, { parent: this });
         const leader = bootstrapNode(spec);
         const patroni = new Map<string, PatroniNode>();
         const first = new PatroniNode(
             `${leader.name}-patroni`,
-            { spec, conn: conns.get(leader.name)!, prep: preps.get(leader.name)!, secrets, bootstrap: true, after: [etcd.healthy], beforeConfig: roles.steps, tls: tls.get(leader.name)! },
+            { spec, conn: conns.get(leader.name)!, prep: preps.get(leader.name)!, secrets, bootstrap: true, after: [etcd.healthy, ...policy(leader.name)], beforeConfig: roles.steps, tls: tls.get(leader.name)! },
             { parent: this },
         );
         patroni.set(leader.name, first);
@@ -69,7 +79,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
                 node.name,
                 new PatroniNode(
                     `${node.name}-patroni`,
-                    { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, secrets, bootstrap: false, after: [etcd.healthy, first.service, dynamic.applied], beforeConfig: roles.steps, tls: tls.get(node.name)! },
+                    { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, secrets, bootstrap: false, after: [etcd.healthy, first.service, dynamic.applied, ...policy(node.name)], beforeConfig: roles.steps, tls: tls.get(node.name)! },
                     { parent: this },
                 ),
             );

@@ -219,12 +219,26 @@ describe("PostgresHaCluster wiring (mocks)", () => {
         expect(String(five.get("pgsql-etcd:etcd-health")!.inputs.create)).toContain("'\\''pg5'\\''");
     });
 
-    test("etcd restarts for a restart-relevant setting; destroy deletes etcd data only with deleteData", async () => {
+    test("etcd restarts for a restart-relevant setting", async () => {
         const moved = await register(specOf(classicWith((v) => (v.etcd = { peerPort: 2390 }))));
         for (const n of ["pg1", "pg2", "pg3"]) expect(moved.get(`${n}:etcd`)!.inputs.update).not.toBe(classic.get(`${n}:etcd`)!.inputs.update);
+    });
+
+    test("deleteData is a marker on each data node, read by the delete commands when they run; flipping it touches only the markers", async () => {
         const deleting = await register(specOf(classicWith((v) => (v.destroy = { deleteData: true }))));
-        expect(String(deleting.get("pg3:etcd")!.inputs.delete)).toContain("etcd-member.py stop --config /etc/etcd/pgha-etcd.yml --delete-data");
-        expect(String(classic.get("pg3:etcd")!.inputs.delete)).not.toContain("--delete-data");
+        // The stop commands do not carry the decision: they read the node's marker at delete time.
+        // Only the verification re-runs (it follows every change of the spec).
+        expect(changedSince(classic, deleting)).toEqual(["pgsql:verify"]);
+        const marker = "/etc/pgha/delete-data";
+        expect(String(classic.get("pg3:etcd")!.inputs.delete)).toMatch(new RegExp(`if \\[ -e ${marker} \\]; then\\n\\s+python3 \\S+etcd-member.py stop --config /etc/etcd/pgha-etcd.yml --delete-data\\nelse\\n\\s+python3 \\S+etcd-member.py stop --config /etc/etcd/pgha-etcd.yml\\nfi`));
+        expect(String(classic.get("pg1:patroni")!.inputs.delete)).toMatch(new RegExp(`if \\[ -e ${marker} \\]; then\\n\\s+rm -rf -- \\S*/var/lib/postgresql/15/pgsql\\S*\\nelse\\n\\s+echo "pgha: keeping PostgreSQL data`));
+        // Markers only on nodes holding data, only while the flag is on, and each node's data
+        // services depend on its own marker: a removal deletes them while the marker is still there.
+        const markers = (m: Map<string, Registered>) => commands(m).map((c) => c.name).filter((n) => n.endsWith(`:${marker}`)).sort();
+        expect(markers(classic)).toEqual([]);
+        expect(markers(deleting)).toEqual(["pg1", "pg2", "pg3"].map((n) => `${n}:${marker}`));
+        for (const svc of ["pg1:patroni", "pg2:patroni", "pg1:etcd", "pg2:etcd", "pg3:etcd"]) expect(deleting.get(svc)!.deps).toContain(`${svc.split(":")[0]}:${marker}`);
+        expect(String(deleting.get(`pg1:${marker}`)!.inputs.delete)).toContain(`rm -f '\\''${marker}'\\''`);
     });
 
     test("reordering the nodes list changes nothing", async () => {
