@@ -1,6 +1,6 @@
 // Issue 4: pulumi up delivers a verified HA cluster on real Debian hosts,
 // is idempotent, fails over, and destroy is careful. Real clients only.
-import { LabHosts, Member, configureStack, lab, labHosts, labStackLifecycle, upConverging, patronictlList, psql, pulumi, ssh, sshLogins, steps, superuserPassword, waitFor } from "./harness";
+import { LabHosts, Member, configureStack, lab, labHosts, labStackLifecycle, upStack, patronictlList, psql, pulumi, ssh, sshLogins, steps, superuserPassword, waitFor } from "./harness";
 
 const STACK = "e2e";
 const VIP = "198.18.0.100";
@@ -27,7 +27,7 @@ function leaderOf(members: Member[]): string {
 }
 
 step("1. cold deploy from bare Debian hosts through the apt proxy", () => {
-    const up = upConverging(STACK);
+    const up = upStack(STACK);
     expect(up.stdout).toMatch(/verified: .*answers as the primary/);
     password = superuserPassword(STACK);
     psql(VIP, 5000, password, "create table if not exists e2e_probe(id int primary key, note text); insert into e2e_probe values (1, 'written through the VIP')");
@@ -100,7 +100,7 @@ step("5. pre-installed hosts with packages.install=false deploy without apt", ()
     hosts = labHosts();
     const aptBefore = hosts.hosts.map((h) => ssh(h.name, "stat -c %Y /var/log/apt/history.log 2>/dev/null || echo none").stdout.trim());
     configureStack(STACK, ["--install=false"]);
-    const up = upConverging(STACK);
+    const up = upStack(STACK);
     expect(up.stdout).toMatch(/verified: .*answers as the primary/);
     password = superuserPassword(STACK);
     psql(VIP, 5000, password, "create table if not exists e2e_pre(id int); insert into e2e_pre values (1)");

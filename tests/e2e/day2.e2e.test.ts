@@ -5,7 +5,7 @@
 import { ChildProcess, spawn } from "child_process";
 import * as path from "path";
 import { CA_CERT_PATH, ETCD_TLS } from "../../core/pki";
-import { ROOT, configureStack, labStackLifecycle, upConverging, patronictlList, psql, pulumi, ssh, steps, superuserPassword, waitFor } from "./harness";
+import { ROOT, configureStack, labStackLifecycle, upStack, patronictlList, psql, pulumi, ssh, steps, superuserPassword, waitFor } from "./harness";
 
 const STACK = "e2e-day2";
 const VIP = "198.18.0.100";
@@ -48,7 +48,7 @@ async function withWriteProbe(fn: () => void): Promise<{ longestOutageMs: number
     return result;
 }
 
-const up = () => upConverging(STACK);
+const up = () => upStack(STACK);
 
 step("deploy the classic cluster (lab4 stands by)", () => {
     up();

@@ -2,7 +2,7 @@
 // matter most for an unplanned loss (the full 5-run table is `npm run drill`).
 // A lab of three hosts holding every role, so the leader, the VIP holder and
 // an etcd member can each be lost alone.
-import { E2E_ENV, labStackLifecycle, pulumi, ssh, steps, upConverging } from "./harness";
+import { E2E_ENV, labStackLifecycle, pulumi, ssh, steps, upStack } from "./harness";
 import { DRILL_ROLES_ARG, drillContext } from "../drill/context";
 import { DrillContext, runScenario } from "../drill/scenarios";
 import { RunFigures } from "../drill/measures";
@@ -20,7 +20,7 @@ function report(name: string, f: RunFigures): void {
 }
 
 step("deploy a cluster of three all-role hosts (default profile, ttl 30)", async () => {
-    upConverging(STACK);
+    upStack(STACK);
     ctx = await drillContext({ stack: STACK, env: E2E_ENV, log });
     expect(ctx.ttl).toBe(30);
 }, 1800);

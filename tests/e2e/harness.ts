@@ -156,16 +156,7 @@ export function labStackLifecycle(stack: string, nodes: number, stackArgs: strin
     }, 900 * 1000);
 }
 
-/**
- * `pulumi up` as the suites use it. A failed run must converge when re-run (every pgha
- * script is idempotent), so one re-run is allowed; the first failure is printed, and a
- * second one fails the step. This absorbs a rare dropped SSH session (seen once: "EOF"
- * while a command ran), never a deterministic fault.
- */
-export function upConverging(stack: string): RunResult {
-    const first = pulumi(["up", "--yes", "--skip-preview", "--stack", stack], { allowFail: true });
-    if (first.status === 0) return first;
-    const diag = (first.stdout + first.stderr).split("\n").filter((l) => /error|failed/i.test(l)).slice(-6).join("\n");
-    process.stdout.write(`pulumi up failed; re-running once, as a failed run must converge:\n${diag}\n`);
+/** `pulumi up` as the suites use it: one run, which must succeed (no retry: a retry would hide what a user hits). */
+export function upStack(stack: string): RunResult {
     return pulumi(["up", "--yes", "--skip-preview", "--stack", stack]);
 }

@@ -194,7 +194,7 @@ function pulumiCaptured(what: string, args: string[], opts: { allowFail?: boolea
     return r;
 }
 
-/** upConverging (harness) with every attempt's output captured. */
+/** upStack (harness) with every attempt's output captured. */
 function upCaptured(what: string): RunResult {
     const first = pulumiCaptured(what, ["up", "--yes", "--skip-preview"], { allowFail: true });
     if (first.status === 0) return first;
