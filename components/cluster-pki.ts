@@ -3,6 +3,8 @@
 //
 // Key material exists only in the commands' stdout, which is a secret output (encrypted
 // in the state, never logged); the CA key reaches each signing command through stdin.
+// The scripts print only once every openssl step has succeeded, and pass openssl's stderr on
+// with PEM blocks cut out: a failed command's error (its whole output) holds no key.
 // A node's certificate is replaced when its SANs change or when index.ts bumps its
 // generation (near expiry); its files are then rewritten and only the services reading
 // them re-read them (Patroni: reload, which also reloads PostgreSQL and the REST API's
@@ -76,7 +78,9 @@ export class ClusterPki extends pulumi.ComponentResource {
     constructor(name: string, args: ClusterPkiArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgha:tls:ClusterPki", name, {}, opts);
         const { spec } = args;
-        const ca = opensslCommand(`${spec.clusterName}:ca`, caScript(spec.clusterName), {}, { parent: this });
+        // Made once per stack. The command has no update step, so a change of caScript would run
+        // it again: a new CA under every running node at once. A new script is for new stacks.
+        const ca = opensslCommand(`${spec.clusterName}:ca`, caScript(spec.clusterName), {}, { parent: this, ignoreChanges: ["create"] });
         const caPem = pulumi.secret(ca.stdout);
         this.caCertificate = pulumi.unsecret(ca.stdout.apply((o) => parseCaOutput(o).cert));
 

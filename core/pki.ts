@@ -58,20 +58,39 @@ function safe(s: string): string {
     return s;
 }
 
-// Shared head of both scripts: key material only ever in a private temp dir.
-const SCRIPT_HEAD = [`set -euo pipefail`, `umask 077`, `d=$(mktemp -d)`, `trap 'rm -rf "$d"' EXIT`];
+/**
+ * The frame of both scripts. Key material lives only in a private temp dir, and nothing is
+ * printed until every step has succeeded: the command provider puts everything a failed
+ * command printed into its error (shown by Pulumi, kept in logs), so a step failing after a
+ * key exists must not have printed it. While the steps run, stdout goes nowhere and stderr
+ * into the temp dir; on failure that stderr is passed on with any PEM block cut out.
+ */
+function opensslScript(what: string, steps: readonly string[], print: readonly string[]): string {
+    return [
+        `set -euo pipefail`,
+        `umask 077`,
+        `d=$(mktemp -d)`,
+        `exec 3>&1 4>&2 >/dev/null 2>"$d/stderr"`,
+        `trap 'rc=$?; if [ "$rc" -ne 0 ]; then sed -e "/-----BEGIN/,/-----END/d" "$d/stderr" >&4; echo "pgha: openssl failed (exit $rc) while making ${safe(what)}" >&4; fi; rm -rf "$d"; exit "$rc"' EXIT`,
+        ...steps,
+        `exec 1>&3 2>&4`,
+        `cat ${print.map((f) => `"$d/${f}"`).join(" ")}`,
+    ].join("\n");
+}
 /** EC P-256: read by Go (etcd), OpenSSL (PostgreSQL, HAProxy) and Python's ssl (Patroni). */
 const GEN_KEY = (out: string) => `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/${out}"`;
 
 /** Creates the CA; prints its key, then its certificate (PEM). */
 export function caScript(clusterName: string, days = CA_VALIDITY_DAYS): string {
-    return [
-        ...SCRIPT_HEAD,
-        GEN_KEY("ca.key"),
-        `openssl req -x509 -new -key "$d/ca.key" -sha256 -days ${days} -subj ${`'/CN=pgha ${safe(clusterName)} cluster CA'`} \\`,
-        `  -addext 'basicConstraints=critical,CA:TRUE,pathlen:0' -addext 'keyUsage=critical,keyCertSign,cRLSign' -out "$d/ca.crt"`,
-        `cat "$d/ca.key" "$d/ca.crt"`,
-    ].join("\n");
+    return opensslScript(
+        `the CA of ${clusterName}`,
+        [
+            GEN_KEY("ca.key"),
+            `openssl req -x509 -new -key "$d/ca.key" -sha256 -days ${days} -subj ${`'/CN=pgha ${safe(clusterName)} cluster CA'`} \\`,
+            `  -addext 'basicConstraints=critical,CA:TRUE,pathlen:0' -addext 'keyUsage=critical,keyCertSign,cRLSign' -out "$d/ca.crt"`,
+        ],
+        ["ca.key", "ca.crt"],
+    );
 }
 
 /**
@@ -87,21 +106,25 @@ export function nodeCertScript(name: string, sans: SubjectAltNames, days = CERT_
         `subjectKeyIdentifier=hash`,
         `authorityKeyIdentifier=keyid,issuer`,
     ];
-    return [
-        ...SCRIPT_HEAD,
-        `cat >"$d/ca.pem"`,
-        `openssl pkey -in "$d/ca.pem" -out "$d/ca.key"`,
-        `openssl x509 -in "$d/ca.pem" -out "$d/ca.crt"`,
-        GEN_KEY("node.key"),
-        `openssl req -new -key "$d/node.key" -subj '/CN=${safe(name)}' -out "$d/node.csr"`,
-        `cat >"$d/ext.cnf" <<'EOF'`,
-        ...ext,
-        `EOF`,
-        `openssl x509 -req -in "$d/node.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -set_serial "0x$(openssl rand -hex 16)" \\`,
-        `  -sha256 -days ${days} -extfile "$d/ext.cnf" -out "$d/node.crt" 2>/dev/null`,
-        `cat "$d/node.key" "$d/node.crt"`,
-        `openssl x509 -in "$d/node.crt" -noout -enddate -dateopt iso_8601`,
-    ].join("\n");
+    return opensslScript(
+        `the certificate of ${name}`,
+        [
+            `cat >"$d/ca.pem"`,
+            `openssl pkey -in "$d/ca.pem" -out "$d/ca.key"`,
+            `openssl x509 -in "$d/ca.pem" -out "$d/ca.crt"`,
+            GEN_KEY("node.key"),
+            `openssl req -new -key "$d/node.key" -subj '/CN=${safe(name)}' -out "$d/node.csr"`,
+            `cat >"$d/ext.cnf" <<'EOF'`,
+            ...ext,
+            `EOF`,
+            // Its own step: a failure inside "0x$(...)" would not stop the script.
+            `serial=$(openssl rand -hex 16)`,
+            `openssl x509 -req -in "$d/node.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -set_serial "0x$serial" \\`,
+            `  -sha256 -days ${days} -extfile "$d/ext.cnf" -out "$d/node.crt"`,
+            `openssl x509 -in "$d/node.crt" -noout -enddate -dateopt iso_8601 >"$d/enddate"`,
+        ],
+        ["node.key", "node.crt", "enddate"],
+    );
 }
 
 const PEM_RE = (label: string) => new RegExp(`-----BEGIN ${label}-----[\\s\\S]+?-----END ${label}-----\\n?`);

@@ -11,6 +11,8 @@ export interface Registered {
     name: string;
     parentType: string;
     deps: string[];
+    /** The resource's ignoreChanges option. */
+    ignoreChanges: string[];
     inputs: Record<string, unknown>;
 }
 
@@ -57,6 +59,7 @@ export async function registerCluster(
             name: req.getName(),
             parentType: urnType(req.getParent() ?? ""),
             deps: (req.getDependenciesList() as string[]).map(urnName),
+            ignoreChanges: req.getIgnorechangesList() as string[],
             inputs: {},
         });
         return original(req, cb);

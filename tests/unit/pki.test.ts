@@ -87,4 +87,58 @@ const opensslOk = spawnSync("openssl", ["version"], { encoding: "utf8" }).stdout
             fs.rmSync(dir, { recursive: true });
         }
     });
+
+    // The command provider puts everything a failed command printed (stdout and stderr) into
+    // its error, which Pulumi shows and keeps: a failure after a key exists must print none.
+    test("an openssl failure at any step prints no key material, only what failed", () => {
+        const real = execFileSync("bash", ["-c", "command -v openssl"]).toString().trim();
+        const ca = parseCaOutput(execFileSync("bash", ["-c", caScript("pgsql")]).toString());
+        const caKeyBody = ca.key.split("\n")[1];
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-pki-fail-"));
+        try {
+            // An openssl that fails at its n-th call, after writing a PEM block to stderr.
+            const wrapper = path.join(dir, "openssl");
+            fs.writeFileSync(
+                wrapper,
+                [
+                    `#!/bin/bash`,
+                    `n=$(( $(cat "$PGHA_COUNT" 2>/dev/null || echo 0) + 1 )); echo "$n" >"$PGHA_COUNT"`,
+                    `if [ "$n" = "\${PGHA_FAIL_AT:-0}" ]; then`,
+                    `  printf -- '-----BEGIN PRIVATE KEY-----\\nforced-failure-key\\n-----END PRIVATE KEY-----\\n' >&2`,
+                    `  echo "openssl: forced failure at call $n" >&2; exit 1`,
+                    `fi`,
+                    `exec ${real} "$@"`,
+                ].join("\n"),
+                { mode: 0o755 },
+            );
+            const spec = specOf();
+            const scripts = [
+                { name: "CA", script: caScript("pgsql"), input: "" },
+                { name: "node certificate", script: nodeCertScript("pg1", nodeSubjectAltNames(spec, spec.nodes[0]), 365), input: ca.key + ca.cert },
+            ];
+            for (const { name, script, input } of scripts) {
+                const count = path.join(dir, `count-${name}`);
+                const run = (failAt: number) => {
+                    fs.rmSync(count, { force: true });
+                    const env = { ...process.env, PATH: `${dir}:${process.env.PATH}`, PGHA_COUNT: count, PGHA_FAIL_AT: String(failAt) };
+                    return spawnSync("bash", ["-c", script], { input, env, encoding: "utf8" });
+                };
+                const ok = run(0);
+                expect([name, ok.status]).toEqual([name, 0]);
+                expect(ok.stdout).toContain("PRIVATE KEY");
+                const calls = Number(fs.readFileSync(count, "utf8"));
+                expect(calls).toBeGreaterThan(1);
+                for (let n = 1; n <= calls; n++) {
+                    const r = run(n);
+                    const printed = r.stdout + r.stderr;
+                    expect([name, n, r.status === 0]).toEqual([name, n, false]);
+                    expect([name, n, printed.includes("PRIVATE KEY"), printed.includes(caKeyBody), printed.includes("forced-failure-key")]).toEqual([name, n, false, false, false]);
+                    // ...but the reason is kept.
+                    expect([name, n, printed.includes(`forced failure at call ${n}`)]).toEqual([name, n, true]);
+                }
+            }
+        } finally {
+            fs.rmSync(dir, { recursive: true });
+        }
+    });
 });
