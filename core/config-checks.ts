@@ -203,13 +203,14 @@ function patroniRules(cfg: ParsedConfig): Problem[] {
     return out;
 }
 
+/** Host keys are verified by default (pgha:ssh.strictHostKeys): every node needs its pinned key. */
 function hostKeyRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem[] {
-    if (!cfg.ssh.strictHostKeys) return [];
+    if (cfg.ssh.strictHostKeys === false) return [];
     return nodes
         .filter((n) => n.node.hostKey === undefined)
         .map((n) => ({
             path: nodePath(n.index, "hostKey"),
-            message: `missing, and ${key(["ssh", "strictHostKeys"])} is true (find it with \`ssh-keyscan -t ed25519 ${shown(n.node.sshHost ?? n.node.address, /^[A-Za-z0-9.-]{1,253}$/)}\`)`,
+            message: `missing, and ${key(["ssh", "strictHostKeys"])} is true (find it with \`ssh-keyscan -t ed25519 ${shown(n.node.sshHost ?? n.node.address, /^[A-Za-z0-9.-]{1,253}$/)} | cut -d' ' -f2-\`)`,
         }));
 }
 

@@ -182,7 +182,8 @@ const sshSchema = z
         port: port.default(22),
         // Default applied in buildSpec: it is dropped when pgha:sshPrivateKey is set.
         privateKeyPath: keyPath.optional(),
-        strictHostKeys: bool.default(false),
+        // Host keys are verified unless explicitly switched off: false accepts any server key.
+        strictHostKeys: bool.default(true),
     })
     .strict();
 

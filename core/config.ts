@@ -48,6 +48,13 @@ function specWarnings(spec: ClusterSpec): string[] {
     if (nodesWithRole(spec, "postgres").length === 1) {
         out.push(`${formatKeyPath(["nodes"])}: only one node has the postgres role; there is no failover`);
     }
+    const unpinned = spec.nodes.filter((n) => n.hostKey === undefined).map((n) => n.name);
+    if (!spec.ssh.strictHostKeys && unpinned.length > 0) {
+        out.push(
+            `${formatKeyPath(["ssh", "strictHostKeys"])}: false: ${unpinned.join(", ")} ${unpinned.length === 1 ? "has" : "have"} no hostKey ` +
+                `and ${unpinned.length === 1 ? "accepts" : "accept"} any SSH server key (no verification, nothing is remembered)`,
+        );
+    }
     return out;
 }
 

@@ -14,7 +14,7 @@ export interface SshSpec {
     readonly port: number;
     /** Absolute path (with ~ expanded) of the private key on the machine running pulumi; absent when pgha:sshPrivateKey is used. */
     readonly privateKeyPath?: string;
-    /** Refuse nodes without a pinned hostKey. */
+    /** Refuse nodes without a pinned hostKey (the default); false: a node without one accepts any server key. */
     readonly strictHostKeys: boolean;
 }
 

@@ -3,7 +3,7 @@ import * as path from "path";
 import { parse as parseYaml } from "yaml";
 import { decodeConfigValue, parseClusterConfig, readRawConfig } from "../../core/config";
 import { knownKeysAt } from "../../core/config-schema";
-import { FAKE_SECRETS, HOME, specOf } from "./fixtures";
+import { FAKE_SECRETS, HOME, placeholderHostKey, specOf } from "./fixtures";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -61,7 +61,7 @@ describe("project files", () => {
     });
 
     test("Pulumi.yaml's defaults parse to the same spec as no value at all", () => {
-        const nodes = [{ name: "a", address: "10.0.0.1", roles: ["etcd", "postgres"] }];
+        const nodes = [{ name: "a", address: "10.0.0.1", roles: ["etcd", "postgres"], hostKey: placeholderHostKey("a") }];
         const defaults = Object.fromEntries(
             Object.entries<any>(project.config).filter(([k]) => k !== "nodes").map(([k, d]) => [`pgha:${k}`, d.default]),
         );

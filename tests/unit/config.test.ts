@@ -1,15 +1,15 @@
 import { formatConfigErrors, parseClusterConfig } from "../../core/config";
 import { ClusterSpec } from "../../core/spec";
-import { FAKE_SECRETS, HOME, classicValues, classicWith, errorsOf, parse, specOf } from "./fixtures";
+import { FAKE_SECRETS, HOME, classicValues, classicWith, errorsOf, parse, placeholderHostKey, specOf, withHostKeys } from "./fixtures";
 
 const tags = { nofailover: false, noloadbalance: false, nosync: false, clonefrom: false };
 const node = (name: string, address: string, roles: string[]) => ({
-    name, address, roles, sshHost: address, sshPort: 22, sshUser: "root", patroniTags: tags,
+    name, address, roles, sshHost: address, sshPort: 22, sshUser: "root", hostKey: placeholderHostKey(name), patroniTags: tags,
 });
 
 const CLASSIC_SPEC: ClusterSpec = {
     clusterName: "pgsql",
-    ssh: { user: "root", port: 22, privateKeyPath: `${HOME}/.ssh/id_ed25519`, strictHostKeys: false },
+    ssh: { user: "root", port: 22, privateKeyPath: `${HOME}/.ssh/id_ed25519`, strictHostKeys: true },
     nodes: [
         node("pg1", "172.51.216.81", ["etcd", "postgres", "haproxy", "keepalived"]),
         node("pg2", "172.51.216.82", ["etcd", "postgres", "haproxy", "keepalived"]),
@@ -63,7 +63,7 @@ describe("the classic example", () => {
         expect(spec.clusterName).toBe("pgsql");
         expect(spec.nodes.map((n) => n.name)).toEqual(["a", "b", "c"]);
         expect(spec.vip).toBeUndefined();
-        expect(spec.ssh).toEqual({ user: "root", port: 22, privateKeyPath: `${HOME}/.ssh/id_ed25519`, strictHostKeys: false });
+        expect(spec.ssh).toEqual({ user: "root", port: 22, privateKeyPath: `${HOME}/.ssh/id_ed25519`, strictHostKeys: true });
         // Without a VIP the default client CIDRs are the nodes' /24 subnets, in node-name order.
         expect(spec.postgres.allowedClientCidrs).toEqual(["10.1.2.0/24", "10.1.3.0/24"]);
         expect(spec.postgres).toMatchObject({ version: 15, port: 5432, parameters: {} });
@@ -140,7 +140,7 @@ describe("the classic example", () => {
     });
 
     test("warnings: no balancer, a single postgres node, unused or long keepalived password", () => {
-        const r = parse({ nodes: [{ name: "solo", address: "10.0.0.5", roles: ["etcd", "postgres"] }] }, {
+        const r = parse(withHostKeys({ nodes: [{ name: "solo", address: "10.0.0.5", roles: ["etcd", "postgres"] }] }), {
             ...FAKE_SECRETS,
         });
         expect(r.ok && r.warnings).toEqual([
@@ -223,7 +223,7 @@ describe("single-field problems, each with its key path", () => {
 
     test("empty roles", () => {
         expectOnly(
-            classicWith((v) => v.nodes.push({ name: "pg4", address: "172.51.216.84", roles: [] })),
+            classicWith((v) => v.nodes.push({ name: "pg4", address: "172.51.216.84", hostKey: placeholderHostKey("pg4"), roles: [] })),
             "pgha:nodes[3].roles: must list at least one role (etcd, postgres, haproxy, keepalived)",
         );
     });
@@ -252,20 +252,20 @@ describe("cross-field problems", () => {
     });
 
     test("no postgres node", () => {
-        const v = { nodes: [{ name: "e1", address: "10.0.0.1", roles: ["etcd"] }] };
+        const v = withHostKeys({ nodes: [{ name: "e1", address: "10.0.0.1", roles: ["etcd"] }] });
         expect(errorsOf(v)).toEqual(["pgha:nodes: no node has the postgres role; at least one is needed (two or more for failover)"]);
     });
 
     test("every postgres node nofailover", () => {
         expectOnly(
-            { nodes: [{ name: "a", address: "10.0.0.1", roles: ["etcd", "postgres"], patroniTags: { nofailover: true } }] },
+            withHostKeys({ nodes: [{ name: "a", address: "10.0.0.1", roles: ["etcd", "postgres"], patroniTags: { nofailover: true } }] }),
             "pgha:nodes: every postgres node has patroniTags.nofailover; at least one must be able to become the leader",
         );
     });
 
     test("no etcd node", () => {
         expectOnly(
-            { nodes: [{ name: "a", address: "10.0.0.1", roles: ["postgres"] }] },
+            withHostKeys({ nodes: [{ name: "a", address: "10.0.0.1", roles: ["postgres"] }] }),
             "pgha:nodes: no node has the etcd role; etcd is Patroni's DCS (use 1, 3, 5 or 7 members)",
         );
     });
@@ -281,7 +281,7 @@ describe("cross-field problems", () => {
 
     test("more than 7 etcd members", () => {
         const nodes = Array.from({ length: 9 }, (_, i) => ({ name: `n${i}`, address: `10.0.0.${i + 1}`, roles: ["etcd", "postgres"] }));
-        expectOnly({ nodes }, "pgha:nodes: 9 nodes have the etcd role; at most 7 are supported");
+        expectOnly(withHostKeys({ nodes }), "pgha:nodes: 9 nodes have the etcd role; at most 7 are supported");
     });
 
     test("VIP equal to a node address", () => {
@@ -384,14 +384,34 @@ describe("cross-field problems", () => {
         );
     });
 
-    test("strict host keys need a hostKey on every node", () => {
+    test("host keys are verified by default: a node without hostKey is refused, with the ssh-keyscan line", () => {
+        expect(errorsOf(classicWith((v) => delete v.nodes[2].hostKey))).toEqual([
+            "pgha:nodes[2].hostKey: missing, and pgha:ssh.strictHostKeys is true (find it with `ssh-keyscan -t ed25519 172.51.216.83 | cut -d' ' -f2-`)",
+        ]);
+        // The same when set explicitly; the scan goes to where SSH connects.
         expect(errorsOf(classicWith((v) => {
             v.ssh.strictHostKeys = true;
-            v.nodes[0].hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7x";
+            delete v.nodes[0].hostKey;
+            v.nodes[0].sshHost = "bastion-1.example.com";
             v.nodes[1].hostKey = "ecdsa-sha2-nistp256 AAAAE2VjZHNh";
         }))).toEqual([
-            "pgha:nodes[2].hostKey: missing, and pgha:ssh.strictHostKeys is true (find it with `ssh-keyscan -t ed25519 172.51.216.83`)",
+            "pgha:nodes[0].hostKey: missing, and pgha:ssh.strictHostKeys is true (find it with `ssh-keyscan -t ed25519 bastion-1.example.com | cut -d' ' -f2-`)",
         ]);
+        expect(specOf().ssh.strictHostKeys).toBe(true);
+    });
+
+    test("strictHostKeys false is the explicit opt-out: nodes without hostKey accept any server key, with a warning", () => {
+        const r = parse(classicWith((v) => {
+            v.ssh.strictHostKeys = false;
+            delete v.nodes[0].hostKey;
+            delete v.nodes[2].hostKey;
+        }));
+        if (!r.ok) throw new Error(r.errors.join("\n"));
+        expect(r.spec.ssh.strictHostKeys).toBe(false);
+        expect(r.spec.nodes.map((n) => n.hostKey)).toEqual([undefined, placeholderHostKey("pg2"), undefined]);
+        expect(r.warnings).toContain(
+            "pgha:ssh.strictHostKeys: false: pg1, pg3 have no hostKey and accept any SSH server key (no verification, nothing is remembered)",
+        );
     });
 
     test("data directories of postgres and etcd must not overlap", () => {

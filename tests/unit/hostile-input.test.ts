@@ -222,6 +222,9 @@ const CASES: readonly Case[] = [
     refuse("stack value of broken JSON", { stack: (s) => (s["pgha:nodes"] = '[{"name": "pg1",') }, "pgha:nodes", /^expected an array, got a string$/),
     refuse("stack key set without --path", { stack: (s) => (s["pgha:postgres.port"] = "5433") }, "pgha:postgres.port", /^unknown key; to set a field inside pgha:postgres use `pulumi config set --path/),
 
+    // --- Security review (issue 16): unsafe defaults and values that widen or destroy
+    refuse("a node without a pinned host key (verified by default)", { edit: (v) => delete v.nodes[2].hostKey }, "pgha:nodes[2].hostKey", /^missing, and pgha:ssh\.strictHostKeys is true \(find it with `ssh-keyscan -t ed25519 172\.51\.216\.83 \| cut -d' ' -f2-`\)$/),
+
     // --- Secrets
     refuse("empty password without generation", { edit: noGenerate, secrets: { superuserPassword: "" } }, "pgha:superuserPassword", /^missing; set it with `pulumi config set --secret/),
     refuse("password with a newline", { secrets: { superuserPassword: "SeCrEt1\nlisten: 0.0.0.0" } }, "pgha:superuserPassword", CONTROL),
