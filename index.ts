@@ -16,6 +16,8 @@ const raw = readRawConfig(Object.keys(all), (key) => all[key], os.homedir(), isC
 const parsed = parseClusterConfig(raw);
 // Every problem at once, before any resource exists: nothing on any server is touched.
 if (!parsed.ok) throw new pulumi.RunError(formatConfigErrors(parsed.errors));
+// Legal but risky settings (e.g. unverified host keys, wide client CIDRs): shown by preview and up.
+for (const w of parsed.warnings) pulumi.log.warn(w);
 const spec = parsed.spec;
 const toGenerate = parsed.secretsToGenerate;
 
