@@ -230,13 +230,23 @@ export function clusterEndpoints(spec: ClusterSpec): ClusterEndpoints {
 }
 
 /**
+ * The file the connection string names as its CA (libpq reads it relative to the client's
+ * working directory): the stack output caCertificate, saved by the user. A URI cannot
+ * carry the certificate itself.
+ */
+export const CLIENT_CA_FILE = "pgha-ca.crt";
+
+/**
  * libpq URI for the superuser through the read/write endpoint. Without
  * HAProxy it lists every member and asks libpq for the read-write one.
- * TLS is required; with the cluster CA (stack output caCertificate) saved as
- * a file, add sslmode=verify-full&sslrootcert=<file> to also check the server.
+ * The server is verified (sslmode=verify-full) against the cluster CA in
+ * CLIENT_CA_FILE: each host named here is in the certificates that answer
+ * there (core/pki.ts: the front door in every postgres node's, a member's
+ * address in its own).
  */
 export function connectionString(spec: ClusterSpec, password: string, database = "postgres"): string {
     const ep = clusterEndpoints(spec);
-    const query = frontHost(spec) === undefined ? "?sslmode=require&target_session_attrs=read-write" : "?sslmode=require";
+    const tls = `sslmode=verify-full&sslrootcert=${CLIENT_CA_FILE}`;
+    const query = frontHost(spec) === undefined ? `?${tls}&target_session_attrs=read-write` : `?${tls}`;
     return `postgresql://${SUPERUSER}:${encodeURIComponent(password)}@${ep.primary}/${database}${query}`;
 }

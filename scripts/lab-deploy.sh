@@ -12,7 +12,8 @@ pulumi up --yes --stack lab --skip-preview
 cat <<EOT
 
 pgha: the cluster is up and verified.
-  psql through the VIP (read/write):
+  psql through the VIP (read/write), the server verified against the cluster CA:
+    bash scripts/pulumi.sh stack output caCertificate --stack lab > pgha-ca.crt
     psql "\$(bash scripts/pulumi.sh stack output connectionString --show-secrets --stack lab)"
   Patroni:     npm run lab -- ssh lab1 patronictl -c /etc/patroni/config.yml list
   HAProxy:     $(pulumi stack output haproxyStatsUrl --stack lab)

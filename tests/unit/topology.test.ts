@@ -1,17 +1,20 @@
 import {
     postgresMembers,
+    CLIENT_CA_FILE,
     bootstrapNode,
     clusterEndpoints,
     connectionString,
     etcdClientEndpoints,
     etcdClientUrls,
     etcdInitialCluster,
+    frontHost,
     haproxyBackends,
     keepalivedPeers,
     pgHbaLines,
     primaryEndpoint,
     replicaEndpoint,
 } from "../../core/topology";
+import { nodeSubjectAltNames } from "../../core/pki";
 import { classicWith, specOf } from "./fixtures";
 
 const classic = specOf();
@@ -128,11 +131,31 @@ describe("endpoints", () => {
         expect(ep.statsUrl).toBeUndefined();
         expect(primaryEndpoint(noBalancer)).toEqual({ host: "172.51.216.81", port: 5432 });
         expect(connectionString(noBalancer, "pw")).toBe(
-            "postgresql://postgres:pw@172.51.216.81:5432,172.51.216.82:5432/postgres?sslmode=require&target_session_attrs=read-write",
+            "postgresql://postgres:pw@172.51.216.81:5432,172.51.216.82:5432/postgres?sslmode=verify-full&sslrootcert=pgha-ca.crt&target_session_attrs=read-write",
         );
     });
 
     test("connection string escapes the password", () => {
-        expect(connectionString(classic, "p@ss:w/rd?#%")).toBe("postgresql://postgres:p%40ss%3Aw%2Frd%3F%23%25@172.51.216.88:5000/postgres?sslmode=require");
+        expect(connectionString(classic, "p@ss:w/rd?#%")).toBe(
+            "postgresql://postgres:p%40ss%3Aw%2Frd%3F%23%25@172.51.216.88:5000/postgres?sslmode=verify-full&sslrootcert=pgha-ca.crt",
+        );
+    });
+
+    test("the connection string verifies the server (verify-full), and each host it names is in the certificates that answer there", () => {
+        for (const spec of [classic, noVip, noBalancer]) {
+            // Several hosts are valid for libpq, not for the WHATWG URL parser.
+            const m = /^postgresql:\/\/[^@]+@([^/]+)\/[^?]*\?(.*)$/.exec(connectionString(spec, "pw"))!;
+            const query = new URLSearchParams(m[2]);
+            expect(query.get("sslmode")).toBe("verify-full");
+            expect(query.get("sslrootcert")).toBe(CLIENT_CA_FILE);
+            const hosts = m[1].split(",").map((h) => h.split(":")[0]);
+            const front = frontHost(spec);
+            for (const host of hosts) {
+                // Through HAProxy (TLS passed through) any member may answer; without it, the member at that address.
+                const answering = front !== undefined ? postgresMembers(spec) : postgresMembers(spec).filter((n) => n.address === host);
+                expect(answering.length).toBeGreaterThan(0);
+                for (const n of answering) expect([n.name, nodeSubjectAltNames(spec, n).ips]).toEqual([n.name, expect.arrayContaining([host])]);
+            }
+        }
     });
 });
