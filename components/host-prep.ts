@@ -43,13 +43,14 @@ export function hostPrepScript(spec: ClusterSpec, node: NodeSpec): string {
         const proxy = spec.packages.aptProxy ? `-o Acquire::http::Proxy=${shq(spec.packages.aptProxy)}` : "";
         lines.push(
             `  echo "pgha: $node: installing \${missing[*]}"`,
+            `  apt_log=$(mktemp)`,
             // Keep services from starting with distro defaults while they install.
             `  printf '#!/bin/sh\\nexit 101\\n' >/usr/sbin/policy-rc.d; chmod 0755 /usr/sbin/policy-rc.d`,
-            `  trap 'rm -f /usr/sbin/policy-rc.d' EXIT`,
+            `  trap 'rm -f /usr/sbin/policy-rc.d "$apt_log"' EXIT`,
             `  export DEBIAN_FRONTEND=noninteractive`,
-            `  apt-get ${proxy} -q -o Dpkg::Use-Pty=0 update >/tmp/pgha-apt.log 2>&1 || { tail -n 20 /tmp/pgha-apt.log >&2; echo "pgha: $node: apt-get update failed" >&2; exit 1; }`,
-            `  apt-get ${proxy} -q -y -o Dpkg::Use-Pty=0 --no-install-recommends install "\${missing[@]}" >>/tmp/pgha-apt.log 2>&1 || { tail -n 20 /tmp/pgha-apt.log >&2; echo "pgha: $node: apt-get install failed" >&2; exit 1; }`,
-            `  rm -f /usr/sbin/policy-rc.d; trap - EXIT`,
+            `  apt-get ${proxy} -q -o Dpkg::Use-Pty=0 update >"$apt_log" 2>&1 || { tail -n 20 "$apt_log" >&2; echo "pgha: $node: apt-get update failed" >&2; exit 1; }`,
+            `  apt-get ${proxy} -q -y -o Dpkg::Use-Pty=0 --no-install-recommends install "\${missing[@]}" >>"$apt_log" 2>&1 || { tail -n 20 "$apt_log" >&2; echo "pgha: $node: apt-get install failed" >&2; exit 1; }`,
+            `  rm -f /usr/sbin/policy-rc.d "$apt_log"; trap - EXIT`,
         );
     } else {
         lines.push(`  echo "pgha: $node: pgha:packages.install is false, but these packages are missing: \${missing[*]}" >&2`, `  exit 1`);

@@ -39,8 +39,9 @@ export class KeepalivedPair extends pulumi.ComponentResource {
             );
             // keepalived 2.2's --config-test ends a valid config by SIGTERM-ing itself (143); errors exit 1..5.
             const check = [
-                `rc=0; (keepalived --config-test -f /etc/keepalived/keepalived.conf >/tmp/pgha-keepalived-test.log 2>&1) 2>/dev/null || rc=$?`,
-                `[ "$rc" -eq 0 ] || [ "$rc" -eq 143 ] || { cat /tmp/pgha-keepalived-test.log >&2; echo "pgha: keepalived --config-test rejected the config (exit $rc)" >&2; exit 1; }`,
+                `test_log=$(mktemp); trap 'rm -f "$test_log"' EXIT`,
+                `rc=0; (keepalived --config-test -f /etc/keepalived/keepalived.conf >"$test_log" 2>&1) 2>/dev/null || rc=$?`,
+                `[ "$rc" -eq 0 ] || [ "$rc" -eq 143 ] || { cat "$test_log" >&2; echo "pgha: keepalived --config-test rejected the config (exit $rc)" >&2; exit 1; }`,
             ].join("\n");
             return serviceUnit(
                 `${node.name}:keepalived`,

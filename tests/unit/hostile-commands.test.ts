@@ -168,6 +168,19 @@ describe("the most hostile accepted configuration, under mocks", () => {
         for (const s of [...scripts.outer, ...scripts.inner]) expect(s.text.includes("HostKeyMarkQ")).toBe(false);
     });
 
+    // Root writing to a name others can predict in a world-writable directory can be made to
+    // follow a planted symlink: temporary files come from mktemp, under a trap that removes them.
+    test("no command, helper or template uses a fixed path under /tmp", () => {
+        const fixedTmp = /\/(?:var\/)?tmp\/[A-Za-z0-9_.-]/;
+        for (const s of [...scripts.outer, ...scripts.inner]) expect([s.where, fixedTmp.exec(s.text)?.[0]]).toEqual([s.where, undefined]);
+        const root = path.join(__dirname, "..", "..");
+        for (const dir of ["components/remote-scripts", "templates"]) {
+            for (const f of fs.readdirSync(path.join(root, dir)).filter((f) => /\.(py|hbs|sh)$/.test(f))) {
+                expect([f, fixedTmp.exec(fs.readFileSync(path.join(root, dir, f), "utf8"))?.[0]]).toEqual([f, undefined]);
+            }
+        }
+    });
+
     test("paths and the apt proxy are single-quoted words where a script uses them", () => {
         const all = scripts.inner.map((s) => s.text).join("\n");
         expect(all).toContain(`rm -rf -- '/srv/pg+data/15-main'`);
