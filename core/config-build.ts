@@ -2,7 +2,7 @@
 // defaults that depend on other keys, node order, role order, ~ expansion.
 
 import { ClusterSpec, NodeSpec, ROLES, Role } from "./spec";
-import { ParsedConfig, ParsedNode } from "./config-schema";
+import { ParsedConfig, ParsedNode, normalisePath } from "./config-schema";
 import { subnetOf } from "./net";
 
 export const DEFAULT_PRIVATE_KEY_PATH = "~/.ssh/id_ed25519";
@@ -14,11 +14,15 @@ export const defaultPostgresDataDir = (version: number, clusterName: string): st
 export const defaultPostgresBinDir = (version: number): string => `/usr/lib/postgresql/${version}/bin`;
 export const defaultEtcdDataDir = (clusterName: string): string => `/var/lib/etcd/pgha-${clusterName}`;
 
+/** The data directories as used (and as checked): normalised, so "/srv//pg/data/" is "/srv/pg/data". */
 export function effectivePostgresDataDir(cfg: ParsedConfig): string {
-    return cfg.postgres.dataDir ?? defaultPostgresDataDir(cfg.postgres.version, cfg.clusterName);
+    return normalisePath(cfg.postgres.dataDir ?? defaultPostgresDataDir(cfg.postgres.version, cfg.clusterName));
 }
 export function effectiveEtcdDataDir(cfg: ParsedConfig): string {
-    return cfg.etcd.dataDir ?? defaultEtcdDataDir(cfg.clusterName);
+    return normalisePath(cfg.etcd.dataDir ?? defaultEtcdDataDir(cfg.clusterName));
+}
+export function effectivePostgresBinDir(cfg: ParsedConfig): string {
+    return cfg.postgres.binDir ?? defaultPostgresBinDir(cfg.postgres.version);
 }
 
 /** "~/x" → "<homedir>/x"; kept as is when no homedir is known. */
@@ -88,7 +92,7 @@ export function buildSpec(cfg: ParsedConfig, opts: BuildOptions): ClusterSpec {
             parameters: { ...(cfg.postgres.parameters as Record<string, string | number | boolean>) },
             allowedClientCidrs: cfg.postgres.allowedClientCidrs ?? defaultClientCidrs(nodes, cfg.vip?.prefixLength),
             dataDir: effectivePostgresDataDir(cfg),
-            binDir: cfg.postgres.binDir ?? defaultPostgresBinDir(version),
+            binDir: effectivePostgresBinDir(cfg),
         },
         patroni: { ...cfg.patroni },
         etcd: {

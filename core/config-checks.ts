@@ -2,9 +2,9 @@
 // value even when single-field checks failed (the value is then "dirty"), so
 // each rule skips values that are already known to be malformed.
 
-import { NAME_RE, PATRONI_TIMING_RANGES, ParsedConfig, ParsedNode, dataDirProblem, quote as q } from "./config-schema";
+import { NAME_RE, PATRONI_TIMING_RANGES, ParsedConfig, ParsedNode, absolutePath, dataDirProblem, normalisePath, quote as q } from "./config-schema";
 import { KeyPath, formatKeyPath as key } from "./config-errors";
-import { effectiveEtcdDataDir, effectivePostgresDataDir, normaliseRoles } from "./config-build";
+import { effectiveEtcdDataDir, effectivePostgresBinDir, effectivePostgresDataDir, normaliseRoles } from "./config-build";
 import { isIPv4, isNetworkOrBroadcast, sameSubnet, subnetOf } from "./net";
 import { Role } from "./spec";
 
@@ -214,18 +214,33 @@ function hostKeyRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem
         }));
 }
 
+/** `a` is `b` or lies inside it, or the other way round (both normalised). */
+const overlaps = (a: string, b: string): boolean => a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+
 function dataDirRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem[] {
+    const out: Problem[] = [];
+    // A malformed directory is already reported on its own key (it is checked on the raw value).
+    const pgOk = dataDirProblem(cfg.postgres.dataDir ?? effectivePostgresDataDir(cfg), "postgres") === undefined;
+    const etcdOk = dataDirProblem(cfg.etcd.dataDir ?? effectiveEtcdDataDir(cfg), "etcd") === undefined;
+    const [pg, etcd] = [effectivePostgresDataDir(cfg), effectiveEtcdDataDir(cfg)];
+    // Deleting the data must never delete the binaries (nor data sit among them).
+    const binRaw = effectivePostgresBinDir(cfg);
+    if (typeof binRaw === "string" && absolutePath(binRaw) === undefined) {
+        const bin = normalisePath(binRaw);
+        for (const [ok, dir, path] of [[pgOk, pg, ["postgres", "dataDir"]], [etcdOk, etcd, ["etcd", "dataDir"]]] as const) {
+            if (ok && overlaps(dir, bin)) {
+                out.push({
+                    path,
+                    message: `${q(dir)} overlaps ${key(["postgres", "binDir"])} ${q(bin)}; a data directory must neither hold the binaries nor lie inside them`,
+                });
+            }
+        }
+    }
     const shared = nodes.some((n) => n.roles.includes("postgres") && n.roles.includes("etcd"));
-    if (!shared) return [];
-    const [pgDir, etcdDir] = [effectivePostgresDataDir(cfg), effectiveEtcdDataDir(cfg)];
-    // A malformed directory is already reported on its own key.
-    if (dataDirProblem(pgDir) !== undefined || dataDirProblem(etcdDir) !== undefined) return [];
-    const pg = pgDir.replace(/\/+$/, "");
-    const etcd = etcdDir.replace(/\/+$/, "");
-    const nested = pg === etcd || pg.startsWith(`${etcd}/`) || etcd.startsWith(`${pg}/`);
-    return nested
-        ? [{ path: ["etcd", "dataDir"], message: `${q(etcd)} overlaps ${key(["postgres", "dataDir"])} ${q(pg)}` }]
-        : [];
+    if (shared && pgOk && etcdOk && overlaps(pg, etcd)) {
+        out.push({ path: ["etcd", "dataDir"], message: `${q(etcd)} overlaps ${key(["postgres", "dataDir"])} ${q(pg)}` });
+    }
+    return out;
 }
 
 export function crossFieldProblems(cfg: ParsedConfig): Problem[] {

@@ -59,16 +59,25 @@ const PARAMETER_NAME_RE = /^[a-z_][a-z0-9_.]*$/;
 const APT_PROXY_RE = /^http:\/\/([A-Za-z0-9.-]+):([0-9]{1,5})\/?$/;
 
 /**
- * Directories a data directory must never be: `pulumi destroy` with
- * destroy.deleteData removes the data directory recursively.
+ * Where a data directory may be. `pulumi destroy` with destroy.deleteData
+ * removes it recursively, and pgha writes to it: so it is an allow-list of
+ * dedicated shapes, checked on the normalised path, rather than a list of
+ * places to avoid. `min` is the least number of path segments: enough that
+ * the directory is one cluster's own, never a whole service's or a mount's.
  */
-const PROTECTED_DIRS = new Set([
-    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt", "/proc",
-    "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/lib", "/usr/local", "/var", "/var/lib",
-    "/var/lib/postgresql", "/var/lib/etcd", "/var/log", "/var/tmp",
-]);
+export type DataDirKind = "postgres" | "etcd";
+const DATA_DIR_SHAPES: Readonly<Record<DataDirKind, { readonly root: readonly string[]; readonly min: number; readonly shape: string }>> = {
+    // /var/lib/postgresql/15 holds every cluster of version 15.
+    postgres: { root: ["var", "lib", "postgresql"], min: 5, shape: "/var/lib/postgresql/<version>/<name>" },
+    // /var/lib/etcd holds the distro's member too.
+    etcd: { root: ["var", "lib", "etcd"], min: 4, shape: "/var/lib/etcd/<name>" },
+};
+/** First segments of site data areas (either key), where a data directory is at least two levels below. */
+const DATA_AREA_RE = /^(srv|opt|data[A-Za-z0-9_-]*|pgdata[A-Za-z0-9_-]*)$/;
+const DATA_AREA_MIN = 3;
 
 /**
+ * Parameters Patroni sets itself/**
  * Parameters Patroni sets itself from its local configuration or manages at
  * run time; accepting them in pgha:postgres.parameters would be silently
  * overridden or would break replication.
@@ -146,20 +155,39 @@ const hostnameOrIp = text((s) => {
 const name = matching(NAME_RE, `is not a valid name (${NAME_RULE})`, 63);
 const user = matching(USER_RE, "is not a valid user name (lowercase letters, digits, '_' and '-', starting with a letter or '_', at most 32)", 32);
 
-function absolutePath(s: string): string | undefined {
+/** What is wrong with an absolute directory path, or undefined. */
+export function absolutePath(s: string): string | undefined {
     if (!PATH_RE.test(s)) return `${q(s)} is not an absolute path made of letters, digits and . _ - + /`;
     if (s.split("/").some((seg) => seg === "." || seg === "..")) return `${q(s)} must not contain "." or ".." segments`;
     return undefined;
 }
 const dirPath = text(absolutePath);
-/** What is wrong with a data directory (one that `destroy` may delete), or undefined. */
-export function dataDirProblem(s: string): string | undefined {
+
+/** An absolute path with repeated slashes collapsed and no trailing slash ("//etc/" → "/etc"); "." and ".." are left as they are. */
+export function normalisePath(s: string): string {
+    return `/${s.split("/").filter((seg) => seg !== "").join("/")}`;
+}
+
+function isDedicatedDataDir(normal: string, kind: DataDirKind): boolean {
+    const segs = normal.split("/").slice(1);
+    const { root, min } = DATA_DIR_SHAPES[kind];
+    if (root.every((r, i) => segs[i] === r)) return segs.length >= min;
+    return DATA_AREA_RE.test(segs[0] ?? "") && segs.length >= DATA_AREA_MIN;
+}
+
+/** What is wrong with a data directory (pgha writes it; `destroy` with deleteData deletes it), or undefined. */
+export function dataDirProblem(s: string, kind: DataDirKind): string | undefined {
     const problem = absolutePath(s);
     if (problem !== undefined) return problem;
-    const normal = s.replace(/\/+$/, "") || "/";
-    return PROTECTED_DIRS.has(normal) ? `${q(s)} is a system directory; pick a dedicated directory below it` : undefined;
+    const normal = normalisePath(s);
+    if (isDedicatedDataDir(normal, kind)) return undefined;
+    const shown = normal === s ? q(s) : `${q(s)} (that is ${q(normal)})`;
+    return (
+        `${shown} is not a dedicated data directory (pgha:destroy.deleteData deletes it): ` +
+        `use ${DATA_DIR_SHAPES[kind].shape} or a directory two levels below /srv, /opt, /data* or /pgdata*`
+    );
 }
-const dataDirPath = text(dataDirProblem);
+const dataDirPath = (kind: DataDirKind) => text((s) => dataDirProblem(s, kind));
 const keyPath = text((s) =>
     s.startsWith("/") || s.startsWith("~/") ? undefined : `${q(s)} must be an absolute path or start with ~/`,
 );
@@ -254,7 +282,7 @@ const postgresSchema = z
         parameters: parametersSchema.default({}),
         // Absent: derived from the nodes' subnets in buildSpec; [] means "only through HAProxy".
         allowedClientCidrs: z.array(cidr).optional(),
-        dataDir: dataDirPath.optional(),
+        dataDir: dataDirPath("postgres").optional(),
         binDir: dirPath.optional(),
     })
     .strict();
@@ -290,7 +318,7 @@ const etcdSchema = z
     .object({
         clientPort: port.default(2379),
         peerPort: port.default(2380),
-        dataDir: dataDirPath.optional(),
+        dataDir: dataDirPath("etcd").optional(),
         allowEvenMembers: bool.default(false),
     })
     .strict();

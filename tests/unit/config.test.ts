@@ -34,6 +34,11 @@ const CLASSIC_SPEC: ClusterSpec = {
     destroy: { deleteData: false },
 };
 
+const NOT_A_DATA_DIR = "is not a dedicated data directory (pgha:destroy.deleteData deletes it): use";
+const ELSEWHERE = "or a directory two levels below /srv, /opt, /data* or /pgdata*";
+const NOT_A_PG_DATA_DIR = `${NOT_A_DATA_DIR} /var/lib/postgresql/<version>/<name> ${ELSEWHERE}`;
+const NOT_AN_ETCD_DATA_DIR = `${NOT_A_DATA_DIR} /var/lib/etcd/<name> ${ELSEWHERE}`;
+
 /** Expects exactly one error, equal to `message`. */
 function expectOnly(values: Record<string, unknown>, message: string, secrets = { ...FAKE_SECRETS }): void {
     expect(errorsOf(values, secrets)).toEqual([message]);
@@ -196,7 +201,7 @@ describe("single-field problems, each with its key path", () => {
         ["bad per-node ssh user", (v) => (v.nodes[1].sshUser = "a b"), `pgha:nodes[1].sshUser: "a b" is not a valid user name (lowercase letters, digits, '_' and '-', starting with a letter or '_', at most 32)`],
         ["relative key path", (v) => (v.ssh.privateKeyPath = "id_ed25519"), 'pgha:ssh.privateKeyPath: "id_ed25519" must be an absolute path or start with ~/'],
         ["newline in key path", (v) => (v.ssh.privateKeyPath = "/k\n"), "pgha:ssh.privateKeyPath: contains a control character or newline"],
-        ["data dir that is a system directory", (v) => (v.postgres.dataDir = "/var/lib"), 'pgha:postgres.dataDir: "/var/lib" is a system directory; pick a dedicated directory below it'],
+        ["data dir that is a system directory", (v) => (v.postgres.dataDir = "/var/lib"), `pgha:postgres.dataDir: "/var/lib" ${NOT_A_PG_DATA_DIR}`],
         ["data dir with ..", (v) => (v.etcd = { dataDir: "/srv/etcd/../.." }), 'pgha:etcd.dataDir: "/srv/etcd/../.." must not contain "." or ".." segments'],
         ["bin dir with a space", (v) => (v.postgres.binDir = "/opt/pg 15/bin"), 'pgha:postgres.binDir: "/opt/pg 15/bin" is not an absolute path made of letters, digits and . _ - + /'],
         ["patroni ttl below Patroni's minimum", (v) => (v.patroni.ttl = 10), "pgha:patroni.ttl: 10 is not an integer in 20..86400"],
@@ -417,11 +422,56 @@ describe("cross-field problems", () => {
     test("data directories of postgres and etcd must not overlap", () => {
         expectOnly(
             classicWith((v) => {
-                v.postgres.dataDir = "/srv/db";
-                v.etcd = { dataDir: "/srv/db/etcd" };
+                v.postgres.dataDir = "/srv/db/pg";
+                v.etcd = { dataDir: "/srv/db/pg/etcd" };
             }),
-            'pgha:etcd.dataDir: "/srv/db/etcd" overlaps pgha:postgres.dataDir "/srv/db"',
+            'pgha:etcd.dataDir: "/srv/db/pg/etcd" overlaps pgha:postgres.dataDir "/srv/db/pg"',
         );
+    });
+});
+
+describe("data directories: only dedicated ones, whatever pgha:destroy.deleteData says", () => {
+    const refused: [string, (v: any) => void, string][] = [
+        ["a doubled slash before a system directory", (v) => (v.postgres.dataDir = "//etc"), `pgha:postgres.dataDir: "//etc" (that is "/etc") ${NOT_A_PG_DATA_DIR}`],
+        ["a doubled slash inside a system directory", (v) => (v.etcd = { dataDir: "/var//lib" }), `pgha:etcd.dataDir: "/var//lib" (that is "/var/lib") ${NOT_AN_ETCD_DATA_DIR}`],
+        ["/usr/bin", (v) => (v.postgres.dataDir = "/usr/bin"), `pgha:postgres.dataDir: "/usr/bin" ${NOT_A_PG_DATA_DIR}`],
+        ["/usr/share", (v) => (v.etcd = { dataDir: "/usr/share" }), `pgha:etcd.dataDir: "/usr/share" ${NOT_AN_ETCD_DATA_DIR}`],
+        ["every cluster of a PostgreSQL version", (v) => (v.postgres.dataDir = "/var/lib/postgresql/15"), `pgha:postgres.dataDir: "/var/lib/postgresql/15" ${NOT_A_PG_DATA_DIR}`],
+        ["every cluster of a version, trailing slash", (v) => (v.postgres.dataDir = "/var/lib/postgresql/15/"), `pgha:postgres.dataDir: "/var/lib/postgresql/15/" (that is "/var/lib/postgresql/15") ${NOT_A_PG_DATA_DIR}`],
+        ["all of etcd's data", (v) => (v.etcd = { dataDir: "/var/lib/etcd" }), `pgha:etcd.dataDir: "/var/lib/etcd" ${NOT_AN_ETCD_DATA_DIR}`],
+        ["another service's state", (v) => (v.etcd = { dataDir: "/var/lib/dpkg/info" }), `pgha:etcd.dataDir: "/var/lib/dpkg/info" ${NOT_AN_ETCD_DATA_DIR}`],
+        ["etcd in PostgreSQL's place", (v) => (v.etcd = { dataDir: "/var/lib/postgresql/15/main" }), `pgha:etcd.dataDir: "/var/lib/postgresql/15/main" ${NOT_AN_ETCD_DATA_DIR}`],
+        ["one level below /srv", (v) => (v.postgres.dataDir = "/srv/db"), `pgha:postgres.dataDir: "/srv/db" ${NOT_A_PG_DATA_DIR}`],
+        ["a home directory", (v) => (v.postgres.dataDir = "/home/postgres/data"), `pgha:postgres.dataDir: "/home/postgres/data" ${NOT_A_PG_DATA_DIR}`],
+        [
+            "the parent of binDir",
+            (v) => ((v.postgres.dataDir = "/opt/pg/15"), (v.postgres.binDir = "/opt/pg/15/bin")),
+            'pgha:postgres.dataDir: "/opt/pg/15" overlaps pgha:postgres.binDir "/opt/pg/15/bin"; a data directory must neither hold the binaries nor lie inside them',
+        ],
+        [
+            "binDir itself, spelt differently",
+            (v) => ((v.etcd = { dataDir: "/opt/pg//bin/" }), (v.postgres.binDir = "/opt/pg/bin")),
+            'pgha:etcd.dataDir: "/opt/pg/bin" overlaps pgha:postgres.binDir "/opt/pg/bin"; a data directory must neither hold the binaries nor lie inside them',
+        ],
+    ];
+    test.each(refused)("refused: %s", (_name, edit, message) => {
+        expectOnly(classicWith(edit), message);
+    });
+
+    test("refused with deleteData false too: the directory is also written to", () => {
+        expectOnly(
+            classicWith((v) => ((v.destroy.deleteData = false), (v.postgres.dataDir = "/usr/bin"))),
+            `pgha:postgres.dataDir: "/usr/bin" ${NOT_A_PG_DATA_DIR}`,
+        );
+    });
+
+    test("accepted shapes, normalised in the spec", () => {
+        const dirs = (pg: string, etcd: string) => specOf(classicWith((v) => ((v.postgres.dataDir = pg), (v.etcd = { dataDir: etcd }))));
+        expect(dirs("/var/lib/postgresql/15/main", "/var/lib/etcd/pgha-main")).toMatchObject({ postgres: { dataDir: "/var/lib/postgresql/15/main" }, etcd: { dataDir: "/var/lib/etcd/pgha-main" } });
+        expect(dirs("/srv//pg/data/", "/data1/etcd/member")).toMatchObject({ postgres: { dataDir: "/srv/pg/data" }, etcd: { dataDir: "/data1/etcd/member" } });
+        expect(dirs("/pgdata/15/main", "/opt/etcd/data")).toMatchObject({ postgres: { dataDir: "/pgdata/15/main" }, etcd: { dataDir: "/opt/etcd/data" } });
+        // Next to the binaries is fine.
+        specOf(classicWith((v) => ((v.postgres.dataDir = "/opt/pg/15/data"), (v.postgres.binDir = "/opt/pg/15/bin"))));
     });
 });
 

@@ -55,6 +55,10 @@ const CONTROL = /^contains a control character or newline$/;
 const NOT_A_PARAMETER_NAME = /is not a PostgreSQL parameter name/;
 const KEEPALIVED_CHARS = /^must be printable ASCII without spaces, quotes, backslashes, braces, \$, # or ! \(keepalived\.conf cannot hold them\)$/;
 const noGenerate: Edit = (v) => (v.generateMissingSecrets = false);
+const NOT_A_DATA_DIR = /is not a dedicated data directory \(pgha:destroy\.deleteData deletes it\)/;
+const deleting = (v: any): void => {
+    v.destroy.deleteData = true;
+};
 
 // Passwords that must work end to end. Each holds a marker no config file contains otherwise.
 const META_SUPER = `SuMark it's "q" \\ $(touch /tmp/pgha-pwned) \`id\`; a && b || c # : {{#each nodes}}{{constructor}} %s %n ü 🔑 `;
@@ -88,7 +92,7 @@ const CASES: readonly Case[] = [
     refuse("data dir with a space", { edit: (v) => (v.postgres.dataDir = "/srv/pg data") }, "pgha:postgres.dataDir", /is not an absolute path made of/),
     refuse("data dir with $( )", { edit: (v) => (v.postgres.dataDir = "/srv/$(id)") }, "pgha:postgres.dataDir", /is not an absolute path made of/),
     refuse("data dir climbing with ..", { edit: (v) => (v.postgres.dataDir = "/srv/../etc") }, "pgha:postgres.dataDir", /must not contain "\." or "\.\." segments/),
-    refuse("etcd data dir /", { edit: (v) => (v.etcd = { dataDir: "/" }) }, "pgha:etcd.dataDir", /is a system directory/),
+    refuse("etcd data dir /", { edit: (v) => (v.etcd = { dataDir: "/" }) }, "pgha:etcd.dataDir", NOT_A_DATA_DIR),
     refuse("bin dir with ;", { edit: (v) => (v.postgres.binDir = "/usr/lib/postgresql/15/bin;id") }, "pgha:postgres.binDir", /is not an absolute path made of/),
     refuse("bin dir with a newline", { edit: (v) => (v.postgres.binDir = "/usr/bin\n/tmp") }, "pgha:postgres.binDir", CONTROL),
 
@@ -223,6 +227,17 @@ const CASES: readonly Case[] = [
     refuse("stack key set without --path", { stack: (s) => (s["pgha:postgres.port"] = "5433") }, "pgha:postgres.port", /^unknown key; to set a field inside pgha:postgres use `pulumi config set --path/),
 
     // --- Security review (issue 16): unsafe defaults and values that widen or destroy
+    refuse("data dir //etc, deleted by destroy", { edit: (v) => (deleting(v), (v.postgres.dataDir = "//etc")) }, "pgha:postgres.dataDir", NOT_A_DATA_DIR),
+    refuse("etcd data dir /var//lib, deleted by destroy", { edit: (v) => (deleting(v), (v.etcd = { dataDir: "/var//lib" })) }, "pgha:etcd.dataDir", NOT_A_DATA_DIR),
+    refuse("data dir /usr/bin", { edit: (v) => (deleting(v), (v.postgres.dataDir = "/usr/bin")) }, "pgha:postgres.dataDir", NOT_A_DATA_DIR),
+    refuse("etcd data dir /usr/share", { edit: (v) => (deleting(v), (v.etcd = { dataDir: "/usr/share" })) }, "pgha:etcd.dataDir", NOT_A_DATA_DIR),
+    refuse("data dir holding every cluster of a version", { edit: (v) => (deleting(v), (v.postgres.dataDir = "/var/lib/postgresql/15")) }, "pgha:postgres.dataDir", NOT_A_DATA_DIR),
+    refuse(
+        "data dir that is the parent of binDir",
+        { edit: (v) => (deleting(v), (v.postgres.dataDir = "/opt/pg/15"), (v.postgres.binDir = "/opt/pg/15/bin")) },
+        "pgha:postgres.dataDir",
+        /^"\/opt\/pg\/15" overlaps pgha:postgres\.binDir "\/opt\/pg\/15\/bin"/,
+    ),
     refuse("a node without a pinned host key (verified by default)", { edit: (v) => delete v.nodes[2].hostKey }, "pgha:nodes[2].hostKey", /^missing, and pgha:ssh\.strictHostKeys is true \(find it with `ssh-keyscan -t ed25519 172\.51\.216\.83 \| cut -d' ' -f2-`\)$/),
 
     // --- Secrets
