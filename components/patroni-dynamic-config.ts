@@ -17,21 +17,15 @@ export interface PatroniDynamicConfigArgs {
     readonly after: pulumi.Resource[];
 }
 
-/** One line per setting, so `pulumi preview --diff` names exactly the settings that change. */
-export function describeSettings(value: unknown, prefix = ""): string[] {
-    if (Array.isArray(value)) return value.flatMap((v, i) => describeSettings(v, `${prefix}[${i}]`));
-    if (value && typeof value === "object")
-        return Object.keys(value)
-            .sort()
-            .flatMap((k) => describeSettings((value as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k));
-    return [`${prefix} = ${JSON.stringify(value)}`];
-}
-
+/**
+ * The command text names no setting: it is visible in `ps` and logged by sudo, and a
+ * parameter may hold anything. The settings travel on stdin, as JSON, which
+ * `pulumi preview --diff` shows decoded, one changed setting per line.
+ */
 export function dynamicConfigScript(spec: ClusterSpec, conn: NodeConnection): string {
     return [
         `# Patroni members: ${postgresMembers(spec).map((n) => n.name).join(", ")} (a leader not listed hands over first)`,
-        `# Patroni dynamic configuration of ${spec.clusterName} (the desired JSON arrives on stdin):`,
-        ...describeSettings(patroniDynamicConfig(spec)).map((l) => `#   ${l.replace(/[\r\n]/g, " ")}`),
+        `# Patroni dynamic configuration of ${spec.clusterName}: the desired JSON arrives on stdin`,
         `python3 ${DCS_APPLY.path} ${shq(patroniApiUrl(spec, conn.node))}`,
     ].join("\n");
 }

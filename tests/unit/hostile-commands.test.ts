@@ -28,6 +28,7 @@ const SECRET_MARKERS = ["SuperMarkQ", "ReplMarkQ", "RestMarkQ", "SshKeyMarkQ", S
 // Hostile but valid non-secret values (each with a marker, to find where they land).
 const APP_NAME = `ParamMarkQ it's "app" \\ #1 $(touch /tmp/pgha-pwned) \`id\` {{x}} ü; rm -rf / && echo '`;
 const SEARCH_PATH = `"$user", public; ParamMark2`;
+const CLIENT_CIDR = "198.51.100.77/32";
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7x HostKeyMarkQ it's {{constructor}} $(id) `id`; #";
 const HOSTILE = specOf(
     classicWith((v) => {
@@ -39,6 +40,7 @@ const HOSTILE = specOf(
         v.vip.interface = "br-lan.100:1";
         v.packages.aptProxy = "http://Apt-Cache-1.internal.:3142/";
         v.postgres.parameters = { application_name: APP_NAME, search_path: SEARCH_PATH, log_line_prefix: "%m [%p] %q%u@%d ", jit: false, work_mem: "4MB" };
+        v.postgres.allowedClientCidrs = [CLIENT_CIDR];
         v.postgres.dataDir = "/srv/pg+data/15-main";
         v.postgres.binDir = "/opt/pg_15/bin";
         v.etcd = { dataDir: "/srv/etcd-data.d/x_1" };
@@ -46,6 +48,8 @@ const HOSTILE = specOf(
     }),
 );
 const HOSTILE_MARKERS = ["ParamMarkQ", "ParamMark2", "HostKeyMarkQ"];
+/** Settings the stack passes through (PostgreSQL parameters, client networks): data, never command text. */
+const SETTING_MARKERS = ["ParamMarkQ", "ParamMark2", "%q%u@%d", "198.51.100.77"];
 
 /** The word after `bash -c ` in a command text, unquoted (the inverse of shq). */
 function innerScript(text: string): string {
@@ -146,6 +150,14 @@ describe("the most hostile accepted configuration, under mocks", () => {
 
     (has("sh", "-c", "true") ? test : test.skip)("the login shell's part is POSIX sh (sh -n)", () => {
         expect(syntaxFailures("sh", scripts.outer)).toEqual([]);
+    });
+
+    // Command texts are visible to every local user in `ps` and are logged by sudo: a value the
+    // stack passes through may hold anything, so it travels on stdin, not even as a comment.
+    test("no parameter value or other passed-through setting appears in any command text", () => {
+        for (const s of [...scripts.outer, ...scripts.inner]) {
+            for (const marker of SETTING_MARKERS) expect([s.where, marker, s.text.includes(marker)]).toEqual([s.where, marker, false]);
+        }
     });
 
     test("hostile values reach scripts only as comments", () => {
