@@ -3,12 +3,8 @@
 
 import { ClusterSpec, NodeSpec, ROLES, Role } from "./spec";
 import { ParsedConfig, ParsedNode, normalisePath } from "./config-schema";
-import { subnetOf } from "./net";
 
 export const DEFAULT_PRIVATE_KEY_PATH = "~/.ssh/id_ed25519";
-/** Prefix for allowedClientCidrs' derived default when there is no VIP. */
-export const DEFAULT_CLIENT_PREFIX = 24;
-
 export const defaultPostgresDataDir = (version: number, clusterName: string): string =>
     `/var/lib/postgresql/${version}/${clusterName}`;
 export const defaultPostgresBinDir = (version: number): string => `/usr/lib/postgresql/${version}/bin`;
@@ -36,15 +32,15 @@ export function normaliseRoles(roles: readonly string[]): Role[] {
 }
 
 /**
- * Default for allowedClientCidrs: the subnets the nodes sit in, at the VIP's
- * prefix length (clients usually live next to the VIP), or /24 without a VIP.
+ * Default for allowedClientCidrs: the nodes' own addresses and the VIP, each
+ * as /32 (a client on a node that holds the VIP reaches HAProxy from the VIP).
+ * Anyone else must be listed: a default as wide as the VIP's subnet would
+ * admit a whole network to HAProxy and pg_hba, the superuser included.
  */
-export function defaultClientCidrs(nodes: readonly NodeSpec[], vipPrefix: number | undefined): string[] {
-    const prefix = vipPrefix ?? DEFAULT_CLIENT_PREFIX;
+export function defaultClientCidrs(nodes: readonly NodeSpec[], vipAddress: string | undefined): string[] {
     const out: string[] = [];
-    for (const n of nodes) {
-        const s = subnetOf(n.address, prefix);
-        if (s !== undefined && !out.includes(s)) out.push(s);
+    for (const a of [...nodes.map((n) => n.address), ...(vipAddress !== undefined ? [vipAddress] : [])]) {
+        if (!out.includes(`${a}/32`)) out.push(`${a}/32`);
     }
     return out;
 }
@@ -90,7 +86,7 @@ export function buildSpec(cfg: ParsedConfig, opts: BuildOptions): ClusterSpec {
             version,
             port: cfg.postgres.port,
             parameters: { ...(cfg.postgres.parameters as Record<string, string | number | boolean>) },
-            allowedClientCidrs: cfg.postgres.allowedClientCidrs ?? defaultClientCidrs(nodes, cfg.vip?.prefixLength),
+            allowedClientCidrs: cfg.postgres.allowedClientCidrs ?? defaultClientCidrs(nodes, cfg.vip?.address),
             dataDir: effectivePostgresDataDir(cfg),
             binDir: effectivePostgresBinDir(cfg),
         },

@@ -280,7 +280,7 @@ const postgresSchema = z
         version: int(12, 17).default(15),
         port: port.default(5432),
         parameters: parametersSchema.default({}),
-        // Absent: derived from the nodes' subnets in buildSpec; [] means "only through HAProxy".
+        // Absent: the nodes' and the VIP's own addresses (/32), in buildSpec; [] means "only through HAProxy".
         allowedClientCidrs: z.array(cidr).optional(),
         dataDir: dataDirPath("postgres").optional(),
         binDir: dirPath.optional(),

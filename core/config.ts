@@ -10,6 +10,7 @@ import { buildSpec } from "./config-build";
 import { formatKeyPath, formatZodIssues } from "./config-errors";
 import { checkSecrets } from "./config-secrets";
 import { RawConfig } from "./config-raw";
+import { parseCidr } from "./net";
 
 export { RawConfig, readRawConfig, decodeConfigValue } from "./config-raw";
 export { formatConfigErrors, formatKeyPath } from "./config-errors";
@@ -40,6 +41,9 @@ const checkedSchema = configSchema.superRefine((cfg, ctx) => {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
+/** Client CIDRs wider than this prefix are legal but warned about at preview. */
+const WIDEST_QUIET_CLIENT_PREFIX = 16;
+
 function specWarnings(spec: ClusterSpec): string[] {
     const out: string[] = [];
     if (nodesWithRole(spec, "haproxy").length === 0) {
@@ -48,6 +52,15 @@ function specWarnings(spec: ClusterSpec): string[] {
     if (nodesWithRole(spec, "postgres").length === 1) {
         out.push(`${formatKeyPath(["nodes"])}: only one node has the postgres role; there is no failover`);
     }
+    spec.postgres.allowedClientCidrs.forEach((c, i) => {
+        const prefix = parseCidr(c)?.prefix;
+        if (prefix === undefined || prefix >= WIDEST_QUIET_CLIENT_PREFIX) return;
+        const what = prefix === 0 ? `${c} is every IPv4 address` : `${c} is wider than /${WIDEST_QUIET_CLIENT_PREFIX} (${2 ** (32 - prefix)} addresses)`;
+        out.push(
+            `${formatKeyPath(["postgres", "allowedClientCidrs", i])}: ${what}; all of them may reach HAProxy and log in to PostgreSQL ` +
+                `(the superuser included): list only the clients' networks`,
+        );
+    });
     const unpinned = spec.nodes.filter((n) => n.hostKey === undefined).map((n) => n.name);
     if (!spec.ssh.strictHostKeys && unpinned.length > 0) {
         out.push(

@@ -69,8 +69,8 @@ describe("the classic example", () => {
         expect(spec.nodes.map((n) => n.name)).toEqual(["a", "b", "c"]);
         expect(spec.vip).toBeUndefined();
         expect(spec.ssh).toEqual({ user: "root", port: 22, privateKeyPath: `${HOME}/.ssh/id_ed25519`, strictHostKeys: true });
-        // Without a VIP the default client CIDRs are the nodes' /24 subnets, in node-name order.
-        expect(spec.postgres.allowedClientCidrs).toEqual(["10.1.2.0/24", "10.1.3.0/24"]);
+        // Without a VIP the default client CIDRs are the nodes' own addresses, in node-name order.
+        expect(spec.postgres.allowedClientCidrs).toEqual(["10.1.2.11/32", "10.1.2.12/32", "10.1.3.13/32"]);
         expect(spec.postgres).toMatchObject({ version: 15, port: 5432, parameters: {} });
         expect(spec.patroni).toEqual(CLASSIC_SPEC.patroni);
         expect(spec.etcd).toEqual(CLASSIC_SPEC.etcd);
@@ -79,12 +79,26 @@ describe("the classic example", () => {
         expect(spec.destroy).toEqual({ deleteData: false });
     });
 
-    test("default client CIDRs follow the VIP's prefix length", () => {
-        const spec = specOf(classicWith((v) => {
-            delete v.postgres.allowedClientCidrs;
-            v.vip.prefixLength = 16;
-        }));
-        expect(spec.postgres.allowedClientCidrs).toEqual(["172.51.0.0/16"]);
+    test("default client CIDRs are the nodes and the VIP, each /32, whatever the VIP's prefix length", () => {
+        for (const prefixLength of [24, 16, 8]) {
+            const r = parse(classicWith((v) => {
+                delete v.postgres.allowedClientCidrs;
+                v.vip.prefixLength = prefixLength;
+            }));
+            if (!r.ok) throw new Error(r.errors.join("\n"));
+            expect(r.spec.postgres.allowedClientCidrs).toEqual(["172.51.216.81/32", "172.51.216.82/32", "172.51.216.83/32", "172.51.216.88/32"]);
+            expect(r.warnings.filter((w) => w.includes("allowedClientCidrs"))).toEqual([]);
+        }
+    });
+
+    test("client CIDRs wider than /16 are accepted with a warning each, 0.0.0.0/0 included", () => {
+        const r = parse(classicWith((v) => (v.postgres.allowedClientCidrs = ["0.0.0.0/0", "172.51.216.0/24", "10.0.0.0/8", "172.16.0.0/16", "172.0.0.0/15"])));
+        if (!r.ok) throw new Error(r.errors.join("\n"));
+        expect(r.warnings.filter((w) => w.includes("allowedClientCidrs"))).toEqual([
+            "pgha:postgres.allowedClientCidrs[0]: 0.0.0.0/0 is every IPv4 address; all of them may reach HAProxy and log in to PostgreSQL (the superuser included): list only the clients' networks",
+            "pgha:postgres.allowedClientCidrs[2]: 10.0.0.0/8 is wider than /16 (16777216 addresses); all of them may reach HAProxy and log in to PostgreSQL (the superuser included): list only the clients' networks",
+            "pgha:postgres.allowedClientCidrs[4]: 172.0.0.0/15 is wider than /16 (131072 addresses); all of them may reach HAProxy and log in to PostgreSQL (the superuser included): list only the clients' networks",
+        ]);
     });
 
     test("an explicit empty client list stays empty", () => {

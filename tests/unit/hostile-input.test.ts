@@ -40,6 +40,8 @@ interface Case {
     /** Refused, with a message `${key}: …` matching `match`. */
     readonly refused?: { readonly key: string; readonly match: RegExp };
     readonly accepted?: true;
+    /** Accepted, with a preview warning `${key}: …` matching `match`. */
+    readonly warns?: { readonly key: string; readonly match: RegExp };
 }
 
 const refuse = (name: string, input: Omit<Case, "name" | "refused" | "accepted">, key: string, match: RegExp): Case => ({
@@ -48,6 +50,12 @@ const refuse = (name: string, input: Omit<Case, "name" | "refused" | "accepted">
     refused: { key, match },
 });
 const accept = (name: string, input: Omit<Case, "name" | "refused" | "accepted">): Case => ({ name, ...input, accepted: true });
+const acceptWithWarning = (name: string, input: Omit<Case, "name" | "refused" | "accepted" | "warns">, key: string, match: RegExp): Case => ({
+    name,
+    ...input,
+    accepted: true,
+    warns: { key, match },
+});
 
 const MB = 1 << 20;
 const NOT_A_NAME = /is not a valid name \(lowercase letters, digits and '-'/;
@@ -298,6 +306,14 @@ const CASES: readonly Case[] = [
         },
     }),
     accept("duplicate roles in one node", { edit: (v) => (v.nodes[2].roles = ["etcd", "etcd"]) }),
+    acceptWithWarning("client CIDR 0.0.0.0/0", { edit: (v) => (v.postgres.allowedClientCidrs = ["0.0.0.0/0"]) }, "pgha:postgres.allowedClientCidrs[0]", /^0\.0\.0\.0\/0 is every IPv4 address/),
+    acceptWithWarning("client CIDR /8", { edit: (v) => (v.postgres.allowedClientCidrs = ["172.51.216.0/24", "10.0.0.0/8"]) }, "pgha:postgres.allowedClientCidrs[1]", /^10\.0\.0\.0\/8 is wider than \/16/),
+    acceptWithWarning(
+        "host keys not verified (explicit opt-out)",
+        { edit: (v) => ((v.ssh.strictHostKeys = false), delete v.nodes[1].hostKey) },
+        "pgha:ssh.strictHostKeys",
+        /^false: pg2 has no hostKey and accepts any SSH server key/,
+    ),
 ];
 
 // ---------------------------------------------------------------------------
@@ -378,6 +394,12 @@ function accepted(c: Case): Accepted {
     const pick = (n: keyof Secrets): string => (r.secretsToGenerate.includes(n) ? FAKE_SECRETS[n] : given[n]!);
     const secrets: Secrets = { superuserPassword: pick("superuserPassword"), replicationPassword: pick("replicationPassword"), keepalivedPassword: pick("keepalivedPassword"), restApiPassword: given.restApiPassword ?? FAKE_SECRETS.restApiPassword };
     for (const w of r.warnings) for (const s of secretValuesOf(c)) expect(w).not.toContain(s);
+    if (c.warns !== undefined) {
+        const { key, match } = c.warns;
+        if (!r.warnings.some((w) => w.startsWith(`${key}: `) && match.test(w.slice(key.length + 2)))) {
+            throw new Error(`no warning for ${key} matching ${match}; got:\n${r.warnings.join("\n")}`);
+        }
+    }
     return { c, spec: r.spec, secrets };
 }
 

@@ -8,6 +8,7 @@ import {
     etcdClientUrls,
     etcdInitialCluster,
     frontHost,
+    haproxyAllowedSources,
     haproxyBackends,
     keepalivedPeers,
     pgHbaLines,
@@ -91,6 +92,21 @@ describe("pg_hba", () => {
             "host replication all 0.0.0.0/0 reject",
             "host all all 0.0.0.0/0 reject",
         ]);
+    });
+
+    test("allowedClientCidrs absent: pg_hba and HAProxy admit the nodes and the VIP only, even with a /8 VIP prefix", () => {
+        const spec = specOf(classicWith((v) => {
+            delete v.postgres.allowedClientCidrs;
+            v.vip.prefixLength = 8;
+        }));
+        const clients = pgHbaLines(spec).filter((l) => l.startsWith("hostssl all all "));
+        expect(clients).toEqual([
+            "hostssl all all 172.51.216.81/32 scram-sha-256",
+            "hostssl all all 172.51.216.82/32 scram-sha-256",
+            "hostssl all all 172.51.216.83/32 scram-sha-256",
+            "hostssl all all 172.51.216.88/32 scram-sha-256",
+        ]);
+        expect(haproxyAllowedSources(spec)).toEqual(["127.0.0.1", "172.51.216.81/32", "172.51.216.82/32", "172.51.216.83/32", "172.51.216.88/32", "172.51.216.81", "172.51.216.82"]);
     });
 
     test("never trust or md5, whatever the input; TCP only over TLS; everything else rejected at the end", () => {
