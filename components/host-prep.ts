@@ -27,6 +27,9 @@ export function packagesFor(spec: ClusterSpec, roles: readonly Role[]): { packag
     return { packages, programs };
 }
 
+/** The line that marks /usr/sbin/policy-rc.d as pgha's own, temporary one. */
+const POLICY_RC_MARK = "# pgha: temporary, while pgha installs packages";
+
 export function hostPrepScript(spec: ClusterSpec, node: NodeSpec): string {
     const { packages, programs } = packagesFor(spec, node.roles);
     const has = (r: Role) => node.roles.includes(r);
@@ -44,13 +47,26 @@ export function hostPrepScript(spec: ClusterSpec, node: NodeSpec): string {
         lines.push(
             `  echo "pgha: $node: installing \${missing[*]}"`,
             `  apt_log=$(mktemp)`,
-            // Keep services from starting with distro defaults while they install.
-            `  printf '#!/bin/sh\\nexit 101\\n' >/usr/sbin/policy-rc.d; chmod 0755 /usr/sbin/policy-rc.d`,
-            `  trap 'rm -f /usr/sbin/policy-rc.d "$apt_log"' EXIT`,
+            // Keep services from starting with distro defaults while they install. A policy-rc.d
+            // already there is the admin's: moved aside meanwhile and put back as it was.
+            `  prc=/usr/sbin/policy-rc.d; prc_saved=/usr/sbin/policy-rc.d.pgha-saved; prc_mark=${shq(POLICY_RC_MARK)}`,
+            // Safe in any state: removes only pgha's own policy, restores only into a free place.
+            `  restore_prc() {`,
+            `    if grep -qsxF "$prc_mark" "$prc"; then rm -f "$prc"; fi`,
+            `    if [ -e "$prc_saved" ] && [ ! -e "$prc" ] && [ ! -L "$prc" ]; then mv "$prc_saved" "$prc"; fi`,
+            `  }`,
+            // What a run killed before its cleanup left behind.
+            `  restore_prc`,
+            `  trap 'restore_prc; rm -f "$apt_log"' EXIT`,
+            `  if [ -e "$prc" ] || [ -L "$prc" ]; then`,
+            `    [ ! -e "$prc_saved" ] || { echo "pgha: $node: both $prc and $prc_saved exist, neither written by pgha: keep the right one, remove the other" >&2; exit 1; }`,
+            `    mv "$prc" "$prc_saved"`,
+            `  fi`,
+            `  printf '#!/bin/sh\\n%s\\nexit 101\\n' "$prc_mark" >"$prc"; chmod 0755 "$prc"`,
             `  export DEBIAN_FRONTEND=noninteractive`,
             `  apt-get ${proxy} -q -o Dpkg::Use-Pty=0 update >"$apt_log" 2>&1 || { tail -n 20 "$apt_log" >&2; echo "pgha: $node: apt-get update failed" >&2; exit 1; }`,
             `  apt-get ${proxy} -q -y -o Dpkg::Use-Pty=0 --no-install-recommends install "\${missing[@]}" >>"$apt_log" 2>&1 || { tail -n 20 "$apt_log" >&2; echo "pgha: $node: apt-get install failed" >&2; exit 1; }`,
-            `  rm -f /usr/sbin/policy-rc.d "$apt_log"; trap - EXIT`,
+            `  restore_prc; rm -f "$apt_log"; trap - EXIT`,
         );
     } else {
         lines.push(`  echo "pgha: $node: pgha:packages.install is false, but these packages are missing: \${missing[*]}" >&2`, `  exit 1`);
