@@ -24,8 +24,9 @@ export class HaproxyBalancer extends pulumi.ComponentResource {
     constructor(name: string, args: HaproxyBalancerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgha:haproxy:HaproxyBalancer", name, {}, opts);
         const { spec, conn } = args;
-        // haproxy.cfg is the distro's path: left in place on destroy (the service is stopped).
-        const cfg = placeFile(conn, { file: renderHaproxyConfig(spec, conn.node), keepOnDelete: true }, { parent: this, dependsOn: [args.prep] });
+        // haproxy.cfg is the distro's path: the distro's (or the admin's) file is kept as haproxy.cfg.pgha-orig,
+        // and pgha's is left in place on destroy (the service is stopped).
+        const cfg = placeFile(conn, { file: renderHaproxyConfig(spec, conn.node), keepOnDelete: true, keepOriginal: true }, { parent: this, dependsOn: [args.prep] });
         const check = `haproxy -c -q -f /etc/haproxy/haproxy.cfg`;
         this.service = serviceUnit(
             `${conn.node.name}:haproxy`,

@@ -2,7 +2,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { PLACEHOLDER_SECRETS } from "../core/render/file";
-import { renderKeepalivedFiles } from "../core/render/keepalived";
+import { KEEPALIVED_CONFIG_PATH, renderKeepalivedFiles } from "../core/render/keepalived";
 import { ClusterSpec, Secrets, nodesWithRole } from "../core/spec";
 import { HostPrep } from "./host-prep";
 import { placeFile, serviceUnit } from "./remote-file";
@@ -33,6 +33,8 @@ export class KeepalivedPair extends pulumi.ComponentResource {
                     {
                         file,
                         secretContent: file.mode === "0600" ? args.secrets.apply((s) => renderKeepalivedFiles(spec, node, s)[i].content) : undefined,
+                        // The admin's own keepalived.conf, if any, is kept as keepalived.conf.pgha-orig.
+                        keepOriginal: file.path === KEEPALIVED_CONFIG_PATH,
                     },
                     { parent: this, dependsOn: [prep] },
                 ),

@@ -19,6 +19,13 @@ export interface FileArgs {
     /** Leave the file in place on delete (distro-owned paths such as haproxy.cfg). */
     readonly keepOnDelete?: boolean;
     /**
+     * A path pgha shares with the distro or the admin (haproxy.cfg, keepalived.conf): a file
+     * found there when pgha first places its own is kept as `<path>.pgha-orig`. Only the
+     * create step does it, and never over an existing copy: a later update would take
+     * pgha's own file for the original.
+     */
+    readonly keepOriginal?: boolean;
+    /**
      * What stands for this file in the trigger of the service reading it, when only part
      * of the content needs the service to re-apply: etcd's restart-relevant settings
      * (`etcdRestartFingerprint`), so that a new `initial-cluster` rewrites the file
@@ -43,26 +50,31 @@ export interface PlacedFile {
 export function placeFile(conn: NodeConnection, args: FileArgs, opts: pulumi.CustomResourceOptions): PlacedFile {
     const f = args.file;
     const hash = sha256(f.content).slice(0, 16);
-    const body = [
-        `f=${shq(f.path)}`,
-        `# content sha256:${hash} mode ${f.mode} ${f.owner}:${f.group}`,
-        `install -d -m 0755 "$(dirname "$f")"`,
-        // mktemp creates the file 0600, so a secret is never readable while being written.
-        `tmp=$(mktemp "$f.pgha-XXXXXX")`,
-        `trap 'rm -f "$tmp"' EXIT`,
-        `cat >"$tmp"`,
-        `chown ${shq(`${f.owner}:${f.group}`)} "$tmp"`,
-        `chmod ${shq(f.mode)} "$tmp"`,
-        `mv -f "$tmp" "$f"`,
-        `trap - EXIT`,
-    ].join("\n");
+    const script = (keepOriginal: boolean) =>
+        [
+            `f=${shq(f.path)}`,
+            `# content sha256:${hash} mode ${f.mode} ${f.owner}:${f.group}`,
+            `install -d -m 0755 "$(dirname "$f")"`,
+            ...(keepOriginal
+                ? [`if { [ -e "$f" ] || [ -L "$f" ]; } && [ ! -e "$f.pgha-orig" ] && [ ! -L "$f.pgha-orig" ]; then cp -a "$f" "$f.pgha-orig"; fi`]
+                : []),
+            // mktemp creates the file 0600, so a secret is never readable while being written.
+            `tmp=$(mktemp "$f.pgha-XXXXXX")`,
+            `trap 'rm -f "$tmp"' EXIT`,
+            `cat >"$tmp"`,
+            `chown ${shq(`${f.owner}:${f.group}`)} "$tmp"`,
+            `chmod ${shq(f.mode)} "$tmp"`,
+            `mv -f "$tmp" "$f"`,
+            `trap - EXIT`,
+        ].join("\n");
     const content = args.secretContent ? pulumi.secret(args.secretContent) : pulumi.output(f.content);
     const resource = remoteScript(
         `${conn.node.name}:${f.path}`,
         {
             conn,
             what: `write ${conn.node.name}:${f.path}`,
-            create: body,
+            create: script(args.keepOriginal === true),
+            update: script(false),
             delete: args.keepOnDelete ? undefined : `rm -f ${shq(f.path)}`,
             stdin: content,
             timeoutSec: 60,
