@@ -1,6 +1,6 @@
 // Issue 4: pulumi up delivers a verified HA cluster on real Debian hosts,
 // is idempotent, fails over, and destroy is careful. Real clients only.
-import { LabHosts, Member, configureStack, lab, labHosts, labStackLifecycle, upStack, patronictlList, psql, pulumi, ssh, sshLogins, steps, superuserPassword, waitFor } from "./harness";
+import { LabHosts, Member, configureStack, lab, previewOpsOf, labHosts, labStackLifecycle, upStack, patronictlList, psql, pulumi, ssh, sshLogins, steps, superuserPassword, waitFor } from "./harness";
 
 const STACK = "e2e";
 const VIP = "198.18.0.100";
@@ -78,7 +78,22 @@ step("3. failover: kill the leader's host, a new leader takes writes through the
     );
 }, 900);
 
-step("4. destroy stops and disables the services, keeps the data, leaves no resources", () => {
+const setConfig = (key: string, value: string) => pulumi(["config", "set", "--path", key, value, "--stack", STACK], { echo: false });
+const DATA_HOSTS = ["lab1", "lab2", "lab3"];
+const markers = () => DATA_HOSTS.filter((h) => ssh(h, "test -e /etc/pgha/delete-data && echo marked || true").stdout.trim() === "marked");
+
+step("4a. deleteData is recorded on each data node by up (only the markers change), and turning it off again removes the record", () => {
+    setConfig("pgha:destroy.deleteData", "true");
+    expect(previewOpsOf(STACK)).toEqual({ ...Object.fromEntries(DATA_HOSTS.map((h) => [`${h}:/etc/pgha/delete-data`, "create"])), "pgsql:verify": "update" });
+    upStack(STACK);
+    expect(markers()).toEqual(DATA_HOSTS);
+    setConfig("pgha:destroy.deleteData", "false");
+    upStack(STACK);
+    expect(markers()).toEqual([]);
+    pulumi(["preview", "--expect-no-changes", "--stack", STACK]);
+}, 600);
+
+step("4. destroy (deleteData was on, then turned off) stops and disables the services, keeps the data, leaves no resources", () => {
     pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
     for (const h of hosts.hosts) {
         const units = h.name === "lab3" ? ["etcd"] : ["etcd", "patroni", "haproxy", "keepalived", "pgha-etcd-leader-away"];
@@ -108,3 +123,15 @@ step("5. pre-installed hosts with packages.install=false deploy without apt", ()
     expect(aptAfter).toEqual(aptBefore);
     for (const h of hosts.hosts) expect(ssh(h.name, "test -e /tmp/pgha-apt.log && echo apt-ran || echo no-apt").stdout.trim()).toBe("no-apt");
 }, 1800);
+
+step("6. with deleteData recorded, destroy deletes the data directories", () => {
+    setConfig("pgha:destroy.deleteData", "true");
+    upStack(STACK);
+    expect(markers()).toEqual(DATA_HOSTS);
+    pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
+    for (const h of DATA_HOSTS) {
+        expect(ssh(h, "test -e /var/lib/etcd/pgha-pgsql && echo present || echo gone").stdout.trim()).toBe("gone");
+        if (h !== "lab3") expect(ssh(h, "test -e /var/lib/postgresql/15/pgsql && echo present || echo gone").stdout.trim()).toBe("gone");
+        expect(ssh(h, "test -e /etc/pgha/delete-data && echo present || echo gone").stdout.trim()).toBe("gone");
+    }
+}, 900);

@@ -5,7 +5,7 @@
 import { ChildProcess, spawn } from "child_process";
 import * as path from "path";
 import { CA_CERT_PATH, ETCD_TLS } from "../../core/pki";
-import { ROOT, configureStack, labStackLifecycle, upStack, patronictlList, psql, pulumi, ssh, steps, superuserPassword, waitFor } from "./harness";
+import { ROOT, configureStack, previewOpsOf, labStackLifecycle, upStack, patronictlList, psql, pulumi, ssh, steps, superuserPassword, waitFor } from "./harness";
 
 const STACK = "e2e-day2";
 const VIP = "198.18.0.100";
@@ -19,13 +19,7 @@ labStackLifecycle(STACK, 5, [`--roles=${CLASSIC}`]);
 
 const setConfig = (key: string, value: string) => pulumi(["config", "set", "--path", key, value, "--stack", STACK], { echo: false });
 
-/** What a preview would do: resource name → op, for every step that is not "same". */
-function previewOps(): Record<string, string> {
-    const out = pulumi(["preview", "--json", "--stack", STACK], { echo: false }).stdout;
-    const ops: Record<string, string> = {};
-    for (const s of JSON.parse(out).steps ?? []) if (!["same", "read"].includes(s.op) && !s.urn.includes("::pulumi:pulumi:Stack::")) ops[s.urn.split("::").pop()] = s.op;
-    return ops;
-}
+const previewOps = () => previewOpsOf(STACK);
 
 function postmasterStart(host: string): string {
     return ssh(host, `cd / && runuser -u postgres -- psql -AtXc "select pg_postmaster_start_time()"`).stdout.trim();
@@ -158,6 +152,13 @@ step("unsafe edits are refused at preview, before any server is touched", () => 
     expect(r.status).not.toBe(0);
     expect(r.stdout + r.stderr).toContain('pgha:clusterName: changing "pgsql" to "renamed" in place is refused');
     setConfig("pgha:clusterName", "pgsql");
+    pulumi(["preview", "--expect-no-changes", "--stack", STACK]);
+    // A node renamed in place would get new resources, then lose its files and services to the old ones' deletes.
+    setConfig("pgha:nodes[1].name", "lab2b");
+    const renamed = pulumi(["preview", "--stack", STACK], { allowFail: true });
+    expect(renamed.status).not.toBe(0);
+    expect(renamed.stdout + renamed.stderr).toContain('pgha:nodes: the node "lab2b" has the address 198.18.0.12 of the running node "lab2"; renaming a node is refused');
+    setConfig("pgha:nodes[1].name", "lab2");
     pulumi(["preview", "--expect-no-changes", "--stack", STACK]);
 }, 300);
 

@@ -160,3 +160,11 @@ export function labStackLifecycle(stack: string, nodes: number, stackArgs: strin
 export function upStack(stack: string): RunResult {
     return pulumi(["up", "--yes", "--skip-preview", "--stack", stack]);
 }
+
+/** What a preview of `stack` would do: resource name → op, for every step that is not "same". */
+export function previewOpsOf(stack: string): Record<string, string> {
+    const out = pulumi(["preview", "--json", "--stack", stack], { echo: false }).stdout;
+    const ops: Record<string, string> = {};
+    for (const s of JSON.parse(out).steps ?? []) if (!["same", "read"].includes(s.op) && !s.urn.includes("::pulumi:pulumi:Stack::")) ops[s.urn.split("::").pop()] = s.op;
+    return ops;
+}
