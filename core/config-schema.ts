@@ -152,7 +152,19 @@ const hostnameOrIp = text((s) => {
     if (LOOKS_LIKE_IP_RE.test(s)) return isIPv4(s) ? undefined : `${q(s)} is not an IPv4 address`;
     return HOSTNAME_RE.test(s) && s.length <= 253 ? undefined : `${q(s)} is neither a host name nor an IPv4 address`;
 });
-const name = matching(NAME_RE, `is not a valid name (${NAME_RULE})`, 63);
+/**
+ * A name. Pulumi's config reader turns an unquoted YAML number into a number
+ * (`0755` → 493, `0o17` → 15, `1e3` → 1000): it arrives as its decimal text
+ * (a top-level key) or as a JSON number (inside an object). Both are refused,
+ * as is any all-digit name, rather than becoming a cluster "493".
+ */
+const name = z.preprocess(
+    (v) => (typeof v === "number" ? String(v) : v),
+    text((s) => {
+        if (/^[0-9]+$/.test(s)) return `${q(s)} is a number, not a name (an unquoted YAML value such as 0755, 0o17, 0x1F or 1e3 is read as one); use a name with a letter`;
+        return NAME_RE.test(s) ? undefined : `${q(s)} is not a valid name (${NAME_RULE})`;
+    }, 63),
+);
 const user = matching(USER_RE, "is not a valid user name (lowercase letters, digits, '_' and '-', starting with a letter or '_', at most 32)", 32);
 
 /** What is wrong with an absolute directory path, or undefined. */

@@ -39,9 +39,12 @@ export function toYaml11(value: unknown): string {
     // config unreadable. Write them as explicit, quoted strings.
     visit(doc, {
         Scalar(_key, node) {
-            if (typeof node.value === "string" && PYYAML_RESOLVED_RE.test(node.value)) {
+            if (typeof node.value !== "string") return;
+            if (PYYAML_RESOLVED_RE.test(node.value)) {
                 node.type = Scalar.QUOTE_DOUBLE;
                 node.tag = "tag:yaml.org,2002:str";
+            } else if (goYamlNonString(node.value)) {
+                node.type = Scalar.QUOTE_DOUBLE;
             }
         },
     });
@@ -49,6 +52,31 @@ export function toYaml11(value: unknown): string {
 }
 
 const PYYAML_RESOLVED_RE = /^(=|<<)$/;
+
+/**
+ * Whether Go's YAML readers (etcd 3.4: go-yaml v2 through sigs.k8s.io/yaml)
+ * would resolve the plain scalar `s` to something other than a string. They
+ * read numbers with Go's strconv after dropping "_" (so `0o17` is 15, beyond
+ * YAML 1.1) and dates in the short form 2001-1-2. A superset is fine: a
+ * quoted string is a string to every reader.
+ */
+function goYamlNonString(s: string): boolean {
+    if (GO_YAML_WORDS.has(s)) return true;
+    if (!/^[-+.0-9]/.test(s)) return false;
+    if (/^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}/.test(s)) return true;
+    const plain = s.replace(/_/g, "");
+    return GO_INT_RE.test(plain) || GO_YAML_FLOAT_RE.test(plain);
+}
+const GO_YAML_WORDS = new Set([
+    "y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "true", "True", "TRUE",
+    "n", "N", "no", "No", "NO", "off", "Off", "OFF", "false", "False", "FALSE",
+    "null", "Null", "NULL", "~", ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF",
+    "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", "<<",
+]);
+/** strconv.ParseInt(s, 0, 64) syntax: 0x, 0o, 0b prefixes, a leading 0 for octal. */
+const GO_INT_RE = /^[-+]?(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|[0-9]+)$/;
+/** go-yaml's yamlStyleFloat. */
+const GO_YAML_FLOAT_RE = /^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/;
 
 export function file(path: string, content: string, mode: string, owner = "root", group = owner): RenderedFile {
     return { path, content, mode, owner, group };

@@ -1,4 +1,4 @@
-import { formatConfigErrors, parseClusterConfig } from "../../core/config";
+import { formatConfigErrors, parseClusterConfig, readRawConfig } from "../../core/config";
 import { ClusterSpec } from "../../core/spec";
 import { FAKE_SECRETS, HOME, classicValues, classicWith, errorsOf, parse, placeholderHostKey, specOf, withHostKeys } from "./fixtures";
 
@@ -441,6 +441,33 @@ describe("cross-field problems", () => {
             }),
             'pgha:etcd.dataDir: "/srv/db/pg/etcd" overlaps pgha:postgres.dataDir "/srv/db/pg"',
         );
+    });
+});
+
+describe("names are never numbers", () => {
+    const NUMBER = "is a number, not a name (an unquoted YAML value such as 0755, 0o17, 0x1F or 1e3 is read as one); use a name with a letter";
+
+    test("what Pulumi hands over for `pgha:clusterName: 0755` and a node `name: 0755` is refused, naming the key", () => {
+        // Pulumi's config reader (yaml.v3) reads 0755 as the integer 493: a top-level key then arrives
+        // as the text "493", a field inside an object as the JSON number 493.
+        const values = classicWith((v) => (v.nodes[0].name = 493));
+        const flat: Record<string, string> = Object.fromEntries(Object.entries(values).map(([k, v]) => [`pgha:${k}`, typeof v === "object" ? JSON.stringify(v) : String(v)]));
+        flat["pgha:clusterName"] = "493";
+        const raw = readRawConfig(Object.keys(flat), (k) => flat[k], HOME);
+        const r = parseClusterConfig({ ...raw, secrets: { ...FAKE_SECRETS } });
+        expect(!r.ok && r.errors).toEqual([`pgha:clusterName: "493" ${NUMBER}`, `pgha:nodes[0].name: "493" ${NUMBER}`]);
+    });
+
+    test.each(["15", "1000", "31", "0755", "0"])("the name %j is refused for the cluster and for a node", (n) => {
+        expect(errorsOf(classicWith((v) => ((v.clusterName = n), (v.nodes[2].name = n))))).toEqual([
+            `pgha:clusterName: ${JSON.stringify(n)} ${NUMBER}`,
+            `pgha:nodes[2].name: ${JSON.stringify(n)} ${NUMBER}`,
+        ]);
+    });
+
+    test("names with a letter or a dash stay valid, even when YAML would read them specially (they are quoted in files)", () => {
+        const spec = specOf(classicWith((v) => ((v.clusterName = "0o17"), (v.nodes[0].name = "1e3"), (v.nodes[1].name = "10-0-0-2"), (v.nodes[2].name = "yes"))));
+        expect([spec.clusterName, ...spec.nodes.map((n) => n.name)]).toEqual(["0o17", "10-0-0-2", "1e3", "yes"]);
     });
 });
 

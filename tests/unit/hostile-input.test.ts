@@ -246,6 +246,10 @@ const CASES: readonly Case[] = [
         "pgha:postgres.dataDir",
         /^"\/opt\/pg\/15" overlaps pgha:postgres\.binDir "\/opt\/pg\/15\/bin"/,
     ),
+    refuse("cluster name 0755, which YAML hands over as 493", { stack: (s) => (s["pgha:clusterName"] = "493") }, "pgha:clusterName", /^"493" is a number, not a name/),
+    refuse("cluster name 1e3, which YAML hands over as 1000", { stack: (s) => (s["pgha:clusterName"] = "1000") }, "pgha:clusterName", /^"1000" is a number, not a name/),
+    refuse("node name 0755, which YAML hands over as the number 493", { edit: (v) => (v.nodes[1].name = 493) }, "pgha:nodes[1].name", /^"493" is a number, not a name/),
+    refuse("node name 0o17, which YAML hands over as the number 15", { edit: (v) => (v.nodes[0].name = 15) }, "pgha:nodes[0].name", /^"15" is a number, not a name/),
     refuse("a node without a pinned host key (verified by default)", { edit: (v) => delete v.nodes[2].hostKey }, "pgha:nodes[2].hostKey", /^missing, and pgha:ssh\.strictHostKeys is true \(find it with `ssh-keyscan -t ed25519 172\.51\.216\.83 \| cut -d' ' -f2-`\)$/),
 
     // --- Secrets
@@ -306,6 +310,10 @@ const CASES: readonly Case[] = [
         },
     }),
     accept("duplicate roles in one node", { edit: (v) => (v.nodes[2].roles = ["etcd", "etcd"]) }),
+    accept("names YAML 1.1 readers would take for numbers, booleans or dates", {
+        edit: (v) => ((v.clusterName = "0o17"), (v.nodes[0].name = "1e3"), (v.nodes[1].name = "0x1f"), (v.nodes[2].name = "2001-1-2")),
+    }),
+    accept("names that are YAML booleans", { edit: (v) => ((v.clusterName = "yes"), (v.nodes[0].name = "on"), (v.nodes[1].name = "n"), (v.nodes[2].name = "null")) }),
     acceptWithWarning("client CIDR 0.0.0.0/0", { edit: (v) => (v.postgres.allowedClientCidrs = ["0.0.0.0/0"]) }, "pgha:postgres.allowedClientCidrs[0]", /^0\.0\.0\.0\/0 is every IPv4 address/),
     acceptWithWarning("client CIDR /8", { edit: (v) => (v.postgres.allowedClientCidrs = ["172.51.216.0/24", "10.0.0.0/8"]) }, "pgha:postgres.allowedClientCidrs[1]", /^10\.0\.0\.0\/8 is wider than \/16/),
     acceptWithWarning(

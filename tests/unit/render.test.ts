@@ -1,4 +1,5 @@
 import { needsLeaderAway, renderLeaderAwayUnit } from "../../core/render/etcd-leader-away";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
@@ -169,6 +170,40 @@ describe("etcd", () => {
         const back = parseYaml(renderEtcdConfig(classic, classic.nodes[0]).content, { version: "1.1" });
         expect(back).toEqual(etcdConfigObject(classic, classic.nodes[0]));
         expect(back["auto-compaction-retention"]).toBe("1");
+    });
+});
+
+describe("names a YAML 1.1 reader would take for a number, boolean or date are quoted", () => {
+    // PyYAML (Patroni) and go-yaml (etcd: `name: 0o17` would be member 15) each resolve more plain
+    // scalars than strings; every such value is written double-quoted.
+    const READ_SPECIALLY = ["0o17", "1e3", "0x1f", "0b101", "015", "08", "1_000", "+1", "-0o7", ".5", "yes", "no", "on", "off", "y", "n", "true", "false", "null", "~", "2001-12-14", "2001-1-2"];
+    test.each(READ_SPECIALLY)("%j", (v) => {
+        expect(toYaml11({ k: v })).toBe(`k: "${v}"\n`);
+    });
+    test("ordinary values stay plain", () => {
+        for (const v of ["pg1", "128MB", "10.0.0.1", "1-2", "a1", "10-0-0-2", "1000ms", "https://10.0.0.1:2379"]) expect(toYaml11({ k: v })).toBe(`k: ${v}\n`);
+    });
+
+    const odd = specOf(classicWith((v) => ((v.clusterName = "0o17"), (v.nodes[0].name = "1e3"), (v.nodes[1].name = "0x1f"), (v.nodes[2].name = "2001-1-2"))));
+    test("etcd's name and cluster token, Patroni's scope and name", () => {
+        for (const n of odd.nodes) {
+            const etcd = renderEtcdConfig(odd, n).content;
+            expect(etcd).toContain(`\nname: "${n.name}"\n`);
+            expect(etcd).toContain(`\ninitial-cluster-token: "0o17"\n`);
+            if (!n.roles.includes("postgres")) continue;
+            const patroni = renderPatroniConfig(odd, n, FAKE_SECRETS).content;
+            expect(patroni).toContain(`\nscope: "0o17"\n`);
+            expect(patroni).toContain(`\nname: "${n.name}"\n`);
+        }
+    });
+
+    (spawnSync("python3", ["-c", "import yaml"]).status === 0 ? test : test.skip)("PyYAML reads them back as the same strings", () => {
+        const docs = odd.nodes.flatMap((n) => [renderEtcdConfig(odd, n).content, ...(n.roles.includes("postgres") ? [renderPatroniConfig(odd, n, FAKE_SECRETS).content] : [])]);
+        const script = "import json, sys, yaml\nprint(json.dumps([(lambda d: [d.get('name'), d.get('scope', d.get('initial-cluster-token'))])(yaml.safe_load(t)) for t in json.load(sys.stdin)]))";
+        const r = spawnSync("python3", ["-c", script], { input: JSON.stringify(docs) });
+        expect(r.status).toBe(0);
+        const expected = odd.nodes.flatMap((n) => [[n.name, "0o17"], ...(n.roles.includes("postgres") ? [[n.name, "0o17"]] : [])]);
+        expect(JSON.parse(r.stdout.toString())).toEqual(expected);
     });
 });
 
