@@ -141,6 +141,17 @@ export function sshLogins(hosts: LabHost[], since: number, until: number): Recor
     return out;
 }
 
+/**
+ * Prints what sshd on each lab host logged about dropped or failed connections during the
+ * suite (MaxStartups drops, resets, errors): evidence for any SSH failure a suite saw.
+ */
+function reportSshdTrouble(): void {
+    for (const h of labHosts().hosts) {
+        const r = ssh(h.name, `journalctl -q -u ssh --no-pager | grep -Ei 'maxstartups|drop|reset|error|fatal|timeout|refused' | tail -n 5 || true`, { allowFail: true, timeoutSec: 20 });
+        if (r.stdout.trim()) process.stdout.write(`sshd on ${h.name} logged:\n${r.stdout}`);
+    }
+}
+
 /** A fresh lab of `nodes` hosts and a new stack before the suite; pass or fail, both torn down after it. */
 export function labStackLifecycle(stack: string, nodes: number, stackArgs: string[] = []): void {
     beforeAll(() => {
@@ -150,6 +161,7 @@ export function labStackLifecycle(stack: string, nodes: number, stackArgs: strin
         configureStack(stack, stackArgs);
     }, 1800 * 1000);
     afterAll(() => {
+        reportSshdTrouble();
         pulumi(["destroy", "--yes", "--stack", stack, "--skip-preview"], { allowFail: true, timeoutSec: 600 });
         pulumi(["stack", "rm", "--yes", "--force", stack], { allowFail: true });
         lab("down");
