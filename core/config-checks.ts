@@ -177,6 +177,31 @@ function portClashes(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem[
     }));
 }
 
+/**
+ * synchronous_mode_strict makes every commit wait for a synchronous standby: a
+ * postgres node other than the leader without patroniTags.nosync. Whichever
+ * node may lead (no nofailover), one must exist, or writes block forever.
+ */
+function strictSyncRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem[] {
+    if (!(cfg.patroni.synchronousMode && cfg.patroni.synchronousModeStrict)) return [];
+    const path = ["patroni", "synchronousModeStrict"];
+    const postgres = withRole(nodes, "postgres");
+    if (postgres.length === 1) {
+        return [{
+            path,
+            message: `is true, but ${shown(postgres[0].node.name)} is the only postgres node: no synchronous standby is possible, so every write would wait forever (add a replica or set it false)`,
+        }];
+    }
+    const stranded = postgres.filter((l) => !l.node.patroniTags.nofailover && !postgres.some((o) => o !== l && !o.node.patroniTags.nosync));
+    if (stranded.length === 0) return [];
+    return [{
+        path,
+        message:
+            `is true, but while ${stranded.map((n) => shown(n.node.name)).join(" or ")} ${stranded.length === 1 ? "leads" : "lead"} no other postgres node can be its ` +
+            `synchronous standby (the others have patroniTags.nosync), so every write would wait forever`,
+    }];
+}
+
 function patroniRules(cfg: ParsedConfig): Problem[] {
     const out: Problem[] = [];
     const { ttl, loopWait, retryTimeout, synchronousMode, synchronousModeStrict } = cfg.patroni;
@@ -251,6 +276,7 @@ export function crossFieldProblems(cfg: ParsedConfig): Problem[] {
         ...vipRules(cfg, nodes),
         ...portClashes(cfg, nodes),
         ...patroniRules(cfg),
+        ...strictSyncRules(cfg, nodes),
         ...hostKeyRules(cfg, nodes),
         ...dataDirRules(cfg, nodes),
     ];

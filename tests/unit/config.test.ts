@@ -403,6 +403,39 @@ describe("cross-field problems", () => {
         );
     });
 
+    test("strict synchronous mode needs a possible synchronous standby whoever leads", () => {
+        const strict = (edit: (v: any) => void) =>
+            classicWith((v) => {
+                v.patroni.synchronousMode = true;
+                v.patroni.synchronousModeStrict = true;
+                edit(v);
+            });
+        // One PostgreSQL node: nobody can acknowledge a commit.
+        expectOnly(
+            strict((v) => (v.nodes[1].roles = ["etcd", "haproxy", "keepalived"])),
+            "pgha:patroni.synchronousModeStrict: is true, but pg1 is the only postgres node: no synchronous standby is possible, so every write would wait forever (add a replica or set it false)",
+        );
+        // Every replica of pg1 is nosync.
+        expectOnly(
+            strict((v) => (v.nodes[1].patroniTags = { nosync: true })),
+            "pgha:patroni.synchronousModeStrict: is true, but while pg1 leads no other postgres node can be its synchronous standby (the others have patroniTags.nosync), so every write would wait forever",
+        );
+        // Three nodes, two nosync: whichever of those leads, the third can stand by, but while pg4 leads nobody can.
+        expectOnly(
+            strict((v) => {
+                v.nodes[0].patroniTags = { nosync: true };
+                v.nodes[1].patroniTags = { nosync: true };
+                v.nodes.push({ name: "pg4", address: "172.51.216.84", hostKey: placeholderHostKey("pg4"), roles: ["postgres"] });
+            }),
+            "pgha:patroni.synchronousModeStrict: is true, but while pg4 leads no other postgres node can be its synchronous standby (the others have patroniTags.nosync), so every write would wait forever",
+        );
+        // A node that can never lead needs no standby of its own: pg2 (nosync) leads, pg1 (nofailover) stands by.
+        specOf(strict((v) => ((v.nodes[0].patroniTags = { nofailover: true }), (v.nodes[1].patroniTags = { nosync: true }))));
+        specOf(strict(() => undefined));
+        // Without strict mode Patroni falls back to asynchronous replication: accepted.
+        specOf(classicWith((v) => ((v.patroni.synchronousMode = true), (v.nodes[1].roles = ["etcd", "haproxy", "keepalived"]))));
+    });
+
     test("host keys are verified by default: a node without hostKey is refused, with the ssh-keyscan line", () => {
         expect(errorsOf(classicWith((v) => delete v.nodes[2].hostKey))).toEqual([
             "pgha:nodes[2].hostKey: missing, and pgha:ssh.strictHostKeys is true (find it with `ssh-keyscan -t ed25519 172.51.216.83 | cut -d' ' -f2-`)",

@@ -250,6 +250,18 @@ const CASES: readonly Case[] = [
     refuse("cluster name 1e3, which YAML hands over as 1000", { stack: (s) => (s["pgha:clusterName"] = "1000") }, "pgha:clusterName", /^"1000" is a number, not a name/),
     refuse("node name 0755, which YAML hands over as the number 493", { edit: (v) => (v.nodes[1].name = 493) }, "pgha:nodes[1].name", /^"493" is a number, not a name/),
     refuse("node name 0o17, which YAML hands over as the number 15", { edit: (v) => (v.nodes[0].name = 15) }, "pgha:nodes[0].name", /^"15" is a number, not a name/),
+    refuse(
+        "strict synchronous mode with one PostgreSQL node",
+        { edit: (v) => ((v.patroni.synchronousMode = true), (v.patroni.synchronousModeStrict = true), (v.nodes[1].roles = ["etcd", "haproxy", "keepalived"])) },
+        "pgha:patroni.synchronousModeStrict",
+        /^is true, but pg1 is the only postgres node/,
+    ),
+    refuse(
+        "strict synchronous mode with every replica nosync",
+        { edit: (v) => ((v.patroni.synchronousMode = "true"), (v.patroni.synchronousModeStrict = "true"), (v.nodes[1].patroniTags = { nosync: "true" })) },
+        "pgha:patroni.synchronousModeStrict",
+        /^is true, but while pg1 leads no other postgres node can be its synchronous standby/,
+    ),
     refuse("a node without a pinned host key (verified by default)", { edit: (v) => delete v.nodes[2].hostKey }, "pgha:nodes[2].hostKey", /^missing, and pgha:ssh\.strictHostKeys is true \(find it with `ssh-keyscan -t ed25519 172\.51\.216\.83 \| cut -d' ' -f2-`\)$/),
 
     // --- Secrets
