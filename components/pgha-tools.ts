@@ -19,7 +19,7 @@ export const DCS_APPLY = tool("patroni-dcs-apply.py");
 /** Hands leadership over before a member's Patroni stops (argv: member REST API URL). */
 export const HANDOVER = tool("patroni-handover.py");
 
-/** Sets the role passwords on the leader (stdin: JSON; argv: socket dir, port; run as postgres). */
+/** Sets the role passwords on the leader, as SCRAM verifiers made on the node (stdin: JSON; argv: socket dir, port; run as postgres). */
 export const SET_PASSWORDS = tool("pg-set-passwords.py");
 
 /** The REST API client both Patroni helpers import (HTTPS with the CA, basic auth from config.yml). */

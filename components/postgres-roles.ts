@@ -1,7 +1,8 @@
 // Password rotation without downtime: a changed superuser or replication
 // password is first set in PostgreSQL by the leader (every postgres node runs
 // the step; only the leader acts), and only then are the Patroni configs that
-// carry it rewritten and reloaded. Streaming connections stay up.
+// carry it rewritten and reloaded. Streaming connections stay up. The passwords
+// travel on stdin; the script sends PostgreSQL only their SCRAM-SHA-256 verifiers.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { POSTGRES_SOCKET_DIR } from "../core/render/patroni";
