@@ -124,6 +124,8 @@ const SETTINGS: [string, string][] = [
 
 step("rotate the passwords: set in PostgreSQL first, replication keeps streaming, no restart", async () => {
     const before = ["lab1", "lab2"].map(postmasterStart);
+    // Every statement is logged: a password sent in ALTER ROLE would land in the log.
+    setConfig("pgha:postgres.parameters.log_statement", "all");
     const replication = `Repl'"$(id)\`;#-${Date.now()}`;
     pulumi(["config", "set", "--secret", "pgha:replicationPassword", "--stack", STACK], { input: replication, echo: false });
     const probe = await withWriteProbe(up);
@@ -144,6 +146,12 @@ step("rotate the passwords: set in PostgreSQL first, replication keeps streaming
     expect(psql(VIP, 5000, oldSuperuser, "select 1", { allowFail: true }).status).not.toBe(0);
     expect(ssh("lab1", "grep -c 'auth_pass n3wVrrp1' /etc/keepalived/keepalived.conf").stdout.trim()).toBe("1");
     expect(["lab1", "lab2"].map(postmasterStart)).toEqual(before);
+    // PostgreSQL logged the ALTER ROLEs (to Patroni's journal), with SCRAM verifiers and no password.
+    const logs = (h: string) => ssh(h, `journalctl -u patroni --no-pager -q; cat /var/lib/postgresql/15/pgsql/log/* 2>/dev/null || true`, { timeoutSec: 60 }).stdout;
+    const all = ["lab1", "lab2"].map(logs).join("\n");
+    expect(all).toMatch(/ALTER ROLE .*PASSWORD 'SCRAM-SHA-256\$4096:/);
+    // The quote-free tail of each password (a quote would be doubled in a logged SQL literal).
+    for (const secret of [replication, password]) expect(all).not.toContain(secret.slice(-13));
 }, 600);
 
 step("unsafe edits are refused at preview, before any server is touched", () => {
