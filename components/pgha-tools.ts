@@ -1,14 +1,19 @@
-// pgha's helper programs, installed on the postgres and etcd nodes so that the commands
-// calling them stay short (a failed command's text is part of its error).
+// pgha's helper programs: every program pgha runs on a server is a file in server/ (the
+// templates in templates/ aside), installed from here into TOOLS_DIR on the nodes whose
+// roles use it, so that the commands calling them stay short (a failed command's text is
+// part of its error) and each program can be linted and unit-tested on its own.
 import * as fs from "fs";
 import * as path from "path";
 import { RenderedFile } from "../core/render/file";
 
 export const TOOLS_DIR = "/usr/local/libexec/pgha";
 
+/** The folder holding the programs, in this checkout. */
+export const SERVER_DIR = path.resolve(__dirname, "..", "server");
+
 const tool = (name: string): RenderedFile => ({
     path: `${TOOLS_DIR}/${name}`,
-    content: fs.readFileSync(path.join(__dirname, "remote-scripts", name), "utf8"),
+    content: fs.readFileSync(path.join(SERVER_DIR, name), "utf8"),
     mode: "0755",
     owner: "root",
     group: "root",

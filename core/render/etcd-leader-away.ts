@@ -1,6 +1,6 @@
 // The systemd unit of pgha's etcd-leader-away helper, on hosts that run both an etcd
 // member and a PostgreSQL member: it hands etcd's raft leadership to another member
-// whenever this host runs the PostgreSQL primary (why: components/remote-scripts/etcd-leader-away.py).
+// whenever this host runs the PostgreSQL primary (why: server/etcd-leader-away.py).
 
 import { ClusterSpec, NodeSpec } from "../spec";
 import { CA_CERT_PATH, ETCD_TLS } from "../pki";

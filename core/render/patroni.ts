@@ -177,7 +177,7 @@ export function renderPatroniConfigRedacted(spec: ClusterSpec, node: NodeSpec): 
 
 export const PATRONI_DROPIN_PATH = "/etc/systemd/system/patroni.service.d/pgha.conf";
 
-/** Debian's patroni.service, started through pgha's launcher (components/remote-scripts/patroni-run.py). */
+/** Debian's patroni.service, started through pgha's launcher (server/patroni-run.py). */
 export function renderPatroniDropIn(spec: ClusterSpec, launcher: string): RenderedFile {
     const content = [
         `# Managed by pgha (cluster ${spec.clusterName}): Patroni with pgha's fix for Patroni 3.0.2's etcd3 leader-key renewal.`,

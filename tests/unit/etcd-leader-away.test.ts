@@ -15,7 +15,7 @@ import { caScript, nodeCertScript, parseCaOutput, parseNodeCertOutput } from "..
 const has = (cmd: string, ...args: string[]): boolean => spawnSync(cmd, args, { stdio: "ignore" }).status === 0;
 const available = fs.existsSync("/usr/bin/etcd") && has("python3", "--version") && (spawnSync("openssl", ["version"], { encoding: "utf8" }).stdout ?? "").startsWith("OpenSSL 3");
 
-const TOOL = path.join(__dirname, "../../components/remote-scripts", path.basename(LEADER_AWAY.path));
+const TOOL = path.join(__dirname, "../../server", path.basename(LEADER_AWAY.path));
 const NAMES = ["a", "b", "c"];
 const ADDRESS: Record<string, string> = { a: "127.0.0.41", b: "127.0.0.42", c: "127.0.0.43" };
 const CLIENT = 24379;

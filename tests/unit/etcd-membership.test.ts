@@ -1,6 +1,6 @@
 // etcd runtime reconfiguration with real etcd 3.4 processes on loopback addresses
 // (127.0.0.11 … 127.0.0.15, nothing else), driven through pgha's own helper
-// (components/remote-scripts/etcd-member.py) exactly as the Pulumi resources call it,
+// (server/etcd-member.py) exactly as the Pulumi resources call it,
 // with configs rendered by core/render/etcd.ts. etcd runs as plain background
 // processes (PGHA_ETCD_SUPERVISOR=process) instead of through systemd.
 //
@@ -21,7 +21,7 @@ import { etcdConfigObject, etcdRestartFingerprint, renderEtcdConfig } from "../.
 import { ClusterSpec, NodeSpec } from "../../core/spec";
 import { classicWith, specOf } from "./fixtures";
 
-const TOOL = path.join(__dirname, "../../components/remote-scripts", path.basename(ETCD_MEMBER.path));
+const TOOL = path.join(__dirname, "../../server", path.basename(ETCD_MEMBER.path));
 const has = (cmd: string, ...args: string[]): boolean => spawnSync(cmd, args, { stdio: "ignore" }).status === 0;
 const available = fs.existsSync("/usr/bin/etcd") && has("etcdctl", "version") && has("python3", "--version");
 if (!available) {

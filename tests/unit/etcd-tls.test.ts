@@ -22,7 +22,7 @@ const available =
 const ADDRESS = "127.0.0.21";
 const CLIENT = 23379;
 const PEER = 23380;
-const TOOL = path.join(__dirname, "../../components/remote-scripts", path.basename(ETCD_MEMBER.path));
+const TOOL = path.join(__dirname, "../../server", path.basename(ETCD_MEMBER.path));
 
 (available ? describe : describe.skip)("etcd with pgha's TLS settings (real etcd)", () => {
     jest.setTimeout(60_000);

@@ -186,7 +186,7 @@ describe("the most hostile accepted configuration, under mocks", () => {
         const fixedTmp = /\/(?:var\/)?tmp\/[A-Za-z0-9_.-]/;
         for (const s of [...scripts.outer, ...scripts.inner]) expect([s.where, fixedTmp.exec(s.text)?.[0]]).toEqual([s.where, undefined]);
         const root = path.join(__dirname, "..", "..");
-        for (const dir of ["components/remote-scripts", "templates"]) {
+        for (const dir of ["server", "templates"]) {
             for (const f of fs.readdirSync(path.join(root, dir)).filter((f) => /\.(py|hbs|sh)$/.test(f))) {
                 expect([f, fixedTmp.exec(fs.readFileSync(path.join(root, dir, f), "utf8"))?.[0]]).toEqual([f, undefined]);
             }

@@ -3,7 +3,7 @@
 import { spawnSync } from "child_process";
 import * as path from "path";
 
-const DIR = path.join(__dirname, "../../components/remote-scripts");
+const DIR = path.join(__dirname, "../../server");
 
 function pick(members: object[]): string | null {
     const code = `import importlib.util, json, sys

@@ -12,7 +12,7 @@ import * as os from "os";
 import * as path from "path";
 import { SET_PASSWORDS } from "../../components/pgha-tools";
 
-const SCRIPT = path.join(__dirname, "../../components/remote-scripts", path.basename(SET_PASSWORDS.path));
+const SCRIPT = path.join(__dirname, "../../server", path.basename(SET_PASSWORDS.path));
 const has = (cmd: string, ...args: string[]): boolean => spawnSync(cmd, args, { stdio: "ignore" }).status === 0;
 
 /**
