@@ -1,120 +1,149 @@
-// Composes the whole cluster in dependency order:
-// packages → etcd healthy → bootstrap leader → replicas → HAProxy → keepalived → verification.
+// The library's entry point: a whole PostgreSQL HA cluster on existing servers, from
+// arguments in the stack file's vocabulary (docs/stack-config.md, keys without `pgha:`).
+// It validates them (every problem at once, each naming its key path), refuses edits that
+// cannot be applied in place by comparing with the previous deployment, renews certificates
+// near their end, and then builds the tree (cluster-build.ts). A program importing it gets
+// the same refusals and renewals as the pgha program itself.
+import * as fs from "fs";
+import * as os from "os";
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterSpec, Secrets, nodesWithRole } from "../core/spec";
-import { bootstrapNode, clusterEndpoints, connectionString } from "../core/topology";
-import { CertificateStatus } from "../core/pki";
-import { renderDeleteDataMarker } from "../core/render/data-policy";
-import { ClusterPki } from "./cluster-pki";
-import { ClusterVerification } from "./cluster-verification";
-import { EtcdCluster } from "./etcd-cluster";
-import { HaproxyBalancer } from "./haproxy-balancer";
-import { HostPrep } from "./host-prep";
-import { KeepalivedPair } from "./keepalived-pair";
-import { PatroniDynamicConfig } from "./patroni-dynamic-config";
-import { PatroniNode } from "./patroni-node";
-import { PostgresRoles } from "./postgres-roles";
-import { placeFile } from "./remote-file";
-import { NodeConnection, nodeConnection } from "./ssh";
+import { formatConfigErrors, parseClusterConfig } from "../core/config";
+import { checkSecrets, deriveRestApiPassword } from "../core/config-secrets";
+import { CertificateStatus, certificateGenerations } from "../core/pki";
+import { ClusterSpec, SECRET_NAMES, Secrets } from "../core/spec";
+import { ClusterShape, clusterShape, unsafeTransitions } from "../core/transitions";
+import { BuiltCluster, ClusterBuildArgs, buildCluster } from "./cluster-build";
 
-export interface PostgresHaClusterArgs {
-    readonly spec: ClusterSpec;
-    /** Secret values (generated or from config), kept inside Outputs. */
-    readonly secrets: pulumi.Output<Secrets>;
-    /** The SSH private key's content. */
-    readonly sshPrivateKey: pulumi.Output<string>;
-    /** Per node: the certificate generation (renewal near expiry). Default 0. */
-    readonly certificateGenerations?: Readonly<Record<string, number>>;
+/** One server, as in `pgha:nodes[]`. Its address and host key may be Outputs of other resources. */
+export interface NodeArgs {
+    /** Unique name: lowercase letters, digits and '-'. A node keeps its name for life. */
+    readonly name: string;
+    /** IPv4 address in the cluster network; the node's identity. */
+    readonly address: pulumi.Input<string>;
+    /** `etcd`, `postgres`, `haproxy`, `keepalived` (a subset). */
+    readonly roles: readonly string[];
+    /** The server's SSH host key (`ssh-ed25519 AAAA...`): verified on every connection. */
+    readonly hostKey?: pulumi.Input<string>;
+    /** Where SSH connects, when not `address` (a DNS name or another address). */
+    readonly sshHost?: string;
+    readonly sshPort?: number;
+    readonly sshUser?: string;
+    readonly keepalivedPriority?: number;
+    /** Patroni tags: `nofailover`, `noloadbalance`, `nosync`, `clonefrom`. */
+    readonly patroniTags?: Readonly<Record<string, boolean>>;
 }
 
+/**
+ * The cluster, in the stack file's vocabulary (docs/stack-config.md): every key of the
+ * `pgha:` namespace except the secrets, which are arguments of their own. Defaults are the
+ * stack file's.
+ */
+export interface ClusterConfigArgs {
+    /** Patroni scope and etcd cluster token (`pgsql`). */
+    readonly clusterName?: string;
+    /** `user`, `port`, `privateKeyPath`, `strictHostKeys` (true). */
+    readonly ssh?: Readonly<Record<string, unknown>>;
+    readonly nodes: readonly NodeArgs[];
+    /** `address`, `prefixLength`, `interface`, `virtualRouterId`; absent: no keepalived. */
+    readonly vip?: Readonly<Record<string, unknown>>;
+    /** `version`, `port`, `parameters`, `allowedClientCidrs`, `dataDir`, `binDir`. */
+    readonly postgres?: Readonly<Record<string, unknown>>;
+    /** `profile`, `ttl`, `loopWait`, `retryTimeout`, `maximumLagOnFailover`, `synchronousMode`, `synchronousModeStrict`, `restApiPort`. */
+    readonly patroni?: Readonly<Record<string, unknown>>;
+    /** `clientPort`, `peerPort`, `dataDir`, `allowEvenMembers`. */
+    readonly etcd?: Readonly<Record<string, unknown>>;
+    /** `primaryPort`, `replicaPort`, `statsPort`. */
+    readonly haproxy?: Readonly<Record<string, unknown>>;
+    /** `install`, `aptProxy`. */
+    readonly packages?: Readonly<Record<string, unknown>>;
+    /** `deleteData` (false). */
+    readonly destroy?: Readonly<Record<string, unknown>>;
+}
+
+/** What the previous deployment recorded: read back to refuse unsafe edits and to renew certificates. */
+export interface PreviousDeployment {
+    readonly clusterShape?: ClusterShape;
+    readonly certificates?: unknown;
+}
+
+export interface PostgresHaClusterArgs {
+    readonly config: ClusterConfigArgs;
+    readonly superuserPassword: pulumi.Input<string>;
+    readonly replicationPassword: pulumi.Input<string>;
+    /** Needed with a VIP (keepalived uses its first 8 characters). */
+    readonly keepalivedPassword?: pulumi.Input<string>;
+    /** Basic auth of Patroni's unsafe REST endpoints; default: derived from the superuser password. */
+    readonly restApiPassword?: pulumi.Input<string>;
+    /** The SSH private key's content; default: the file at `config.ssh.privateKeyPath` (`~/.ssh/id_ed25519`). */
+    readonly sshPrivateKey?: pulumi.Input<string>;
+    /**
+     * The previous deployment's record. Default: read from this stack's own outputs
+     * `clusterShape` and `certificates`, so export `cluster.clusterShape` and
+     * `cluster.certificates` under those names (the guards need them); `null`: none.
+     */
+    readonly previous?: PreviousDeployment | null;
+}
+
+/** A cluster from an already validated spec (the pgha program's tests, advanced use). */
+export type PostgresHaClusterSpecArgs = ClusterBuildArgs;
+
+const isSpecArgs = (a: PostgresHaClusterArgs | PostgresHaClusterSpecArgs): a is PostgresHaClusterSpecArgs => "spec" in a;
+const known = (v: unknown): v is string | undefined => v === undefined || typeof v === "string";
+
 export class PostgresHaCluster extends pulumi.ComponentResource {
-    public readonly primaryEndpoint: string;
-    public readonly replicaEndpoint: string;
-    public readonly haproxyStatsUrl?: string;
-    public readonly patroniApiUrls: string[];
-    public readonly etcdEndpoints: string[];
+    /** `VIP:5000` (or the first balancer's address), read/write. */
+    public readonly primaryEndpoint: pulumi.Output<string>;
+    /** `VIP:5001`, read-only replicas. */
+    public readonly replicaEndpoint: pulumi.Output<string>;
+    public readonly haproxyStatsUrl: pulumi.Output<string | undefined>;
+    public readonly patroniApiUrls: pulumi.Output<string[]>;
+    public readonly etcdEndpoints: pulumi.Output<string[]>;
+    /** Secret: the superuser's URI, `sslmode=verify-full` with the CA saved as `pgha-ca.crt`. */
     public readonly connectionString: pulumi.Output<string>;
+    /** What the last verification saw (etcd, leader, replicas streaming, HAProxy, VIP). */
     public readonly verification: pulumi.Output<string>;
     /** The cluster CA certificate (PEM), for clients using sslmode=verify-full. */
     public readonly caCertificate: pulumi.Output<string>;
-    /** Per node: notAfter and generation of its certificate. */
+    /** Per node: notAfter and generation of its certificate. Export as `certificates`. */
     public readonly certificates: pulumi.Output<Record<string, CertificateStatus>>;
+    /** The deployment's shape (names, addresses, versions; no secrets). Export as `clusterShape`. */
+    public readonly clusterShape: pulumi.Output<ClusterShape>;
 
-    constructor(name: string, args: PostgresHaClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+    constructor(name: string, args: PostgresHaClusterArgs | PostgresHaClusterSpecArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgha:cluster:PostgresHaCluster", name, {}, opts);
-        const { spec, secrets } = args;
-        const conns = new Map<string, NodeConnection>(spec.nodes.map((n) => [n.name, nodeConnection(n, args.sshPrivateKey)]));
-        const preps = new Map(spec.nodes.map((n) => [n.name, new HostPrep(`${n.name}-host`, { spec, conn: conns.get(n.name)! }, { parent: this })]));
-
-        const pki = new ClusterPki(`${spec.clusterName}-pki`, { spec, conns, preps, generations: args.certificateGenerations }, { parent: this });
-        const tls = pki.files;
-        // Nodes holding data carry the delete-data marker while deleteData is on; their services
-        // depend on it, so a removal deletes the service (and, by the marker, the data) first.
-        const dataPolicy = new Map<string, pulumi.Resource[]>(
-            spec.nodes
-                .filter((n) => spec.destroy.deleteData && (n.roles.includes("etcd") || n.roles.includes("postgres")))
-                .map((n) => [n.name, [placeFile(conns.get(n.name)!, { file: renderDeleteDataMarker() }, { parent: this, dependsOn: [preps.get(n.name)!] }).resource]]),
-        );
-        const policy = (node: string) => dataPolicy.get(node) ?? [];
-        const etcd = new EtcdCluster(`${spec.clusterName}-etcd`, { spec, conns, preps, tls, dataPolicy }, { parent: this });
-
-        const roles = new PostgresRoles(`${spec.clusterName}-roles`, { spec, conns, preps, secrets }, { parent: this });
-        const leader = bootstrapNode(spec);
-        const patroni = new Map<string, PatroniNode>();
-        const first = new PatroniNode(
-            `${leader.name}-patroni`,
-            { spec, conn: conns.get(leader.name)!, prep: preps.get(leader.name)!, secrets, bootstrap: true, after: [etcd.healthy, ...policy(leader.name)], beforeConfig: roles.steps, tls: tls.get(leader.name)! },
-            { parent: this },
-        );
-        patroni.set(leader.name, first);
-        // Settings reach the DCS once the leader runs and before any replica clones,
-        // so replicas start with them; later edits re-apply only this resource.
-        const dynamic = new PatroniDynamicConfig(
-            `${spec.clusterName}-dynamic-config`,
-            { spec, conn: conns.get(leader.name)!, after: [first.service, preps.get(leader.name)!] },
-            { parent: this },
-        );
-        for (const node of nodesWithRole(spec, "postgres").filter((n) => n.name !== leader.name)) {
-            patroni.set(
-                node.name,
-                new PatroniNode(
-                    `${node.name}-patroni`,
-                    { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, secrets, bootstrap: false, after: [etcd.healthy, first.service, dynamic.applied, ...policy(node.name)], beforeConfig: roles.steps, tls: tls.get(node.name)! },
-                    { parent: this },
-                ),
-            );
+        let built: pulumi.Output<pulumi.Unwrap<BuiltCluster & { shape: ClusterShape }>>;
+        if (isSpecArgs(args)) {
+            built = pulumi.output({ ...buildCluster(this, args), shape: clusterShape(args.spec) });
+        } else {
+            const nodes = args.config.nodes ?? [];
+            // Addresses and host keys may come from other resources: the tree is built once they are known.
+            const resolved = nodes.every((n) => known(n.address) && known(n.hostKey))
+                ? pulumi.output(nodes.map((n) => [n.address as string, n.hostKey as string | undefined] as const))
+                : pulumi.all(nodes.map((n) => pulumi.all([pulumi.output(n.address), pulumi.output(n.hostKey)])));
+            const previous = args.previous === undefined ? readOwnStackOutputs() : Promise.resolve(args.previous ?? {});
+            built = pulumi.all([resolved, previous]).apply(([pairs, prev]) => {
+                const config = { ...args.config, nodes: nodes.map((n, i) => withoutUndefined({ ...n, address: pairs[i][0], hostKey: pairs[i][1] })) };
+                const spec = guardedSpec(config, args, prev);
+                const b = buildCluster(this, {
+                    spec,
+                    secrets: secretsOf(args, spec),
+                    sshPrivateKey: sshPrivateKeyOf(args, spec),
+                    // Certificates near their end (by the last deployment's record) get a new generation: reissued.
+                    certificateGenerations: certificateGenerations(spec, prev.certificates, new Date()),
+                });
+                return pulumi.output({ ...b, shape: clusterShape(spec) });
+            });
         }
-        const members = [...patroni.values()].map((p) => p.service);
-
-        const balancers = nodesWithRole(spec, "haproxy").map(
-            (node) =>
-                new HaproxyBalancer(`${node.name}-haproxy`, { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, after: [...members, dynamic.applied], tls: tls.get(node.name)! }, { parent: this }),
-        );
-        const keepalived = spec.vip
-            ? new KeepalivedPair(`${spec.clusterName}-keepalived`, { spec, conns, preps, secrets, after: balancers.map((b) => b.service) }, { parent: this })
-            : undefined;
-
-        const verify = new ClusterVerification(
-            spec.clusterName,
-            {
-                spec,
-                conn: conns.get(leader.name)!,
-                superuserPassword: secrets.apply((s) => s.superuserPassword),
-                after: [...members, dynamic.applied, ...balancers.map((b) => b.service), ...(keepalived?.services ?? [])],
-            },
-            { parent: this },
-        );
-
-        const ep = clusterEndpoints(spec);
-        this.primaryEndpoint = ep.primary;
-        this.replicaEndpoint = ep.replica;
-        this.haproxyStatsUrl = ep.statsUrl;
-        this.patroniApiUrls = ep.patroniApiUrls;
-        this.etcdEndpoints = etcd.endpoints;
-        this.connectionString = pulumi.secret(secrets.apply((s) => connectionString(spec, s.superuserPassword)));
-        this.verification = verify.check.stdout;
-        this.caCertificate = pki.caCertificate;
-        this.certificates = pki.statuses;
+        this.primaryEndpoint = built.primaryEndpoint;
+        this.replicaEndpoint = built.replicaEndpoint;
+        this.haproxyStatsUrl = built.apply((b) => b.haproxyStatsUrl);
+        this.patroniApiUrls = built.patroniApiUrls;
+        this.etcdEndpoints = built.etcdEndpoints;
+        this.connectionString = pulumi.secret(built.connectionString);
+        this.verification = built.verification;
+        this.caCertificate = built.caCertificate;
+        this.certificates = built.certificates;
+        this.clusterShape = built.shape;
         this.registerOutputs({
             primaryEndpoint: this.primaryEndpoint,
             replicaEndpoint: this.replicaEndpoint,
@@ -124,4 +153,77 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
             connectionString: this.connectionString,
         });
     }
+}
+
+const withoutUndefined = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+
+/**
+ * The spec of resolved arguments, or every problem at once as one RunError naming each key
+ * path: bad values, and edits that cannot be applied in place after `previous`.
+ */
+export function guardedSpec(config: Record<string, unknown>, args: PostgresHaClusterArgs, previous: PreviousDeployment): ClusterSpec {
+    const spec = validatedSpec(config, args);
+    // Edits that cannot be applied in place are refused before any server is touched.
+    const unsafe = unsafeTransitions(previous.clusterShape, spec);
+    if (unsafe.length > 0) throw new pulumi.RunError(formatConfigErrors(unsafe));
+    return spec;
+}
+
+/** The spec, or every problem at once as one RunError naming each key path. */
+function validatedSpec(config: Record<string, unknown>, args: PostgresHaClusterArgs): ClusterSpec {
+    // The secrets are arguments: validation sees only whether each is given (their values are checked in secretsOf).
+    const given = (v: unknown, present = "set") => (v === undefined ? undefined : present);
+    const parsed = parseClusterConfig({
+        values: { ...config, generateMissingSecrets: false },
+        secrets: withoutUndefined({
+            superuserPassword: given(args.superuserPassword),
+            replicationPassword: given(args.replicationPassword),
+            keepalivedPassword: config.vip === undefined ? undefined : given(args.keepalivedPassword),
+            sshPrivateKey: given(args.sshPrivateKey, "-----BEGIN OPENSSH PRIVATE KEY-----\n-----END OPENSSH PRIVATE KEY-----"),
+        }),
+        homedir: os.homedir(),
+    });
+    if (!parsed.ok) throw new pulumi.RunError(formatConfigErrors(parsed.errors));
+    for (const w of parsed.warnings) pulumi.log.warn(w);
+    return parsed.spec;
+}
+
+/** The secret values, each checked when known (a problem names the argument, never the value). */
+function secretsOf(args: PostgresHaClusterArgs, spec: ClusterSpec): pulumi.Output<Secrets> {
+    const superuser = pulumi.output(args.superuserPassword);
+    const values: Record<string, pulumi.Output<string>> = {
+        superuserPassword: superuser,
+        replicationPassword: pulumi.output(args.replicationPassword),
+        keepalivedPassword: spec.vip ? pulumi.output(args.keepalivedPassword ?? "") : pulumi.output(""),
+        restApiPassword: args.restApiPassword !== undefined ? pulumi.output(args.restApiPassword) : superuser.apply(deriveRestApiPassword),
+    };
+    return pulumi.secret(
+        pulumi.all(SECRET_NAMES.map((n) => values[n])).apply((vs) => {
+            const s = Object.fromEntries(SECRET_NAMES.map((n, i) => [n, vs[i]])) as unknown as Secrets;
+            // The same checks as for stack secrets; messages name the argument, never the value.
+            const given = { ...s, keepalivedPassword: spec.vip ? s.keepalivedPassword : undefined, restApiPassword: args.restApiPassword === undefined ? undefined : s.restApiPassword };
+            const check = checkSecrets({ secrets: withoutUndefined(given), generateMissing: false, hasVip: spec.vip !== undefined });
+            if (check.errors.length > 0) throw new pulumi.RunError(formatConfigErrors(check.errors));
+            for (const w of check.warnings) pulumi.log.warn(w);
+            return s;
+        }),
+    );
+}
+
+function sshPrivateKeyOf(args: PostgresHaClusterArgs, spec: ClusterSpec): pulumi.Output<string> {
+    if (args.sshPrivateKey !== undefined) return pulumi.secret(pulumi.output(args.sshPrivateKey));
+    const path = spec.ssh.privateKeyPath!;
+    try {
+        return pulumi.secret(fs.readFileSync(path, "utf8"));
+    } catch (e) {
+        throw new pulumi.RunError(`pgha:ssh.privateKeyPath: cannot read ${path}: ${(e as Error).message}`);
+    }
+}
+
+/** This stack's last deployed outputs `clusterShape` and `certificates` (empty before the first deployment). */
+async function readOwnStackOutputs(): Promise<PreviousDeployment> {
+    const self = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
+    const shape = await self.getOutputDetails("clusterShape");
+    const certificates = await self.getOutputDetails("certificates");
+    return { clusterShape: (shape?.value ?? undefined) as ClusterShape | undefined, certificates: certificates?.value };
 }

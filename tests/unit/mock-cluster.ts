@@ -34,6 +34,18 @@ export async function registerCluster(
     secrets: Secrets = FAKE_SECRETS,
     sshPrivateKey: string = MOCK_SSH_KEY,
 ): Promise<Map<string, Registered>> {
+    return registerTree(
+        () =>
+            new PostgresHaCluster(spec.clusterName, {
+                spec,
+                secrets: pulumi.secret(pulumi.output(secrets)),
+                sshPrivateKey: pulumi.secret(sshPrivateKey),
+            }),
+    );
+}
+
+/** Runs `construct` under mocks and returns every registered resource by name. */
+export async function registerTree(construct: () => PostgresHaCluster): Promise<Map<string, Registered>> {
     const seen = new Map<string, Registered>();
     const inputs = new Map<string, Record<string, unknown>>();
     pulumi.runtime.setMocks(
@@ -64,11 +76,7 @@ export async function registerCluster(
         });
         return original(req, cb);
     };
-    const cluster = new PostgresHaCluster(spec.clusterName, {
-        spec,
-        secrets: pulumi.secret(pulumi.output(secrets)),
-        sshPrivateKey: pulumi.secret(sshPrivateKey),
-    });
+    const cluster = construct();
     await new Promise<void>((resolve) => cluster.verification.apply(() => resolve()));
     await new Promise((r) => setTimeout(r, 50));
     for (const [name, r] of seen) r.inputs = inputs.get(name) ?? {};

@@ -1,0 +1,120 @@
+// Builds the whole cluster from a validated spec, in dependency order:
+// packages → etcd healthy → bootstrap leader → replicas → HAProxy → keepalived → verification.
+// Every child hangs off `parent` (the PostgresHaCluster component).
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterSpec, Secrets, nodesWithRole } from "../core/spec";
+import { bootstrapNode, clusterEndpoints, connectionString } from "../core/topology";
+import { CertificateStatus } from "../core/pki";
+import { renderDeleteDataMarker } from "../core/render/data-policy";
+import { ClusterPki } from "./cluster-pki";
+import { ClusterVerification } from "./cluster-verification";
+import { EtcdCluster } from "./etcd-cluster";
+import { HaproxyBalancer } from "./haproxy-balancer";
+import { HostPrep } from "./host-prep";
+import { KeepalivedPair } from "./keepalived-pair";
+import { PatroniDynamicConfig } from "./patroni-dynamic-config";
+import { PatroniNode } from "./patroni-node";
+import { PostgresRoles } from "./postgres-roles";
+import { placeFile } from "./remote-file";
+import { NodeConnection, nodeConnection } from "./ssh";
+
+export interface ClusterBuildArgs {
+    readonly spec: ClusterSpec;
+    /** Secret values (generated or from config), kept inside Outputs. */
+    readonly secrets: pulumi.Output<Secrets>;
+    /** The SSH private key's content. */
+    readonly sshPrivateKey: pulumi.Output<string>;
+    /** Per node: the certificate generation (renewal near expiry). Default 0. */
+    readonly certificateGenerations?: Readonly<Record<string, number>>;
+}
+
+/** What the cluster offers once built: endpoints, the last verification, the CA and certificate records. */
+export interface BuiltCluster {
+    readonly primaryEndpoint: string;
+    readonly replicaEndpoint: string;
+    readonly haproxyStatsUrl?: string;
+    readonly patroniApiUrls: string[];
+    readonly etcdEndpoints: string[];
+    readonly connectionString: pulumi.Output<string>;
+    readonly verification: pulumi.Output<string>;
+    readonly caCertificate: pulumi.Output<string>;
+    readonly certificates: pulumi.Output<Record<string, CertificateStatus>>;
+}
+
+export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): BuiltCluster {
+    const { spec, secrets } = args;
+    const conns = new Map<string, NodeConnection>(spec.nodes.map((n) => [n.name, nodeConnection(n, args.sshPrivateKey)]));
+    const preps = new Map(spec.nodes.map((n) => [n.name, new HostPrep(`${n.name}-host`, { spec, conn: conns.get(n.name)! }, { parent })]));
+
+    const pki = new ClusterPki(`${spec.clusterName}-pki`, { spec, conns, preps, generations: args.certificateGenerations }, { parent });
+    const tls = pki.files;
+    // Nodes holding data carry the delete-data marker while deleteData is on; their services
+    // depend on it, so a removal deletes the service (and, by the marker, the data) first.
+    const dataPolicy = new Map<string, pulumi.Resource[]>(
+        spec.nodes
+            .filter((n) => spec.destroy.deleteData && (n.roles.includes("etcd") || n.roles.includes("postgres")))
+            .map((n) => [n.name, [placeFile(conns.get(n.name)!, { file: renderDeleteDataMarker() }, { parent, dependsOn: [preps.get(n.name)!] }).resource]]),
+    );
+    const policy = (node: string) => dataPolicy.get(node) ?? [];
+    const etcd = new EtcdCluster(`${spec.clusterName}-etcd`, { spec, conns, preps, tls, dataPolicy }, { parent });
+
+    const roles = new PostgresRoles(`${spec.clusterName}-roles`, { spec, conns, preps, secrets }, { parent });
+    const leader = bootstrapNode(spec);
+    const patroni = new Map<string, PatroniNode>();
+    const first = new PatroniNode(
+        `${leader.name}-patroni`,
+        { spec, conn: conns.get(leader.name)!, prep: preps.get(leader.name)!, secrets, bootstrap: true, after: [etcd.healthy, ...policy(leader.name)], beforeConfig: roles.steps, tls: tls.get(leader.name)! },
+        { parent },
+    );
+    patroni.set(leader.name, first);
+    // Settings reach the DCS once the leader runs and before any replica clones,
+    // so replicas start with them; later edits re-apply only this resource.
+    const dynamic = new PatroniDynamicConfig(
+        `${spec.clusterName}-dynamic-config`,
+        { spec, conn: conns.get(leader.name)!, after: [first.service, preps.get(leader.name)!] },
+        { parent },
+    );
+    for (const node of nodesWithRole(spec, "postgres").filter((n) => n.name !== leader.name)) {
+        patroni.set(
+            node.name,
+            new PatroniNode(
+                `${node.name}-patroni`,
+                { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, secrets, bootstrap: false, after: [etcd.healthy, first.service, dynamic.applied, ...policy(node.name)], beforeConfig: roles.steps, tls: tls.get(node.name)! },
+                { parent },
+            ),
+        );
+    }
+    const members = [...patroni.values()].map((p) => p.service);
+
+    const balancers = nodesWithRole(spec, "haproxy").map(
+        (node) =>
+            new HaproxyBalancer(`${node.name}-haproxy`, { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, after: [...members, dynamic.applied], tls: tls.get(node.name)! }, { parent }),
+    );
+    const keepalived = spec.vip
+        ? new KeepalivedPair(`${spec.clusterName}-keepalived`, { spec, conns, preps, secrets, after: balancers.map((b) => b.service) }, { parent })
+        : undefined;
+
+    const verify = new ClusterVerification(
+        spec.clusterName,
+        {
+            spec,
+            conn: conns.get(leader.name)!,
+            superuserPassword: secrets.apply((s) => s.superuserPassword),
+            after: [...members, dynamic.applied, ...balancers.map((b) => b.service), ...(keepalived?.services ?? [])],
+        },
+        { parent },
+    );
+
+    const ep = clusterEndpoints(spec);
+    return {
+        primaryEndpoint: ep.primary,
+        replicaEndpoint: ep.replica,
+        haproxyStatsUrl: ep.statsUrl,
+        patroniApiUrls: ep.patroniApiUrls,
+        etcdEndpoints: etcd.endpoints,
+        connectionString: pulumi.secret(secrets.apply((s) => connectionString(spec, s.superuserPassword))),
+        verification: verify.check.stdout,
+        caCertificate: pki.caCertificate,
+        certificates: pki.statuses,
+    };
+}
