@@ -70,3 +70,47 @@ test("a stack deployed before TLS is refused with what to do, not half-migrated"
     expect(problems[0]).toMatch(/^pgha:nodes: this stack was deployed by a pgha without TLS.*new stack/);
     expect(unsafeTransitions(previous, specOf())).toEqual([]);
 });
+
+describe("etcd quorum: an edit must keep a strict majority of the running members", () => {
+    // pg1 and pg2 hold PostgreSQL (unchanged); etcd runs on dedicated nodes e1..eN, and an
+    // edit keeps e1..ek and adds replacements r1.. so the member count stays N.
+    const withEtcd = (members: readonly string[]) =>
+        specOf(
+            classicWith((v) => {
+                v.nodes = [
+                    { name: "pg1", address: "172.51.216.81", roles: ["postgres", "haproxy", "keepalived"] },
+                    { name: "pg2", address: "172.51.216.82", roles: ["postgres", "haproxy", "keepalived"] },
+                    ...members.map((name) => ({ name, address: `172.51.216.${(name.startsWith("e") ? 100 : 110) + Number(name.slice(1))}`, roles: ["etcd"] })),
+                ];
+                v.etcd = { allowEvenMembers: true };
+            }),
+        );
+    const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`);
+    const edit = (n: number, kept: number) => unsafeTransitions(clusterShape(withEtcd(names("e", n))), withEtcd([...names("e", kept), ...names("r", n - kept)]));
+
+    test.each([
+        // [running members, kept, refused]
+        [1, 0, true],
+        [1, 1, false],
+        [2, 1, true], // half of 2 is not a majority
+        [2, 2, false],
+        [3, 1, true],
+        [3, 2, false],
+        [4, 2, true], // half of 4 is not a majority
+        [4, 3, false],
+        [5, 2, true],
+        [5, 3, false],
+    ])("%i running members, %i kept: refused %s", (n, kept, refused) => {
+        const problems = edit(n, kept);
+        if (!refused) return expect(problems).toEqual([]);
+        const need = Math.floor(n / 2) + 1;
+        expect(problems).toEqual([expect.stringMatching(new RegExp(`^pgha:nodes: this edit keeps ${kept} of the ${n} running etcd members \\(${names("e", n).join(", ")}\\); keep at least ${need} in one step`))]);
+    });
+
+    test("growing or shrinking while keeping a majority is not refused", () => {
+        expect(unsafeTransitions(clusterShape(withEtcd(names("e", 3))), withEtcd(names("e", 5)))).toEqual([]);
+        expect(unsafeTransitions(clusterShape(withEtcd(names("e", 5))), withEtcd(names("e", 3)))).toEqual([]);
+        // Shrinking 5 to 1 keeps one of five: refused, whatever the new size.
+        expect(unsafeTransitions(clusterShape(withEtcd(names("e", 5))), withEtcd(names("e", 1)))).toHaveLength(1);
+    });
+});
