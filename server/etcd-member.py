@@ -23,8 +23,12 @@
 #
 # Everything it needs about this member comes from the member's own etcd config
 # file (name, data-dir, URLs, initial-cluster), so the command text calling it does
-# not change when other members come or go. etcdctl authenticates with the member's
-# own certificate and trusts the CA named in its client-transport-security block.
+# not change when other members come or go. pgha writes that file as JSON (which etcd
+# reads as YAML) after a few '#' comment lines. This script is the one owner of its
+# initial-cluster-state: pgha leaves the key out (etcd's default, new, bootstraps),
+# and a member joining a running cluster gets "existing" from here (with_join).
+# etcdctl authenticates with the member's own certificate and trusts the CA named in
+# its client-transport-security block.
 # Environment: PGHA_ETCD_SUPERVISOR=process runs etcd as a plain background process
 # (pid and log next to the config file) instead of through systemd: tests only.
 import argparse
@@ -62,52 +66,56 @@ class EtcdctlError(SystemExit):
 
 
 # ---------------------------------------------------------------------------
-# The member's config file (YAML written by pgha: top-level `key: scalar` lines)
+# The member's config file, as pgha writes it (core/render/etcd.ts): '#' comment lines,
+# then one JSON object (etcd reads the same file as YAML; JSON is YAML).
+
+REQUIRED_KEYS = ("name", "data-dir", "initial-advertise-peer-urls", "advertise-client-urls", "initial-cluster")
 
 
-def unquote(v):
-    v = v.strip()
-    if v.startswith('"'):
-        return json.loads(v)
-    if v.startswith("'"):
-        return v[1:-1].replace("''", "'")
-    return v
+def split_config(text):
+    """'#' comment lines (and blank lines) at the top, then a JSON object -> (comment lines, dict).
+    Raises ValueError when the rest is not a JSON object."""
+    lines = text.splitlines(keepends=True)
+    i = 0
+    while i < len(lines) and (lines[i].startswith("#") or not lines[i].strip()):
+        i += 1
+    cfg = json.loads("".join(lines[i:]))
+    if not isinstance(cfg, dict):
+        raise ValueError("not a JSON object")
+    return [l.rstrip("\r\n") for l in lines[:i] if l.strip()], cfg
+
+
+def format_config(header, cfg):
+    """The inverse of split_config, in the layout pgha renders (JSON.stringify(cfg, null, 2))."""
+    return "".join(h + "\n" for h in header) + json.dumps(cfg, indent=2) + "\n"
 
 
 def read_config(path):
     try:
         with open(path) as f:
-            lines = f.read().splitlines()
+            text = f.read()
     except OSError as e:
         fail("cannot read the etcd config %s: %s" % (path, e))
-    cfg = {}
-    parent = None
-    for line in lines:
-        if line.startswith("#") or ":" not in line:
-            continue
-        if line.startswith("  ") and not line.startswith("   ") and parent:
-            # One level of nesting (client-transport-security): stored as "parent.key".
-            key, _, value = line.strip().partition(":")
-            if value.strip():
-                cfg[parent + "." + key.strip()] = unquote(value)
-            continue
-        if line.startswith((" ", "-")):
-            continue
-        key, _, value = line.partition(":")
-        parent = None if value.strip() else key.strip()
-        if value.strip():
-            cfg[key.strip()] = unquote(value)
-    for key in ("name", "data-dir", "initial-advertise-peer-urls", "advertise-client-urls", "initial-cluster"):
+    try:
+        _, cfg = split_config(text)
+    except ValueError as e:
+        fail("%s is not the JSON etcd config pgha writes (%s): `pulumi up` rewrites it" % (path, e))
+    for key in REQUIRED_KEYS:
         if not cfg.get(key):
             fail("%s has no %s" % (path, key))
     return cfg
 
 
+def client_tls(cfg):
+    """etcdctl's --cacert/--cert/--key: this node's certificate, when the config asks for client TLS."""
+    sec = cfg.get("client-transport-security") or {}
+    if not sec.get("cert-file"):
+        return []
+    return ["--cacert=" + sec.get("trusted-ca-file", ""), "--cert=" + sec["cert-file"], "--key=" + sec.get("key-file", "")]
+
+
 def configure_tls(cfg):
-    """etcdctl speaks TLS with this node's certificate when the config asks for client TLS."""
-    sec = "client-transport-security."
-    if cfg.get(sec + "cert-file"):
-        ETCDCTL_TLS[:] = ["--cacert=" + cfg.get(sec + "trusted-ca-file", ""), "--cert=" + cfg[sec + "cert-file"], "--key=" + cfg.get(sec + "key-file", "")]
+    ETCDCTL_TLS[:] = client_tls(cfg)
 
 
 def parse_cluster(text):
@@ -125,6 +133,23 @@ def client_url_for(peer_url, client_port):
 
 
 JOIN_NOTE = "# initial-cluster and initial-cluster-state set by pgha's etcd-member.py to join the running cluster"
+
+
+def initial_cluster_state(cfg):
+    """What etcd does with an empty data dir: "new" (bootstrap a cluster) or "existing" (join one).
+    This script is the one owner of the key: pgha's renderer leaves it out (etcd then reads
+    "new", its default), and only with_join writes it, "existing", for a member joining a
+    running cluster."""
+    return cfg.get("initial-cluster-state", "new")
+
+
+def with_join(text, initial_cluster):
+    """The config text set to join a running cluster: initial-cluster-state existing and
+    initial-cluster = the running members plus this one (etcd ignores both once it has data)."""
+    header, cfg = split_config(text)
+    cfg["initial-cluster"] = initial_cluster
+    cfg["initial-cluster-state"] = "existing"
+    return format_config([h for h in header if h != JOIN_NOTE] + [JOIN_NOTE], cfg)
 
 
 class Member:
@@ -146,28 +171,18 @@ class Member:
     def has_data(self):
         return os.path.isdir(os.path.join(self.data_dir, "member"))
 
-    def set_bootstrap(self, state, initial_cluster):
-        """Rewrites the two bootstrap-only keys in place (etcd ignores them once it has data)."""
+    def set_join(self, initial_cluster):
+        """Rewrites the config file in place to join the running cluster (see with_join)."""
         with open(self.path) as f:
-            lines = f.read().splitlines()
-        done = set()
-        out = []
-        for line in lines:
-            if line == JOIN_NOTE:
-                continue
-            key = line.partition(":")[0]
-            if key == "initial-cluster-state":
-                line, _ = "initial-cluster-state: " + state, done.add(key)
-            elif key == "initial-cluster":
-                out.append(JOIN_NOTE)
-                line, _ = "initial-cluster: " + json.dumps(initial_cluster), done.add(key)
-            out.append(line)
-        if done != {"initial-cluster-state", "initial-cluster"}:
-            fail("%s lacks initial-cluster or initial-cluster-state" % self.path)
+            text = f.read()
+        try:
+            text = with_join(text, initial_cluster)
+        except ValueError as e:
+            fail("%s is not the JSON etcd config pgha writes (%s): `pulumi up` rewrites it" % (self.path, e))
         st = os.stat(self.path)
         tmp = self.path + ".pgha-join"
         with open(tmp, "w") as f:
-            f.write("\n".join(out) + "\n")
+            f.write(text)
         os.chmod(tmp, st.st_mode & 0o7777)
         os.chown(tmp, st.st_uid, st.st_gid)
         os.replace(tmp, self.path)
@@ -411,7 +426,7 @@ def wait_joined(member, healthy_eps, wait_sec):
 
 def ca_fingerprint(member):
     """etcd reads its trusted CA only at start (its certificate on every handshake): a new CA restarts it."""
-    path = member.cfg.get("client-transport-security.trusted-ca-file")
+    path = (member.cfg.get("client-transport-security") or {}).get("trusted-ca-file")
     if not path:
         return ""
     try:
@@ -446,7 +461,7 @@ def cmd_start(args):
         return
     # No data: join or bootstrap.
     if state == "none":
-        if m.cfg.get("initial-cluster-state") != "new":
+        if initial_cluster_state(m.cfg) != "new":
             fail("%s has no data, no other member answers, and %s is set to join an existing cluster (%s): start the existing members first" % (m.name, m.path, m.cfg.get("initial-cluster")))
         start_etcd(m, block=False, wait_sec=args.wait)
         write_stamp(m, args.fingerprint)
@@ -477,7 +492,7 @@ def join(m, eps, args):
                 name = x.get("name") or stack_names.get(u) or "unstarted-" + hexid(x)
             entries.append("%s=%s" % (name, u))
     initial = ",".join(entries)
-    m.set_bootstrap("existing", initial)
+    m.set_join(initial)
     log("etcd member %s joining the running cluster (initial-cluster %s)" % (m.name, initial))
     start_etcd(m, block=True, wait_sec=args.wait)
     write_stamp(m, args.fingerprint)

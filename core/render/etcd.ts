@@ -1,5 +1,8 @@
-// etcd 3.4 (Debian's etcd-server): a --config-file YAML per member and a
-// systemd drop-in that points Debian's etcd.service at it.
+// etcd 3.4 (Debian's etcd-server): a --config-file per member and a systemd drop-in
+// that points Debian's etcd.service at it. The config file is JSON: etcd reads it as
+// YAML (sigs.k8s.io/yaml over go-yaml v2), and JSON is YAML whose strings are all
+// quoted, so no value can be read as a number or a boolean; pgha's own etcd-member.py
+// reads it with Python's json module.
 
 import { CA_CERT_PATH, ETCD_TLS } from "../pki";
 import { ClusterSpec, NodeSpec } from "../spec";
@@ -16,6 +19,7 @@ export const ETCD_TIMEOUT_START_SEC = 180;
  * Keys etcd reads only when it bootstraps a member with an empty data dir.
  * Changing them on a running member must not restart it: adding a member
  * rewrites initial-cluster on every node, and only the new one cares.
+ * (initial-cluster-state is not rendered: etcd-member.py owns it, see etcdConfigObject.)
  */
 export const ETCD_BOOTSTRAP_ONLY_KEYS = [
     "initial-advertise-peer-urls",
@@ -25,7 +29,7 @@ export const ETCD_BOOTSTRAP_ONLY_KEYS = [
 ] as const;
 
 type EtcdScalar = string | number | boolean;
-/** The YAML object of an etcd 3.4 config file (keys as etcd spells them). */
+/** The object of an etcd 3.4 config file (keys as etcd spells them). */
 export type EtcdConfig = Readonly<Record<string, EtcdScalar | readonly string[] | Readonly<Record<string, EtcdScalar>>>>;
 
 /**
@@ -45,12 +49,18 @@ export function etcdTransportSecurity(): Readonly<Record<string, EtcdScalar>> {
 }
 
 export interface EtcdRenderOptions {
-    /** "new" when the cluster is created; "existing" for a member joining a running cluster. */
-    readonly initialClusterState?: "new" | "existing";
     /** Members listed in initial-cluster (for a joining member: the running ones plus itself). Default: every etcd node. */
     readonly initialMembers?: readonly EtcdMember[];
 }
 
+/**
+ * initial-cluster-state has one owner, etcd-member.py (server/etcd-member.py), and is
+ * not rendered here: only the server knows, when a member without data starts, whether
+ * a cluster is already running. Left out, etcd reads "new" (its default), which is what
+ * a member bootstrapping the cluster needs; a member joining a running cluster gets
+ * "existing" (and the running members as initial-cluster) written into its file by
+ * etcd-member.py just before it starts.
+ */
 export function etcdConfigObject(spec: ClusterSpec, node: NodeSpec, opts: EtcdRenderOptions = {}): EtcdConfig {
     requireRole(node, "etcd", "etcd config");
     const me = etcdMember(spec, node);
@@ -64,7 +74,6 @@ export function etcdConfigObject(spec: ClusterSpec, node: NodeSpec, opts: EtcdRe
         "initial-advertise-peer-urls": me.peerUrl,
         "initial-cluster": etcdInitialCluster(spec, opts.initialMembers ?? etcdMembers(spec)),
         "initial-cluster-token": spec.clusterName,
-        "initial-cluster-state": opts.initialClusterState ?? "new",
         // Patroni's etcd3 client speaks JSON to the gRPC gateway: with --config-file
         // etcd 3.4 leaves the gateway off unless asked (the flag's default is not applied).
         "enable-v2": false,
@@ -87,14 +96,22 @@ export function etcdRestartRelevant(config: EtcdConfig): EtcdConfig {
     return Object.fromEntries(Object.entries(config).filter(([k]) => !bootstrapOnly.includes(k)));
 }
 
-/** A stable text of the restart-relevant settings, to hash as the restart trigger. */
+/**
+ * A stable text of the restart-relevant settings, to hash as the restart trigger. It stays
+ * the YAML it was when the file itself was YAML: its hash is in every etcd service's
+ * command text, and a new text would restart every member once for nothing.
+ */
 export function etcdRestartFingerprint(config: EtcdConfig): string {
     return toYaml11(etcdRestartRelevant(config));
 }
 
+/** The file's text: `#` comment lines, then the object as JSON (2-space indent, as etcd-member.py writes it back). */
 export function renderEtcdConfig(spec: ClusterSpec, node: NodeSpec, opts: EtcdRenderOptions = {}): RenderedFile {
-    const header = `# Managed by pgha (cluster ${spec.clusterName}); \`pulumi up\` rewrites this file.\n`;
-    return file(ETCD_CONFIG_PATH, header + toYaml11(etcdConfigObject(spec, node, opts)), "0644");
+    const header = [
+        `# Managed by pgha (cluster ${spec.clusterName}); \`pulumi up\` rewrites this file.`,
+        `# JSON, which etcd reads as YAML. pgha's etcd-member.py adds initial-cluster-state when this member joins a running cluster.`,
+    ].join("\n");
+    return file(ETCD_CONFIG_PATH, `${header}\n${JSON.stringify(etcdConfigObject(spec, node, opts), null, 2)}\n`, "0644");
 }
 
 export function renderEtcdDropIn(spec: ClusterSpec): RenderedFile {

@@ -84,7 +84,7 @@ function writeConfigs(members: readonly string[]): Record<string, string> {
             .split(CA_CERT_PATH).join(caFile())
             .split(ETCD_TLS.cert).join(path.join(dirOf(n), "etcd.crt"))
             .split(ETCD_TLS.key).join(path.join(dirOf(n), "etcd.key"));
-        expect(text).toContain(`listen-client-urls: ${clientUrl(n)}\n`);
+        expect(text).toContain(`"listen-client-urls": "${clientUrl(n)}",\n`);
         fs.writeFileSync(configOf(n), text);
         fingerprints[n] = crypto.createHash("sha256").update(etcdRestartFingerprint(etcdConfigObject(spec, node))).digest("hex").slice(0, 16);
     }
@@ -263,7 +263,10 @@ function ourEtcdPids(): number[] {
         const join4 = await start("pg4", fp.pg4);
         expect(join4).toContain("added etcd member pg4");
         expect(join4).toMatch(/etcd member pg4 \([0-9a-f]+\) joined and is healthy/);
-        expect(fs.readFileSync(configOf("pg4"), "utf8")).toContain("initial-cluster-state: existing");
+        // etcd-member.py wrote the join into pg4's file (JSON still: etcd read it to join).
+        const joined = fs.readFileSync(configOf("pg4"), "utf8");
+        expect(joined).toContain(`\n  "initial-cluster-state": "existing"\n}\n`);
+        expect(joined).toMatch(/^# initial-cluster and initial-cluster-state set by pgha's etcd-member\.py/m);
         expectCluster([...three, "pg4"]);
         // etcd refuses the next add until every member has been connected for 5 s: start retries.
         const join5 = await start("pg5", fp.pg5);

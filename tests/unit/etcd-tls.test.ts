@@ -59,7 +59,7 @@ const TOOL = path.join(__dirname, "../../server", path.basename(ETCD_MEMBER.path
             .content.split(CA_CERT_PATH).join(p("ca.crt"))
             .split(ETCD_TLS.cert).join(p("etcd.crt"))
             .split(ETCD_TLS.key).join(p("etcd.key"));
-        expect(text).toContain(`listen-client-urls: https://${ADDRESS}:${CLIENT},https://127.0.0.1:${CLIENT}\n`);
+        expect(text).toContain(`"listen-client-urls": "https://${ADDRESS}:${CLIENT},https://127.0.0.1:${CLIENT}",\n`);
         fs.writeFileSync(p("etcd.yml"), text);
         const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("ETCD")));
         etcd = spawn("/usr/bin/etcd", ["--config-file", p("etcd.yml")], { env, stdio: ["ignore", fs.openSync(p("etcd.log"), "a"), fs.openSync(p("etcd.log"), "a")] });

@@ -161,13 +161,17 @@ describe("etcd", () => {
         expect(etcdRestartRelevant(after)).toHaveProperty("listen-client-urls");
     });
 
-    test("a joining member can be told the cluster exists", () => {
-        const obj = etcdConfigObject(classic, classic.nodes[2], { initialClusterState: "existing" });
-        expect(obj["initial-cluster-state"]).toBe("existing");
+    test("initial-cluster-state is left to etcd-member.py (etcd reads its default, new, when a member bootstraps)", () => {
+        expect(etcdConfigObject(classic, classic.nodes[2])).not.toHaveProperty("initial-cluster-state");
+        expect(renderEtcdConfig(classic, classic.nodes[2]).content).not.toMatch(/"initial-cluster-state"/);
     });
 
-    test("the YAML parses back; the retention stays a string (etcd's field is one)", () => {
-        const back = parseYaml(renderEtcdConfig(classic, classic.nodes[0]).content, { version: "1.1" });
+    test("the file is comment lines, then JSON; YAML readers read the same object; the retention stays a string (etcd's field is one)", () => {
+        const text = renderEtcdConfig(classic, classic.nodes[0]).content;
+        const body = text.replace(/^(#.*\n)+/, "");
+        expect(body.startsWith("{\n")).toBe(true);
+        expect(JSON.parse(body)).toEqual(etcdConfigObject(classic, classic.nodes[0]));
+        const back = parseYaml(text, { version: "1.1" });
         expect(back).toEqual(etcdConfigObject(classic, classic.nodes[0]));
         expect(back["auto-compaction-retention"]).toBe("1");
     });
@@ -187,9 +191,10 @@ describe("names a YAML 1.1 reader would take for a number, boolean or date are q
     const odd = specOf(classicWith((v) => ((v.clusterName = "0o17"), (v.nodes[0].name = "1e3"), (v.nodes[1].name = "0x1f"), (v.nodes[2].name = "2001-1-2"))));
     test("etcd's name and cluster token, Patroni's scope and name", () => {
         for (const n of odd.nodes) {
+            // JSON: every string is quoted.
             const etcd = renderEtcdConfig(odd, n).content;
-            expect(etcd).toContain(`\nname: "${n.name}"\n`);
-            expect(etcd).toContain(`\ninitial-cluster-token: "0o17"\n`);
+            expect(etcd).toContain(`\n  "name": "${n.name}",\n`);
+            expect(etcd).toContain(`\n  "initial-cluster-token": "0o17",\n`);
             if (!n.roles.includes("postgres")) continue;
             const patroni = renderPatroniConfig(odd, n, FAKE_SECRETS).content;
             expect(patroni).toContain(`\nscope: "0o17"\n`);
