@@ -31,7 +31,7 @@ function stackFrom(name: string, edit: (config: Record<string, any>) => void): v
 }
 
 afterAll(() => {
-    for (const s of ["e2e-preview-ok", "e2e-preview-bad"]) fs.rmSync(path.join(ROOT, `Pulumi.${s}.yaml`), { force: true });
+    for (const s of ["e2e-preview-ok", "e2e-preview-bad", "e2e-own"]) fs.rmSync(path.join(ROOT, `Pulumi.${s}.yaml`), { force: true });
     fs.rmSync(work, { recursive: true, force: true });
 });
 
@@ -62,4 +62,19 @@ test("a broken stack file is refused at preview with every problem and its key p
     expect(out).toMatch(/pgha:nodes\[2\]\.roles\[1\]: .*etcd-ish/);
     expect(out).toMatch(/pgha:haproxy\.replicaPort/);
     expect(out).not.toContain("command:remote:Command");
+});
+
+test("the README's own-servers steps work on a copy of Pulumi.dev.yaml (it carries no encryption salt of its own)", () => {
+    // "Copy Pulumi.dev.yaml to Pulumi.prod.yaml, put in your addresses and host keys": here
+    // only the key file changes (preview never connects), then exactly the README's commands.
+    const text = fs.readFileSync(path.join(ROOT, "Pulumi.dev.yaml"), "utf8");
+    expect(text).not.toMatch(/^encryptionsalt:/m);
+    const key = path.join(work, "id_own");
+    fs.writeFileSync(key, "not a real key: preview never connects\n", { mode: 0o600 });
+    fs.writeFileSync(path.join(ROOT, "Pulumi.e2e-own.yaml"), text.replace("privateKeyPath: ~/.ssh/id_ed25519", `privateKeyPath: ${key}`));
+    run("pulumi", ["stack", "init", "e2e-own"], { env, timeoutSec: 120 });
+    for (const s of ["superuserPassword", "replicationPassword", "keepalivedPassword"]) run("pulumi", ["config", "set", "--secret", `pgha:${s}`, "--stack", "e2e-own"], { env, input: `Own-${s}-1`, timeoutSec: 120 });
+    const out = run("pulumi", ["preview", "--diff", "--stack", "e2e-own"], { env, timeoutSec: 300 }).stdout;
+    expect(out).toMatch(/\+ \d+ to create/);
+    expect(out).not.toContain("Own-superuserPassword-1");
 });
