@@ -52,6 +52,11 @@ export function wrapScript(body: string, opts: { sudo: boolean; timeoutSec: numb
     return [
         `# pgha: ${opts.what}`,
         `${run}; rc=$?`,
+        // Drain stdin before exiting. The provider writes stdin while the command runs (a delete
+        // gets the resource's stored stdin too, e.g. a placed file's content); a command that exits
+        // without reading all of it closes the channel under that write, and the provider reports
+        // "EOF" for a command that succeeded (x/crypto/ssh's Session.Wait returns the copy's error).
+        `cat >/dev/null 2>&1 || true`,
         `if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then echo "pgha: ${opts.what.replace(/["$`\\]/g, "")}: timed out after ${opts.timeoutSec}s" >&2; fi`,
         `exit "$rc"`,
     ].join("\n");
