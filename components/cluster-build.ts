@@ -100,7 +100,8 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
             spec,
             conn: conns.get(leader.name)!,
             superuserPassword: secrets.apply((s) => s.superuserPassword),
-            after: [...members, dynamic.applied, ...balancers.map((b) => b.service), ...(keepalived?.services ?? [])],
+            // The leader's HostPrep: it installs pgha-verify.py there.
+            after: [...members, dynamic.applied, ...balancers.map((b) => b.service), ...(keepalived?.services ?? []), preps.get(leader.name)!],
         },
         { parent },
     );

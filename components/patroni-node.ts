@@ -11,7 +11,7 @@ import { NodeTlsFiles } from "./cluster-pki";
 import { HostPrep } from "./host-prep";
 import { LEADER_AWAY_UNIT, needsLeaderAway, renderLeaderAwayUnit } from "../core/render/etcd-leader-away";
 import { whenDeletingData } from "../core/render/data-policy";
-import { HANDOVER, LEADER_AWAY, PATRONI_RUN } from "./pgha-tools";
+import { HANDOVER, LEADER_AWAY, PATRONI_RUN, PATRONI_WAIT } from "./pgha-tools";
 import { placeFile, serviceUnit } from "./remote-file";
 import { NodeConnection, sha256, shq } from "./ssh";
 
@@ -30,32 +30,11 @@ export interface PatroniNodeArgs {
     readonly tls: NodeTlsFiles;
 }
 
-/** Waits for the member's own REST API to report the expected role; prints the last state on failure. */
+/** Waits (server/patroni-wait.py) for the member's own REST API to report the expected role; prints the last state on failure. */
 export function patroniWaitScript(spec: ClusterSpec, node: NodeSpec, bootstrap: boolean, timeoutSec: number): string {
-    const url = `${patroniApiUrl(spec, node)}/patroni`;
-    const want = bootstrap ? "the leader" : "a streaming replica";
-    return [
-        // Values reach the shell only as quoted words, even those validation already restricts.
-        `url=${shq(url)}; member=${shq(node.name)}; deadline=$((SECONDS + ${timeoutSec})); last=""`,
-        `while :; do`,
-        `  last=$(python3 - "$url" <<'PY' 2>&1 || true`,
-        `import json, ssl, sys, urllib.request`,
-        `try:`,
-        `    d = json.load(urllib.request.urlopen(sys.argv[1], timeout=3, context=ssl.create_default_context(cafile=${JSON.stringify(CA_CERT_PATH)})))`,
-        `    print(d.get("role", "?"), d.get("state", "?"), d.get("replication_state", "-"))`,
-        `except Exception as e:`,
-        `    print("unreachable", type(e).__name__, e)`,
-        `PY`,
-        `  )`,
-        `  set -- $last`,
-        bootstrap
-            ? `  if { [ "\${1:-}" = master ] || [ "\${1:-}" = primary ]; } && [ "\${2:-}" = running ]; then break; fi`
-            : `  if [ "\${1:-}" = replica ] && [ "\${2:-}" = running ] && { [ "\${3:-}" = streaming ] || [ "\${3:-}" = - ]; }; then break; fi`,
-        `  [ "$SECONDS" -lt "$deadline" ] || { echo "pgha: $member is not ${want} after ${timeoutSec} s: role/state/replication: $last" >&2; journalctl -u patroni -n 15 --no-pager >&2 || true; exit 1; }`,
-        `  sleep 2`,
-        `done`,
-        `echo "pgha: $member is ${want} ($last)"`,
-    ].join("\n");
+    const role = bootstrap ? "leader" : "replica";
+    // Values reach the shell only as quoted words, even those validation already restricts.
+    return `python3 ${PATRONI_WAIT.path} --member ${shq(node.name)} --role ${role} --timeout ${timeoutSec} --cacert ${CA_CERT_PATH} ${shq(`${patroniApiUrl(spec, node)}/patroni`)}`;
 }
 
 export class PatroniNode extends pulumi.ComponentResource {

@@ -33,7 +33,13 @@ export const REST_CLIENT = tool("pgha_rest.py");
 /** Starts Patroni as /usr/bin/patroni does, with a fix for Patroni 3.0.2's etcd3 leader-key renewal (see the script). */
 export const PATRONI_RUN = tool("patroni-run.py");
 
-export const POSTGRES_NODE_TOOLS: readonly RenderedFile[] = [DCS_APPLY, HANDOVER, SET_PASSWORDS, REST_CLIENT, PATRONI_RUN];
+/** Waits until a member's Patroni reports the role it was started for (argv: member, role, timeout, CA, REST API URL). */
+export const PATRONI_WAIT = tool("patroni-wait.py");
+
+/** The cluster check that ends every `pulumi up` (stdin: the superuser password; argv: see the script). */
+export const VERIFY = tool("pgha-verify.py");
+
+export const POSTGRES_NODE_TOOLS: readonly RenderedFile[] = [DCS_APPLY, HANDOVER, SET_PASSWORDS, REST_CLIENT, PATRONI_RUN, PATRONI_WAIT, VERIFY];
 
 /** An etcd member's start, stop and the cluster's membership step (argv: subcommand, see the script). */
 export const ETCD_MEMBER = tool("etcd-member.py");

@@ -48,6 +48,8 @@ describe("PostgresHaCluster wiring (mocks)", () => {
                     `${n}:/usr/local/libexec/pgha/patroni-dcs-apply.py`,
                     `${n}:/usr/local/libexec/pgha/patroni-handover.py`,
                     `${n}:/usr/local/libexec/pgha/patroni-run.py`,
+                    `${n}:/usr/local/libexec/pgha/patroni-wait.py`,
+                    `${n}:/usr/local/libexec/pgha/pgha-verify.py`,
                     `${n}:/etc/systemd/system/patroni.service.d/pgha.conf`,
                     `${n}:/usr/local/libexec/pgha/pg-set-passwords.py`,
                     `${n}:role-passwords`,
@@ -86,6 +88,18 @@ describe("PostgresHaCluster wiring (mocks)", () => {
         expect(deps("pg1:haproxy")).toEqual(expect.arrayContaining(["pg1:patroni", "pg2:patroni"]));
         expect(deps("pg1:keepalived")).toEqual(expect.arrayContaining(["pg1:haproxy", "pg2:haproxy"]));
         expect(deps("pgsql:verify")).toEqual(expect.arrayContaining(["pg1:keepalived", "pg2:keepalived", "pg1:haproxy", "pg2:patroni"]));
+    });
+
+    test("the wait after Patroni's start and the verification call pgha's helpers, placed before they run", () => {
+        const deps = (n: string) => classic.get(n)!.deps;
+        // Runs on the bootstrap member, pg1.
+        expect(deps("pgsql:verify")).toContain("pg1:/usr/local/libexec/pgha/pgha-verify.py");
+        expect(String(classic.get("pgsql:verify")!.inputs.create)).toMatch(/python3 \/usr\/local\/libexec\/pgha\/pgha-verify\.py \\\n {2}--timeout 180 \\\n/);
+        for (const [n, role] of [["pg1", "leader"], ["pg2", "replica"]]) {
+            expect(deps(`${n}:patroni`)).toContain(`${n}:/usr/local/libexec/pgha/patroni-wait.py`);
+            const create = String(classic.get(`${n}:patroni`)!.inputs.create);
+            expect(create).toContain(`systemctl restart patroni\npython3 /usr/local/libexec/pgha/patroni-wait.py --member '\\''${n}'\\'' --role ${role} --timeout `);
+        }
     });
 
     test("no secret value appears in any command text", () => {
@@ -140,7 +154,9 @@ describe("PostgresHaCluster wiring (mocks)", () => {
             "pg4:/usr/local/libexec/pgha/patroni-dcs-apply.py",
             "pg4:/usr/local/libexec/pgha/patroni-handover.py",
             "pg4:/usr/local/libexec/pgha/patroni-run.py",
+            "pg4:/usr/local/libexec/pgha/patroni-wait.py",
             "pg4:/usr/local/libexec/pgha/pg-set-passwords.py",
+            "pg4:/usr/local/libexec/pgha/pgha-verify.py",
             "pg4:/usr/local/libexec/pgha/pgha_rest.py",
             "pg4:packages",
             "pg4:patroni",

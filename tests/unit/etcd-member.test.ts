@@ -2,14 +2,13 @@
 // etcd-membership.test.ts): reading the config file pgha renders, the join rewrite
 // (the one place initial-cluster-state is decided), etcdctl's TLS flags, and the
 // helpers that read etcdctl's JSON.
-import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
-import { ETCD_MEMBER, SERVER_DIR } from "../../components/pgha-tools";
+import { ETCD_MEMBER } from "../../components/pgha-tools";
 import { etcdConfigObject, renderEtcdConfig } from "../../core/render/etcd";
-import { callPython, hasPython3, pyOk } from "./server-python";
+import { callPython, hasPython3, pyOk, withProgram } from "./server-python";
 import { specOf } from "./fixtures";
 
 const TOOL = path.basename(ETCD_MEMBER.path);
@@ -83,16 +82,8 @@ const JOIN_NOTE = "# initial-cluster and initial-cluster-state set by pgha's etc
 
     test("Member: name, data dir, URLs, and the other members' client URLs from initial-cluster", () => {
         const p = write("pg3.yml", rendered.replace('"data-dir": "/var/lib/etcd/pgha-pgsql"', '"data-dir": "/var/lib/etcd/pgha-pgsql/"'));
-        const code = `import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("m", sys.argv[1]); m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
-x = m.Member(sys.argv[2])
-print(json.dumps([x.name, x.data_dir, x.peer_url, x.client_url, x.others, x.stamp]))`;
-        const r = spawnSync("python3", ["-c", code, path.join(SERVER_DIR, TOOL), p], {
-            encoding: "utf8",
-            env: { ...process.env, PYTHONDONTWRITEBYTECODE: "1" },
-        });
-        expect(r.stderr).toBe("");
-        expect(JSON.parse(r.stdout)).toEqual([
+        const out = withProgram(TOOL, "import json\nx = m.Member(sys.argv[1])\nprint(json.dumps([x.name, x.data_dir, x.peer_url, x.client_url, x.others, x.stamp]))", [p]);
+        expect(JSON.parse(out)).toEqual([
             "pg3",
             "/var/lib/etcd/pgha-pgsql",
             "https://172.51.216.83:2380",

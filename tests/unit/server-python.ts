@@ -34,6 +34,21 @@ export function callPython(program: string, fn: string, args: unknown[] = [], en
     return JSON.parse(r.stdout) as PyResult;
 }
 
+/** Runs `code` with the program loaded as the module `m`; sys.argv[1:] is `argv`. Returns what it printed. */
+export function withProgram(program: string, code: string, argv: string[] = []): string {
+    const load = `import importlib.util, sys
+_spec = importlib.util.spec_from_file_location("program", sys.argv.pop(1))
+m = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(m)
+`;
+    const r = spawnSync("python3", ["-c", load + code, path.join(SERVER_DIR, program), ...argv], {
+        encoding: "utf8",
+        env: { ...process.env, PYTHONDONTWRITEBYTECODE: "1" },
+    });
+    if (r.status !== 0) throw new Error(`python3 ${program}: exit ${r.status}\n${r.stderr}`);
+    return r.stdout;
+}
+
 /** The function's return value; throws when it raised or exited. */
 export function pyOk(program: string, fn: string, ...args: unknown[]): unknown {
     const r = callPython(program, fn, args);
