@@ -19,7 +19,7 @@ import time
 from patroni.version import __version__
 
 if __version__ == "3.0.2":
-    from patroni.dcs import Leader, ReturnFalseException, catch_return_false_exception
+    from patroni.dcs import Leader, catch_return_false_exception
     from patroni.dcs import etcd3
 
     @catch_return_false_exception
