@@ -19,6 +19,9 @@ const tool = (name: string): RenderedFile => ({
     group: "root",
 });
 
+/** Every node's first step: packages, program checks, distro defaults (argv: see the script). Placed before the packages step, the others after it. */
+export const HOST_PREP = tool("pgha-host-prep.sh");
+
 /** Applies the dynamic config (stdin: JSON; argv: member REST API URL). */
 export const DCS_APPLY = tool("patroni-dcs-apply.py");
 /** Hands leadership over before a member's Patroni stops (argv: member REST API URL). */

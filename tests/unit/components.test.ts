@@ -21,6 +21,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
             "pg3:/etc/pgha/tls/etcd.key",
             "pg3:/etc/systemd/system/etcd.service.d/pgha.conf",
             "pg3:/usr/local/libexec/pgha/etcd-member.py",
+            "pg3:/usr/local/libexec/pgha/pgha-host-prep.sh",
             "pg3:etcd",
             "pg3:packages",
         ]);
@@ -50,6 +51,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
                     `${n}:/usr/local/libexec/pgha/patroni-run.py`,
                     `${n}:/usr/local/libexec/pgha/patroni-wait.py`,
                     `${n}:/usr/local/libexec/pgha/pgha-verify.py`,
+                    `${n}:/usr/local/libexec/pgha/pgha-host-prep.sh`,
                     `${n}:/etc/systemd/system/patroni.service.d/pgha.conf`,
                     `${n}:/usr/local/libexec/pgha/pg-set-passwords.py`,
                     `${n}:role-passwords`,
@@ -90,8 +92,15 @@ describe("PostgresHaCluster wiring (mocks)", () => {
         expect(deps("pgsql:verify")).toEqual(expect.arrayContaining(["pg1:keepalived", "pg2:keepalived", "pg1:haproxy", "pg2:patroni"]));
     });
 
-    test("the wait after Patroni's start and the verification call pgha's helpers, placed before they run", () => {
+    test("the packages step, the wait after Patroni's start and the verification call pgha's helpers, placed before they run", () => {
         const deps = (n: string) => classic.get(n)!.deps;
+        for (const n of ["pg1", "pg2", "pg3"]) {
+            expect(deps(`${n}:packages`)).toEqual([`${n}:/usr/local/libexec/pgha/pgha-host-prep.sh`]);
+            expect(String(classic.get(`${n}:packages`)!.inputs.create)).toContain(`bash /usr/local/libexec/pgha/pgha-host-prep.sh \\\n  --node '\\''${n}'\\'' --install `);
+            // The host prep script needs nothing installed; the other helpers come after the packages.
+            expect(deps(`${n}:/usr/local/libexec/pgha/pgha-host-prep.sh`)).toEqual([]);
+            expect(deps(`${n}:/usr/local/libexec/pgha/etcd-member.py`)).toEqual([`${n}:packages`]);
+        }
         // Runs on the bootstrap member, pg1.
         expect(deps("pgsql:verify")).toContain("pg1:/usr/local/libexec/pgha/pgha-verify.py");
         expect(String(classic.get("pgsql:verify")!.inputs.create)).toMatch(/python3 \/usr\/local\/libexec\/pgha\/pgha-verify\.py \\\n {2}--timeout 180 \\\n/);
@@ -156,6 +165,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
             "pg4:/usr/local/libexec/pgha/patroni-run.py",
             "pg4:/usr/local/libexec/pgha/patroni-wait.py",
             "pg4:/usr/local/libexec/pgha/pg-set-passwords.py",
+            "pg4:/usr/local/libexec/pgha/pgha-host-prep.sh",
             "pg4:/usr/local/libexec/pgha/pgha-verify.py",
             "pg4:/usr/local/libexec/pgha/pgha_rest.py",
             "pg4:packages",
@@ -213,6 +223,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
                 `${n}:/etc/pgha/tls/etcd.key`,
                 `${n}:/etc/systemd/system/etcd.service.d/pgha.conf`,
                 `${n}:/usr/local/libexec/pgha/etcd-member.py`,
+                `${n}:/usr/local/libexec/pgha/pgha-host-prep.sh`,
                 `${n}:etcd`,
                 `${n}:packages`,
             ]),

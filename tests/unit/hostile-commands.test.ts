@@ -196,7 +196,7 @@ describe("the most hostile accepted configuration, under mocks", () => {
     test("paths and the apt proxy are single-quoted words where a script uses them", () => {
         const all = scripts.inner.map((s) => s.text).join("\n");
         expect(all).toContain(`rm -rf -- '/srv/pg+data/15-main'`);
-        expect(all).toContain(`-o Acquire::http::Proxy='http://Apt-Cache-1.internal.:3142/'`);
+        expect(all).toContain(`--apt-proxy 'http://Apt-Cache-1.internal.:3142/'`);
         expect(all).toContain(`'/opt/pg_15/bin/postgres'`);
         for (const s of scripts.outer) expect(s.text).toMatch(/sudo -n timeout --kill-after=10 \d+ bash -c '/);
     });

@@ -1,6 +1,6 @@
 // server/ is the one home of the programs pgha runs on servers (templates/ aside): every file
 // there is installed by components/pgha-tools.ts, says what it is in its first lines, and
-// passes the linters this machine has (python3's compiler, pyflakes, bash -n); components
+// passes the linters this machine has (python3's compiler, pyflakes, bash -n, shellcheck); components
 // hold no program text of their own, only short command lines calling these.
 import { spawnSync } from "child_process";
 import * as fs from "fs";
@@ -48,7 +48,13 @@ describe("server/: pgha's programs for the servers", () => {
     });
 
     test("shell programs pass bash -n", () => {
+        expect(shell.length).toBeGreaterThan(0);
         for (const f of shell) expect([f, spawnSync("bash", ["-n", path.join(tools.SERVER_DIR, f)], { encoding: "utf8" }).stderr]).toEqual([f, ""]);
+    });
+
+    (spawnSync("shellcheck", ["--version"], { stdio: "ignore" }).status === 0 ? test : test.skip)("shellcheck finds nothing in the shell programs", () => {
+        const r = spawnSync("shellcheck", shell.map((f) => path.join(tools.SERVER_DIR, f)), { encoding: "utf8" });
+        expect([r.status, r.stdout + r.stderr]).toEqual([0, ""]);
     });
 
     test("components embed no program: no python3 -c, no heredoc", () => {

@@ -1,0 +1,92 @@
+#!/bin/bash
+# pgha's first step on every server (components/host-prep.ts): the Debian packages the
+# node's roles need, installed only when missing (through the apt proxy when given) while
+# no service may start, the programs they must provide checked, and the distro defaults
+# neutralised before Patroni and pgha's etcd take over. Nothing here deletes data.
+#
+#   pgha-host-prep.sh --node NAME [--install [--apt-proxy URL]] [--postgres] [--etcd] [--keepalived]
+#                     --package NAME ... --program PATH ...
+#
+# Without --install, a missing package is an error (pgha:packages.install is false).
+# --postgres: the distro's PostgreSQL clusters are stopped and kept from starting (never
+# dropped); --etcd: the distro's etcd is stopped until pgha's drop-in runs it; --keepalived:
+# the unprivileged user of keepalived's tracking script exists.
+# PGHA_POLICY_RC_D: where policy-rc.d is (tests only; default /usr/sbin/policy-rc.d).
+set -euo pipefail
+
+node="" install=false proxy="" postgres=false etcd=false keepalived=false
+packages=() programs=()
+while [ "$#" -gt 0 ]; do
+  case "$1" in
+    --node) node=$2; shift 2;;
+    --install) install=true; shift;;
+    --apt-proxy) proxy=$2; shift 2;;
+    --postgres) postgres=true; shift;;
+    --etcd) etcd=true; shift;;
+    --keepalived) keepalived=true; shift;;
+    --package) packages+=("$2"); shift 2;;
+    --program) programs+=("$2"); shift 2;;
+    *) echo "pgha-host-prep.sh: unknown argument: $1" >&2; exit 2;;
+  esac
+done
+[ -n "$node" ] || { echo "pgha-host-prep.sh: --node is required" >&2; exit 2; }
+
+missing=()
+for p in "${packages[@]}"; do
+  st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [ "$st" = "install ok installed" ] || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if ! $install; then
+    echo "pgha: $node: pgha:packages.install is false, but these packages are missing: ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "pgha: $node: installing ${missing[*]}"
+  proxy_opt=()
+  [ -z "$proxy" ] || proxy_opt=(-o "Acquire::http::Proxy=$proxy")
+  apt_log=$(mktemp)
+  # Keep services from starting with distro defaults while they install. A policy-rc.d
+  # already there is the admin's: moved aside meanwhile and put back as it was.
+  prc=${PGHA_POLICY_RC_D:-/usr/sbin/policy-rc.d}; prc_saved=$prc.pgha-saved; prc_mark='# pgha: temporary, while pgha installs packages'
+  # Safe in any state: removes only pgha's own policy, restores only into a free place.
+  restore_prc() {
+    if grep -qsxF "$prc_mark" "$prc"; then rm -f "$prc"; fi
+    if [ -e "$prc_saved" ] && [ ! -e "$prc" ] && [ ! -L "$prc" ]; then mv "$prc_saved" "$prc"; fi
+  }
+  # What a run killed before its cleanup left behind.
+  restore_prc
+  trap 'restore_prc; rm -f "$apt_log"' EXIT
+  if [ -e "$prc" ] || [ -L "$prc" ]; then
+    [ ! -e "$prc_saved" ] || { echo "pgha: $node: both $prc and $prc_saved exist, neither written by pgha: keep the right one, remove the other" >&2; exit 1; }
+    mv "$prc" "$prc_saved"
+  fi
+  printf '#!/bin/sh\n%s\nexit 101\n' "$prc_mark" >"$prc"; chmod 0755 "$prc"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get "${proxy_opt[@]}" -q -o Dpkg::Use-Pty=0 update >"$apt_log" 2>&1 || { tail -n 20 "$apt_log" >&2; echo "pgha: $node: apt-get update failed" >&2; exit 1; }
+  apt-get "${proxy_opt[@]}" -q -y -o Dpkg::Use-Pty=0 --no-install-recommends install "${missing[@]}" >>"$apt_log" 2>&1 || { tail -n 20 "$apt_log" >&2; echo "pgha: $node: apt-get install failed" >&2; exit 1; }
+  restore_prc; rm -f "$apt_log"; trap - EXIT
+fi
+for prog in "${programs[@]}"; do
+  [ -x "$prog" ] || { echo "pgha: $node: required program $prog is missing" >&2; exit 1; }
+done
+if $postgres; then
+  # Patroni runs PostgreSQL: the distro's own clusters are stopped and kept from
+  # starting again, but never dropped: their data stays where it is.
+  systemctl disable --now postgresql >/dev/null 2>&1 || true
+  for conf in /etc/postgresql/*/*/start.conf; do
+    [ -e "$conf" ] || continue
+    ver=$(basename "$(dirname "$(dirname "$conf")")"); name=$(basename "$(dirname "$conf")")
+    pg_ctlcluster "$ver" "$name" stop >/dev/null 2>&1 || true
+    [ "$(tr -d '[:space:]' <"$conf")" = disabled ] || echo disabled >"$conf"
+  done
+fi
+if $etcd; then
+  # The distro's etcd runs a throwaway single-node cluster in its default data dir;
+  # pgha's member uses its own data dir, so that one is only stopped.
+  [ -e /etc/systemd/system/etcd.service.d/pgha.conf ] || systemctl stop etcd >/dev/null 2>&1 || true
+fi
+if $keepalived; then
+  # The tracking script runs unprivileged (enable_script_security).
+  id keepalived_script >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin keepalived_script
+fi
+echo "pgha: $node: packages ready"
