@@ -193,7 +193,8 @@ const realPg =
     let port = 0;
     const asPostgres = (cmd: string[], input?: string) => spawnSync("runuser", ["-u", "postgres", "--", ...cmd], { input, encoding: "utf8", cwd: "/" });
     const SECRETS = { superuser: `SuperRealMark it's "q" ｐａｓｓ ﬁ\u00a0é`, replication: "ReplRealMark 🔑 $(id)" };
-    const runScript = () => asPostgres(["/usr/bin/python3", SCRIPT, path.join(dir, "sock"), String(port)], JSON.stringify(SECRETS));
+    // The postgres user runs a copy in the test's own directory: the checkout may sit where it cannot read (a 0700 temp dir).
+    const runScript = () => asPostgres(["/usr/bin/python3", path.join(dir, "pg-set-passwords.py"), path.join(dir, "sock"), String(port)], JSON.stringify(SECRETS));
     const login = (user: string, password: string) =>
         spawnSync("psql", [`host=127.0.0.1 port=${port} user=${user} dbname=postgres sslmode=disable connect_timeout=5`, "-AtXc", "select current_user"], {
             encoding: "utf8",
@@ -211,6 +212,7 @@ const realPg =
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-pg-"));
         fs.chmodSync(dir, 0o755);
         fs.mkdirSync(path.join(dir, "sock"));
+        fs.copyFileSync(SCRIPT, path.join(dir, "pg-set-passwords.py"));
         spawnSync("chown", ["-R", "postgres:postgres", dir]);
         const init = asPostgres([`${PG_BIN}/initdb`, "-D", path.join(dir, "data"), "-U", "postgres", "--auth-local=peer", "--auth-host=scram-sha-256"]);
         if (init.status !== 0) throw new Error(init.stderr);
