@@ -111,9 +111,12 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
 
     constructor(name: string, args: PostgresHaClusterArgs | PostgresHaClusterSpecArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgha:cluster:PostgresHaCluster", name, {}, opts);
-        let built: pulumi.Output<pulumi.Unwrap<BuiltCluster & { shape: ClusterShape }>>;
+        // The built tree is held as is (its members are Outputs of their own): wrapping it in one
+        // Output would make every member secret, as connectionString is.
+        let built: pulumi.Output<{ tree: BuiltCluster; shape: ClusterShape }>;
         if (isSpecArgs(args)) {
-            built = pulumi.output({ ...buildCluster(this, args), shape: clusterShape(args.spec) });
+            const held = { tree: buildCluster(this, args), shape: clusterShape(args.spec) };
+            built = pulumi.output(true).apply(() => held) as unknown as pulumi.Output<{ tree: BuiltCluster; shape: ClusterShape }>;
         } else {
             const nodes = args.config.nodes ?? [];
             // Addresses and host keys may come from other resources: the tree is built once they are known.
@@ -124,26 +127,27 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
             built = pulumi.all([resolved, previous]).apply(([pairs, prev]) => {
                 const config = { ...args.config, nodes: nodes.map((n, i) => withoutUndefined({ ...n, address: pairs[i][0], hostKey: pairs[i][1] })) };
                 const spec = guardedSpec(config, args, prev);
-                const b = buildCluster(this, {
+                const tree = buildCluster(this, {
                     spec,
                     secrets: secretsOf(args, spec),
                     sshPrivateKey: sshPrivateKeyOf(args, spec),
                     // Certificates near their end (by the last deployment's record) get a new generation: reissued.
                     certificateGenerations: certificateGenerations(spec, prev.certificates, new Date()),
                 });
-                return pulumi.output({ ...b, shape: clusterShape(spec) });
-            });
+                return { tree, shape: clusterShape(spec) };
+            }) as unknown as pulumi.Output<{ tree: BuiltCluster; shape: ClusterShape }>;
         }
-        this.primaryEndpoint = built.primaryEndpoint;
-        this.replicaEndpoint = built.replicaEndpoint;
-        this.haproxyStatsUrl = built.apply((b) => b.haproxyStatsUrl);
-        this.patroniApiUrls = built.patroniApiUrls;
-        this.etcdEndpoints = built.etcdEndpoints;
-        this.connectionString = pulumi.secret(built.connectionString);
-        this.verification = built.verification;
-        this.caCertificate = built.caCertificate;
-        this.certificates = built.certificates;
-        this.clusterShape = built.shape;
+        const member = <T>(f: (t: BuiltCluster) => pulumi.Input<T>): pulumi.Output<T> => built.apply((h) => f(h.tree)) as pulumi.Output<T>;
+        this.primaryEndpoint = member((t) => t.primaryEndpoint);
+        this.replicaEndpoint = member((t) => t.replicaEndpoint);
+        this.haproxyStatsUrl = member((t) => t.haproxyStatsUrl);
+        this.patroniApiUrls = member((t) => t.patroniApiUrls);
+        this.etcdEndpoints = member((t) => t.etcdEndpoints);
+        this.connectionString = pulumi.secret(member((t) => t.connectionString));
+        this.verification = member((t) => t.verification);
+        this.caCertificate = member((t) => t.caCertificate);
+        this.certificates = member((t) => t.certificates);
+        this.clusterShape = built.apply((h) => h.shape);
         this.registerOutputs({
             primaryEndpoint: this.primaryEndpoint,
             replicaEndpoint: this.replicaEndpoint,
@@ -225,5 +229,9 @@ async function readOwnStackOutputs(): Promise<PreviousDeployment> {
     const self = new pulumi.StackReference(`${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`);
     const shape = await self.getOutputDetails("clusterShape");
     const certificates = await self.getOutputDetails("certificates");
-    return { clusterShape: (shape?.value ?? undefined) as ClusterShape | undefined, certificates: certificates?.value };
+    // A stack written while these outputs were (wrongly) secret holds them as secretValue.
+    return {
+        clusterShape: (shape?.value ?? shape?.secretValue ?? undefined) as ClusterShape | undefined,
+        certificates: certificates?.value ?? certificates?.secretValue,
+    };
 }

@@ -50,6 +50,17 @@ describe("PostgresHaCluster from the stack file's vocabulary", () => {
         expect(inputsOf(later)).toEqual(inputsOf(fromSpec));
     });
 
+    test("the outputs the next run reads back are plain, the connection string is secret", async () => {
+        // A secret clusterShape reads back as secretValue: the guard and the renewal saw nothing.
+        let cluster: PostgresHaCluster | undefined;
+        await registerTree(() => (cluster = new PostgresHaCluster("pgsql", libraryArgs(classicValues()))));
+        const plain: pulumi.Output<unknown>[] = [cluster!.clusterShape, cluster!.certificates, cluster!.primaryEndpoint, cluster!.verification];
+        for (const o of plain) expect(await pulumi.isSecret(o)).toBe(false);
+        expect(await pulumi.isSecret(cluster!.connectionString)).toBe(true);
+        const fromSpecArgs = new PostgresHaCluster("pgsql", { spec: specOf(), secrets: pulumi.secret(pulumi.output(FAKE_SECRETS)), sshPrivateKey: pulumi.secret(MOCK_SSH_KEY) });
+        expect(await pulumi.isSecret(fromSpecArgs.clusterShape)).toBe(false);
+    });
+
     test("the guard is inside: an unsafe edit against the previous deployment is refused with its key path", () => {
         const previous = { clusterShape: clusterShape(specOf()), certificates: {} };
         const renamed = libraryArgs(classicWith((v) => (v.clusterName = "other")));
