@@ -63,23 +63,37 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
     const patroni = new Map<string, PatroniNode>();
     const first = new PatroniNode(
         `${leader.name}-patroni`,
-        { spec, conn: conns.get(leader.name)!, prep: preps.get(leader.name)!, secrets, bootstrap: true, after: [etcd.healthy, ...policy(leader.name)], beforeConfig: roles.steps, tls: tls.get(leader.name)! },
+        {
+            spec,
+            conn: conns.get(leader.name)!,
+            prep: preps.get(leader.name)!,
+            secrets,
+            bootstrap: true,
+            after: [etcd.healthy, ...policy(leader.name)],
+            beforeConfig: roles.steps,
+            tls: tls.get(leader.name)!,
+        },
         { parent },
     );
     patroni.set(leader.name, first);
     // Settings reach the DCS once the leader runs and before any replica clones,
     // so replicas start with them; later edits re-apply only this resource.
-    const dynamic = new PatroniDynamicConfig(
-        `${spec.clusterName}-dynamic-config`,
-        { spec, conn: conns.get(leader.name)!, after: [first.service, preps.get(leader.name)!] },
-        { parent },
-    );
+    const dynamic = new PatroniDynamicConfig(`${spec.clusterName}-dynamic-config`, { spec, conn: conns.get(leader.name)!, after: [first.service, preps.get(leader.name)!] }, { parent });
     for (const node of nodesWithRole(spec, "postgres").filter((n) => n.name !== leader.name)) {
         patroni.set(
             node.name,
             new PatroniNode(
                 `${node.name}-patroni`,
-                { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, secrets, bootstrap: false, after: [etcd.healthy, first.service, dynamic.applied, ...policy(node.name)], beforeConfig: roles.steps, tls: tls.get(node.name)! },
+                {
+                    spec,
+                    conn: conns.get(node.name)!,
+                    prep: preps.get(node.name)!,
+                    secrets,
+                    bootstrap: false,
+                    after: [etcd.healthy, first.service, dynamic.applied, ...policy(node.name)],
+                    beforeConfig: roles.steps,
+                    tls: tls.get(node.name)!,
+                },
                 { parent },
             ),
         );
@@ -90,9 +104,7 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
         (node) =>
             new HaproxyBalancer(`${node.name}-haproxy`, { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, after: [...members, dynamic.applied], tls: tls.get(node.name)! }, { parent }),
     );
-    const keepalived = spec.vip
-        ? new KeepalivedPair(`${spec.clusterName}-keepalived`, { spec, conns, preps, secrets, after: balancers.map((b) => b.service) }, { parent })
-        : undefined;
+    const keepalived = spec.vip ? new KeepalivedPair(`${spec.clusterName}-keepalived`, { spec, conns, preps, secrets, after: balancers.map((b) => b.service) }, { parent }) : undefined;
 
     const verify = new ClusterVerification(
         spec.clusterName,

@@ -105,27 +105,30 @@ export class ClusterPki extends pulumi.ComponentResource {
         this.registerOutputs({ caCertificate: this.caCertificate, statuses: this.statuses });
     }
 
-    private place(
-        spec: ClusterSpec,
-        node: NodeSpec,
-        args: ClusterPkiArgs,
-        what: { sans: string; generation: number },
-        issued: pulumi.Output<{ key: string; cert: string }>,
-    ): NodeTlsFiles {
+    private place(spec: ClusterSpec, node: NodeSpec, args: ClusterPkiArgs, what: { sans: string; generation: number }, issued: pulumi.Output<{ key: string; cert: string }>): NodeTlsFiles {
         const conn = args.conns.get(node.name)!;
         const opts = { parent: this, dependsOn: [args.preps.get(node.name)!] };
         // The public stand-ins name what the content is: their hash in the command text changes
         // exactly when a new certificate is due; the real PEM travels as secret stdin.
-        const ca = placeFile(
-            conn,
-            { file: file(CA_CERT_PATH, `# pgha cluster CA of ${spec.clusterName}\n`, "0644"), secretContent: this.caCertificate },
-            opts,
-        );
+        const ca = placeFile(conn, { file: file(CA_CERT_PATH, `# pgha cluster CA of ${spec.clusterName}\n`, "0644"), secretContent: this.caCertificate }, opts);
         const pair = (paths: TlsFilePaths, restartKey?: string): PlacedFile[] => {
             const desc = `${node.name}: ${what.sans}; generation ${what.generation}; ${CERT_VALIDITY_DAYS} days`;
             const place = (path: string, mode: string, content: pulumi.Output<string>, kind: string) =>
                 placeFile(conn, { file: file(path, `# ${kind} of ${desc}\n`, mode, paths.owner), secretContent: content, restartKey }, opts);
-            return [place(paths.cert, "0644", issued.apply((i) => i.cert), "certificate"), place(paths.key, "0600", issued.apply((i) => i.key), "key")];
+            return [
+                place(
+                    paths.cert,
+                    "0644",
+                    issued.apply((i) => i.cert),
+                    "certificate",
+                ),
+                place(
+                    paths.key,
+                    "0600",
+                    issued.apply((i) => i.key),
+                    "key",
+                ),
+            ];
         };
         return {
             ca,

@@ -32,7 +32,11 @@ export function verificationScript(spec: ClusterSpec, timeoutSec: number): strin
         // etcd requires a client certificate: this postgres node's own (Patroni's etcd client uses it too).
         `--cacert ${CA_CERT_PATH} --cert ${POSTGRES_TLS.cert} --key ${POSTGRES_TLS.key}`,
         `--etcd ${shq(etcdClientUrls(spec).join(","))}`,
-        `--members ${shq(nodesWithRole(spec, "postgres").map((n) => n.name).join(","))}`,
+        `--members ${shq(
+            nodesWithRole(spec, "postgres")
+                .map((n) => n.name)
+                .join(","),
+        )}`,
         `--pg-port ${spec.postgres.port}`,
         `--front ${shq(`${front.host}:${front.port}`)}`,
         ...statsUrls.map((u) => `--stats ${shq(u)}`),

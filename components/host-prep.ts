@@ -33,11 +33,7 @@ export function hostPrepScript(spec: ClusterSpec, node: NodeSpec): string {
     const { packages, programs } = packagesFor(spec, node.roles);
     const install = spec.packages.install ? [`--install${spec.packages.aptProxy ? ` --apt-proxy ${shq(spec.packages.aptProxy)}` : ""}`] : [];
     const roles = (["postgres", "etcd", "keepalived"] as const).filter((r) => node.roles.includes(r)).map((r) => `--${r}`);
-    const args = [
-        [`--node ${shq(node.name)}`, ...install, ...roles].join(" "),
-        packages.map((p) => `--package ${shq(p)}`).join(" "),
-        programs.map((p) => `--program ${shq(p)}`).join(" "),
-    ];
+    const args = [[`--node ${shq(node.name)}`, ...install, ...roles].join(" "), packages.map((p) => `--package ${shq(p)}`).join(" "), programs.map((p) => `--program ${shq(p)}`).join(" ")];
     return [`bash ${HOST_PREP.path} \\`, ...args.map((a, i) => `  ${a}${i < args.length - 1 ? " \\" : ""}`)].join("\n");
 }
 

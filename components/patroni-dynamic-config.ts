@@ -9,7 +9,6 @@ import { patroniApiUrl, postgresMembers } from "../core/topology";
 import { DCS_APPLY } from "./pgha-tools";
 import { NodeConnection, remoteScript, shq } from "./ssh";
 
-
 export interface PatroniDynamicConfigArgs {
     readonly spec: ClusterSpec;
     /** A postgres member whose REST API takes the PATCH (its own address is on the allowlist). */
@@ -24,7 +23,9 @@ export interface PatroniDynamicConfigArgs {
  */
 export function dynamicConfigScript(spec: ClusterSpec, conn: NodeConnection): string {
     return [
-        `# Patroni members: ${postgresMembers(spec).map((n) => n.name).join(", ")} (a leader not listed hands over first)`,
+        `# Patroni members: ${postgresMembers(spec)
+            .map((n) => n.name)
+            .join(", ")} (a leader not listed hands over first)`,
         `# Patroni dynamic configuration of ${spec.clusterName}: the desired JSON arrives on stdin`,
         `python3 ${DCS_APPLY.path} ${shq(patroniApiUrl(spec, conn.node))}`,
     ].join("\n");
@@ -57,6 +58,11 @@ export class PatroniDynamicConfig extends pulumi.ComponentResource {
 
 function sortKeys(v: unknown): unknown {
     if (Array.isArray(v)) return v.map(sortKeys);
-    if (v && typeof v === "object") return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
+    if (v && typeof v === "object")
+        return Object.fromEntries(
+            Object.keys(v)
+                .sort()
+                .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
+        );
     return v;
 }

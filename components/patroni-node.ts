@@ -59,12 +59,7 @@ export class PatroniNode extends pulumi.ComponentResource {
                 conn,
                 unit: "patroni",
                 files: [config, args.tls.ca, ...(args.tls.postgres ?? [])],
-                start: [
-                    `systemctl daemon-reload`,
-                    `systemctl enable patroni >/dev/null 2>&1`,
-                    `systemctl restart patroni`,
-                    patroniWaitScript(spec, node, args.bootstrap, waitSec),
-                ].join("\n"),
+                start: [`systemctl daemon-reload`, `systemctl enable patroni >/dev/null 2>&1`, `systemctl restart patroni`, patroniWaitScript(spec, node, args.bootstrap, waitSec)].join("\n"),
                 // Patroni re-reads its config on SIGHUP, reloads PostgreSQL (new certificate files
                 // included) and re-opens its REST API when the certificate changed; nothing restarts.
                 apply: `systemctl reload patroni`,
@@ -79,18 +74,19 @@ export class PatroniNode extends pulumi.ComponentResource {
             { parent: this, dependsOn: [args.prep, dropIn.resource, ...args.after] },
         );
         if (needsLeaderAway(spec, node)) {
-            const unit = placeFile(
-                conn,
-                { file: renderLeaderAwayUnit(spec, node, LEADER_AWAY.path, sha256(LEADER_AWAY.content).slice(0, 16)) },
-                { parent: this, dependsOn: [args.prep] },
-            );
+            const unit = placeFile(conn, { file: renderLeaderAwayUnit(spec, node, LEADER_AWAY.path, sha256(LEADER_AWAY.content).slice(0, 16)) }, { parent: this, dependsOn: [args.prep] });
             serviceUnit(
                 `${node.name}:etcd-leader-away`,
                 {
                     conn,
                     unit: LEADER_AWAY_UNIT,
                     files: [unit],
-                    start: [`systemctl daemon-reload`, `systemctl enable --now ${LEADER_AWAY_UNIT} >/dev/null 2>&1`, `sleep 1`, `systemctl is-active --quiet ${LEADER_AWAY_UNIT} || { journalctl -u ${LEADER_AWAY_UNIT} -n 10 --no-pager >&2; exit 1; }`].join("\n"),
+                    start: [
+                        `systemctl daemon-reload`,
+                        `systemctl enable --now ${LEADER_AWAY_UNIT} >/dev/null 2>&1`,
+                        `sleep 1`,
+                        `systemctl is-active --quiet ${LEADER_AWAY_UNIT} || { journalctl -u ${LEADER_AWAY_UNIT} -n 10 --no-pager >&2; exit 1; }`,
+                    ].join("\n"),
                     // The helper holds no state: a new unit or helper version simply restarts it.
                     apply: [`systemctl daemon-reload`, `systemctl restart ${LEADER_AWAY_UNIT}`].join("\n"),
                     stop: `systemctl disable --now ${LEADER_AWAY_UNIT} >/dev/null 2>&1 || true`,

@@ -55,9 +55,7 @@ export function placeFile(conn: NodeConnection, args: FileArgs, opts: pulumi.Cus
             `f=${shq(f.path)}`,
             `# content sha256:${hash} mode ${f.mode} ${f.owner}:${f.group}`,
             `install -d -m 0755 "$(dirname "$f")"`,
-            ...(keepOriginal
-                ? [`if { [ -e "$f" ] || [ -L "$f" ]; } && [ ! -e "$f.pgha-orig" ] && [ ! -L "$f.pgha-orig" ]; then cp -a "$f" "$f.pgha-orig"; fi`]
-                : []),
+            ...(keepOriginal ? [`if { [ -e "$f" ] || [ -L "$f" ]; } && [ ! -e "$f.pgha-orig" ] && [ ! -L "$f.pgha-orig" ]; then cp -a "$f" "$f.pgha-orig"; fi`] : []),
             // mktemp creates the file 0600, so a secret is never readable while being written.
             `tmp=$(mktemp "$f.pgha-XXXXXX")`,
             `trap 'rm -f "$tmp"' EXIT`,

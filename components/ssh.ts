@@ -79,9 +79,7 @@ export interface RemoteScriptArgs {
 export function remoteScript(name: string, args: RemoteScriptArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
     const timeoutSec = args.timeoutSec ?? 300;
     const wrap = (body: pulumi.Input<string> | undefined, phase: string) =>
-        body === undefined
-            ? undefined
-            : pulumi.output(body).apply((b) => wrapScript(b, { sudo: args.conn.sudo, timeoutSec, what: `${args.what} (${phase})` }));
+        body === undefined ? undefined : pulumi.output(body).apply((b) => wrapScript(b, { sudo: args.conn.sudo, timeoutSec, what: `${args.what} (${phase})` }));
     return new command.remote.Command(
         name,
         {

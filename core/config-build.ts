@@ -5,8 +5,7 @@ import { ClusterSpec, NodeSpec, ROLES, Role } from "./spec";
 import { ParsedConfig, ParsedNode, normalisePath } from "./config-schema";
 
 export const DEFAULT_PRIVATE_KEY_PATH = "~/.ssh/id_ed25519";
-export const defaultPostgresDataDir = (version: number, clusterName: string): string =>
-    `/var/lib/postgresql/${version}/${clusterName}`;
+export const defaultPostgresDataDir = (version: number, clusterName: string): string => `/var/lib/postgresql/${version}/${clusterName}`;
 export const defaultPostgresBinDir = (version: number): string => `/usr/lib/postgresql/${version}/bin`;
 export const defaultEtcdDataDir = (clusterName: string): string => `/var/lib/etcd/pgha-${clusterName}`;
 
@@ -75,9 +74,7 @@ export function buildSpec(cfg: ParsedConfig, opts: BuildOptions): ClusterSpec {
         ssh: {
             user: cfg.ssh.user,
             port: cfg.ssh.port,
-            ...(opts.sshPrivateKeyFromSecret
-                ? {}
-                : { privateKeyPath: expandHome(cfg.ssh.privateKeyPath ?? DEFAULT_PRIVATE_KEY_PATH, opts.homedir) }),
+            ...(opts.sshPrivateKeyFromSecret ? {} : { privateKeyPath: expandHome(cfg.ssh.privateKeyPath ?? DEFAULT_PRIVATE_KEY_PATH, opts.homedir) }),
             strictHostKeys: cfg.ssh.strictHostKeys,
         },
         nodes,

@@ -187,19 +187,23 @@ function strictSyncRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Prob
     const path = ["patroni", "synchronousModeStrict"];
     const postgres = withRole(nodes, "postgres");
     if (postgres.length === 1) {
-        return [{
-            path,
-            message: `is true, but ${shown(postgres[0].node.name)} is the only postgres node: no synchronous standby is possible, so every write would wait forever (add a replica or set it false)`,
-        }];
+        return [
+            {
+                path,
+                message: `is true, but ${shown(postgres[0].node.name)} is the only postgres node: no synchronous standby is possible, so every write would wait forever (add a replica or set it false)`,
+            },
+        ];
     }
     const stranded = postgres.filter((l) => !l.node.patroniTags.nofailover && !postgres.some((o) => o !== l && !o.node.patroniTags.nosync));
     if (stranded.length === 0) return [];
-    return [{
-        path,
-        message:
-            `is true, but while ${stranded.map((n) => shown(n.node.name)).join(" or ")} ${stranded.length === 1 ? "leads" : "lead"} no other postgres node can be its ` +
-            `synchronous standby (the others have patroniTags.nosync), so every write would wait forever`,
-    }];
+    return [
+        {
+            path,
+            message:
+                `is true, but while ${stranded.map((n) => shown(n.node.name)).join(" or ")} ${stranded.length === 1 ? "leads" : "lead"} no other postgres node can be its ` +
+                `synchronous standby (the others have patroniTags.nosync), so every write would wait forever`,
+        },
+    ];
 }
 
 function patroniRules(cfg: ParsedConfig): Problem[] {
@@ -214,9 +218,7 @@ function patroniRules(cfg: ParsedConfig): Problem[] {
     if (inRange && loopWait + 2 * retryTimeout > ttl) {
         out.push({
             path: ["patroni", "ttl"],
-            message:
-                `must be at least ${key(["patroni", "loopWait"])} + 2 × ${key(["patroni", "retryTimeout"])} ` +
-                `(${loopWait} + 2 × ${retryTimeout} = ${loopWait + 2 * retryTimeout}), got ${ttl}`,
+            message: `must be at least ${key(["patroni", "loopWait"])} + 2 × ${key(["patroni", "retryTimeout"])} ` + `(${loopWait} + 2 × ${retryTimeout} = ${loopWait + 2 * retryTimeout}), got ${ttl}`,
         });
     }
     if (synchronousModeStrict && !synchronousMode) {
@@ -252,7 +254,10 @@ function dataDirRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem
     const binRaw = effectivePostgresBinDir(cfg);
     if (typeof binRaw === "string" && absolutePath(binRaw) === undefined) {
         const bin = normalisePath(binRaw);
-        for (const [ok, dir, path] of [[pgOk, pg, ["postgres", "dataDir"]], [etcdOk, etcd, ["etcd", "dataDir"]]] as const) {
+        for (const [ok, dir, path] of [
+            [pgOk, pg, ["postgres", "dataDir"]],
+            [etcdOk, etcd, ["etcd", "dataDir"]],
+        ] as const) {
             if (ok && overlaps(dir, bin)) {
                 out.push({
                     path,

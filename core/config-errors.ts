@@ -74,9 +74,7 @@ function formatIssue(issue: z.ZodIssue): string[] {
             return issue.keys.map((k) => unknownKeyMessage(issue.path, k));
         case z.ZodIssueCode.invalid_type:
             if (issue.received === "undefined") {
-                return issue.path.length === 1 && issue.path[0] === "nodes"
-                    ? [`${where}: missing; list the servers (name, address, roles) as in Pulumi.dev.yaml`]
-                    : [`${where}: missing`];
+                return issue.path.length === 1 && issue.path[0] === "nodes" ? [`${where}: missing; list the servers (name, address, roles) as in Pulumi.dev.yaml`] : [`${where}: missing`];
             }
             return [`${where}: expected ${article(issue.expected)}, got ${article(issue.received)}`];
         default:

@@ -41,12 +41,7 @@ export function decodeConfigValue(raw: string): unknown {
  * @param homedir what "~/" expands to (os.homedir() at the call site)
  * @param isSecret whether the stack stores a key encrypted; when given, plain-text secrets are refused
  */
-export function readRawConfig(
-    keys: readonly string[],
-    get: (fullKey: string) => string | undefined,
-    homedir?: string,
-    isSecret?: (fullKey: string) => boolean,
-): RawConfig {
+export function readRawConfig(keys: readonly string[], get: (fullKey: string) => string | undefined, homedir?: string, isSecret?: (fullKey: string) => boolean): RawConfig {
     const prefix = `${NAMESPACE}:`;
     const values: Record<string, unknown> = {};
     const secrets: Partial<Record<ConfigSecretName, string>> = {};

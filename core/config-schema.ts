@@ -177,7 +177,10 @@ const dirPath = text(absolutePath);
 
 /** An absolute path with repeated slashes collapsed and no trailing slash ("//etc/" → "/etc"); "." and ".." are left as they are. */
 export function normalisePath(s: string): string {
-    return `/${s.split("/").filter((seg) => seg !== "").join("/")}`;
+    return `/${s
+        .split("/")
+        .filter((seg) => seg !== "")
+        .join("/")}`;
 }
 
 function isDedicatedDataDir(normal: string, kind: DataDirKind): boolean {
@@ -194,20 +197,13 @@ export function dataDirProblem(s: string, kind: DataDirKind): string | undefined
     const normal = normalisePath(s);
     if (isDedicatedDataDir(normal, kind)) return undefined;
     const shown = normal === s ? q(s) : `${q(s)} (that is ${q(normal)})`;
-    return (
-        `${shown} is not a dedicated data directory (pgha:destroy.deleteData deletes it): ` +
-        `use ${DATA_DIR_SHAPES[kind].shape} or a directory two levels below /srv, /opt, /data* or /pgdata*`
-    );
+    return `${shown} is not a dedicated data directory (pgha:destroy.deleteData deletes it): ` + `use ${DATA_DIR_SHAPES[kind].shape} or a directory two levels below /srv, /opt, /data* or /pgdata*`;
 }
 const dataDirPath = (kind: DataDirKind) => text((s) => dataDirProblem(s, kind));
-const keyPath = text((s) =>
-    s.startsWith("/") || s.startsWith("~/") ? undefined : `${q(s)} must be an absolute path or start with ~/`,
-);
+const keyPath = text((s) => (s.startsWith("/") || s.startsWith("~/") ? undefined : `${q(s)} must be an absolute path or start with ~/`));
 const cidr = text((s) => (parseCidr(s) ? undefined : `${q(s)} is not an IPv4 CIDR in network form such as 10.0.0.0/24`));
 
-const role = text((s) =>
-    (ROLES as readonly string[]).includes(s) ? undefined : `unknown role ${q(s)} (expected one of ${ROLES.join(", ")})`,
-);
+const role = text((s) => ((ROLES as readonly string[]).includes(s) ? undefined : `unknown role ${q(s)} (expected one of ${ROLES.join(", ")})`));
 
 function isEmptyObject(v: unknown): boolean {
     return typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 0;
@@ -244,7 +240,7 @@ const nodeSchema = z
         sshHost: hostnameOrIp.optional(),
         sshPort: port.optional(),
         sshUser: user.optional(),
-        hostKey: matching(HOST_KEY_RE, "is not an OpenSSH public host key such as \"ssh-ed25519 AAAA...\"").optional(),
+        hostKey: matching(HOST_KEY_RE, 'is not an OpenSSH public host key such as "ssh-ed25519 AAAA..."').optional(),
         keepalivedPriority: int(1, 254).optional(),
         patroniTags: patroniTagsSchema.default({}),
     })

@@ -60,9 +60,7 @@ export function checkSecrets(input: SecretsInput): SecretsCheck {
     const errors: string[] = [];
     const warnings: string[] = [];
     const toGenerate: SecretName[] = [];
-    const needed: readonly SecretName[] = input.hasVip
-        ? ["superuserPassword", "replicationPassword", "keepalivedPassword"]
-        : ["superuserPassword", "replicationPassword"];
+    const needed: readonly SecretName[] = input.hasVip ? ["superuserPassword", "replicationPassword", "keepalivedPassword"] : ["superuserPassword", "replicationPassword"];
 
     // restApiPassword is optional: when absent it is derived from the superuser password (deriveRestApiPassword).
     const names: readonly ConfigSecretName[] = ["superuserPassword", "replicationPassword", "keepalivedPassword", "restApiPassword", "sshPrivateKey"];

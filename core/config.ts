@@ -57,8 +57,7 @@ function specWarnings(spec: ClusterSpec): string[] {
         if (prefix === undefined || prefix >= WIDEST_QUIET_CLIENT_PREFIX) return;
         const what = prefix === 0 ? `${c} is every IPv4 address` : `${c} is wider than /${WIDEST_QUIET_CLIENT_PREFIX} (${2 ** (32 - prefix)} addresses)`;
         out.push(
-            `${formatKeyPath(["postgres", "allowedClientCidrs", i])}: ${what}; all of them may reach HAProxy and log in to PostgreSQL ` +
-                `(the superuser included): list only the clients' networks`,
+            `${formatKeyPath(["postgres", "allowedClientCidrs", i])}: ${what}; all of them may reach HAProxy and log in to PostgreSQL ` + `(the superuser included): list only the clients' networks`,
         );
     });
     const unpinned = spec.nodes.filter((n) => n.hostKey === undefined).map((n) => n.name);
@@ -98,9 +97,7 @@ export function parseClusterConfig(raw: RawConfig, opts: ParseOptions = {}): Par
 
     // Without a parse the raw values still tell whether a VIP is wanted and whether to generate.
     const hasVip = parsed.success ? parsed.data.vip !== undefined : isObject(values.vip) && Object.keys(values.vip).length > 0;
-    const generateMissing = parsed.success
-        ? parsed.data.generateMissingSecrets
-        : values.generateMissingSecrets !== false && values.generateMissingSecrets !== "false";
+    const generateMissing = parsed.success ? parsed.data.generateMissingSecrets : values.generateMissingSecrets !== false && values.generateMissingSecrets !== "false";
     const secretCheck = checkSecrets({
         secrets,
         markedSecret: raw.secretKeysMarkedSecret === undefined ? undefined : new Set(raw.secretKeysMarkedSecret),

@@ -61,7 +61,7 @@ export function unusableHostAddress(address: string): string | undefined {
     const n = ipv4ToNumber(address);
     if (n === undefined) return undefined;
     const first = Math.floor(n / 2 ** 24);
-    if (first === 0) return "is in 0.0.0.0/8 (\"this network\")";
+    if (first === 0) return 'is in 0.0.0.0/8 ("this network")';
     if (first === 127) return "is a loopback address";
     if (first >= 224) return "is a multicast or reserved address";
     return undefined;
@@ -73,5 +73,5 @@ export function isNetworkOrBroadcast(address: string, prefix: number): boolean {
     if (n === undefined || prefix > 30) return false;
     const mask = prefixMask(prefix);
     const host = (n & ~mask) >>> 0;
-    return host === 0 || host === (~mask >>> 0);
+    return host === 0 || host === ~mask >>> 0;
 }

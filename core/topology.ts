@@ -219,7 +219,9 @@ export interface ClusterEndpoints {
 
 export function clusterEndpoints(spec: ClusterSpec): ClusterEndpoints {
     const host = frontHost(spec);
-    const members = postgresMembers(spec).map((n) => `${n.address}:${spec.postgres.port}`).join(",");
+    const members = postgresMembers(spec)
+        .map((n) => `${n.address}:${spec.postgres.port}`)
+        .join(",");
     return {
         primary: host !== undefined ? `${host}:${spec.haproxy.primaryPort}` : members,
         replica: host !== undefined ? `${host}:${spec.haproxy.replicaPort}` : members,

@@ -21,12 +21,7 @@ export const ETCD_TIMEOUT_START_SEC = 180;
  * rewrites initial-cluster on every node, and only the new one cares.
  * (initial-cluster-state is not rendered: etcd-member.py owns it, see etcdConfigObject.)
  */
-export const ETCD_BOOTSTRAP_ONLY_KEYS = [
-    "initial-advertise-peer-urls",
-    "initial-cluster",
-    "initial-cluster-state",
-    "initial-cluster-token",
-] as const;
+export const ETCD_BOOTSTRAP_ONLY_KEYS = ["initial-advertise-peer-urls", "initial-cluster", "initial-cluster-state", "initial-cluster-token"] as const;
 
 type EtcdScalar = string | number | boolean;
 /** The object of an etcd 3.4 config file (keys as etcd spells them). */

@@ -17,11 +17,7 @@ export function keepalivedInstanceName(spec: ClusterSpec): string {
     return `${spec.clusterName}_vip`;
 }
 
-export function renderKeepalivedConfig(
-    spec: ClusterSpec,
-    node: NodeSpec,
-    secrets: Pick<Secrets, "keepalivedPassword">,
-): RenderedFile {
+export function renderKeepalivedConfig(spec: ClusterSpec, node: NodeSpec, secrets: Pick<Secrets, "keepalivedPassword">): RenderedFile {
     requireRole(node, "keepalived", "keepalived config");
     const vip = spec.vip;
     if (vip === undefined) throw new Error("pgha: keepalived config requested but the cluster has no VIP");

@@ -3,14 +3,7 @@
 // character stay intact, and nothing is assembled from YAML text.
 
 import { ClusterSpec, NodeSpec, Secrets } from "../spec";
-import {
-    PATRONI_NAMESPACE,
-    REPLICATION_USER,
-    SUPERUSER,
-    etcdClientEndpoints,
-    pgHbaBootstrapLines,
-    pgHbaLines,
-} from "../topology";
+import { PATRONI_NAMESPACE, REPLICATION_USER, SUPERUSER, etcdClientEndpoints, pgHbaBootstrapLines, pgHbaLines } from "../topology";
 import { REST_API_USER, secretValueProblem } from "../config-secrets";
 import { CA_CERT_PATH, POSTGRES_TLS } from "../pki";
 import { PROFILES } from "../profiles";

@@ -44,12 +44,7 @@ export function leaderOf(states: readonly MemberState[]): string | undefined {
 
 /** The members streaming from the leader, read on the leader through the VIP. */
 export async function streamingMembers(c: DrillCluster): Promise<string[] | undefined> {
-    const r = await psqlOnce(
-        conninfo(c.vip, c.primaryPort),
-        "select application_name from pg_stat_replication where state = 'streaming' order by 1",
-        c.password,
-        5000,
-    );
+    const r = await psqlOnce(conninfo(c.vip, c.primaryPort), "select application_name from pg_stat_replication where state = 'streaming' order by 1", c.password, 5000);
     return r.ok ? r.out.split("\n").filter((l) => l !== "") : undefined;
 }
 

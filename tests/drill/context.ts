@@ -26,7 +26,13 @@ export function stackUp(ref: StackRef): void {
     const argv = ["bash", "scripts/pulumi.sh", "up", "--yes", "--skip-preview", "--stack", ref.stack];
     const first = run(argv[0], argv.slice(1), { env: ref.env, timeoutSec: 1500, allowFail: true });
     if (first.status === 0) return;
-    ref.log(`pulumi up failed; re-running once:\n${(first.stdout + first.stderr).split("\n").filter((l) => /error/i.test(l)).slice(-5).join("\n")}`);
+    ref.log(
+        `pulumi up failed; re-running once:\n${(first.stdout + first.stderr)
+            .split("\n")
+            .filter((l) => /error/i.test(l))
+            .slice(-5)
+            .join("\n")}`,
+    );
     run(argv[0], argv.slice(1), { env: ref.env, timeoutSec: 1500 });
 }
 
@@ -43,7 +49,9 @@ export async function drillContext(ref: StackRef): Promise<DrillContext> {
     const [vip, port] = endpoint.split(":");
     const cs = stackPulumi(ref, ["stack", "output", "connectionString", "--show-secrets"]).stdout.trim();
     const password = decodeURIComponent(new URL(cs).password);
-    const names = labHosts().hosts.map((h) => h.name).filter((n) => DRILL_HOSTS.includes(n));
+    const names = labHosts()
+        .hosts.map((h) => h.name)
+        .filter((n) => DRILL_HOSTS.includes(n));
     const cluster: DrillCluster = { vip, primaryPort: Number(port), password, members: names, etcdHosts: names, balancers: names };
     return {
         cluster,

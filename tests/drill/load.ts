@@ -102,13 +102,14 @@ export class WriteLoad {
     /** Ids read back from the current leader through the front door. */
     async idsOnLeader(): Promise<Set<number>> {
         for (let i = 0; i < 60; i++) {
-            const r = await psqlOnce(
-                conninfo(this.target.host, this.target.port),
-                `select id from ${DRILL_TABLE} where run = ${this.runId} order by id`,
-                this.target.password,
-                10000,
-            );
-            if (r.ok) return new Set(r.out.split("\n").filter((l) => /^\d+$/.test(l)).map(Number));
+            const r = await psqlOnce(conninfo(this.target.host, this.target.port), `select id from ${DRILL_TABLE} where run = ${this.runId} order by id`, this.target.password, 10000);
+            if (r.ok)
+                return new Set(
+                    r.out
+                        .split("\n")
+                        .filter((l) => /^\d+$/.test(l))
+                        .map(Number),
+                );
             await sleep(1000);
         }
         throw new Error("drill: cannot read the written ids back from the leader");

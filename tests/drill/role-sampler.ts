@@ -25,7 +25,11 @@ export class RoleSampler {
     private tick = 0;
     private readonly ticks: number[] = [];
 
-    constructor(private readonly members: readonly SampledMember[], private readonly password: string, private readonly periodMs = 250) {
+    constructor(
+        private readonly members: readonly SampledMember[],
+        private readonly password: string,
+        private readonly periodMs = 250,
+    ) {
         for (const m of members) this.sessions.set(m.name, { answers: new Map(), buf: "" });
     }
 
@@ -96,4 +100,3 @@ export class RoleSampler {
         return child;
     }
 }
-

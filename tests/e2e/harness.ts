@@ -147,7 +147,10 @@ export function sshLogins(hosts: LabHost[], since: number, until: number): Recor
  */
 function reportSshdTrouble(): void {
     for (const h of labHosts().hosts) {
-        const r = ssh(h.name, `journalctl -q -u ssh --no-pager | grep -E ' sshd\\[[0-9]+\\]: ' | grep -Ei 'maxstartups|drop|reset by|error|fatal|timeout|refused' | tail -n 5 || true`, { allowFail: true, timeoutSec: 20 });
+        const r = ssh(h.name, `journalctl -q -u ssh --no-pager | grep -E ' sshd\\[[0-9]+\\]: ' | grep -Ei 'maxstartups|drop|reset by|error|fatal|timeout|refused' | tail -n 5 || true`, {
+            allowFail: true,
+            timeoutSec: 20,
+        });
         if (r.stdout.trim()) process.stdout.write(`sshd on ${h.name} logged:\n${r.stdout}`);
     }
 }

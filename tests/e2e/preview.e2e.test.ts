@@ -73,7 +73,8 @@ test("the README's own-servers steps work on a copy of Pulumi.dev.yaml (it carri
     fs.writeFileSync(key, "not a real key: preview never connects\n", { mode: 0o600 });
     fs.writeFileSync(path.join(ROOT, "Pulumi.e2e-own.yaml"), text.replace("privateKeyPath: ~/.ssh/id_ed25519", `privateKeyPath: ${key}`));
     run("pulumi", ["stack", "init", "e2e-own"], { env, timeoutSec: 120 });
-    for (const s of ["superuserPassword", "replicationPassword", "keepalivedPassword"]) run("pulumi", ["config", "set", "--secret", `pgha:${s}`, "--stack", "e2e-own"], { env, input: `Own-${s}-1`, timeoutSec: 120 });
+    for (const s of ["superuserPassword", "replicationPassword", "keepalivedPassword"])
+        run("pulumi", ["config", "set", "--secret", `pgha:${s}`, "--stack", "e2e-own"], { env, input: `Own-${s}-1`, timeoutSec: 120 });
     const out = run("pulumi", ["preview", "--diff", "--stack", "e2e-own"], { env, timeoutSec: 300 }).stdout;
     expect(out).toMatch(/\+ \d+ to create/);
     expect(out).not.toContain("Own-superuserPassword-1");

@@ -36,8 +36,12 @@ describe("toolchain", () => {
         // The stamps record which archive each was built from.
         const upstream = path.join(ROOT, "..", "shared", "upstream");
         const sum = (f: string) => run("sha256sum", [path.join(upstream, f)]).stdout.slice(0, 16);
-        expect(fs.readFileSync(`${path.dirname(plugin)}.pgha-stamp`, "utf8").trim()).toBe(`${sum(`pulumi-command-v${pkgVersion("@pulumi/command")}-provider-src.tar.gz`)}-${pkgVersion("@pulumi/command")}`);
-        expect(fs.readFileSync(path.join(bin, ".pgha-language-nodejs.stamp"), "utf8").trim()).toBe(`${sum(`pulumi-v${pkgVersion("@pulumi/pulumi")}-language-nodejs-src.tar.gz`)}-v${pkgVersion("@pulumi/pulumi")}`);
+        expect(fs.readFileSync(`${path.dirname(plugin)}.pgha-stamp`, "utf8").trim()).toBe(
+            `${sum(`pulumi-command-v${pkgVersion("@pulumi/command")}-provider-src.tar.gz`)}-${pkgVersion("@pulumi/command")}`,
+        );
+        expect(fs.readFileSync(path.join(bin, ".pgha-language-nodejs.stamp"), "utf8").trim()).toBe(
+            `${sum(`pulumi-v${pkgVersion("@pulumi/pulumi")}-language-nodejs-src.tar.gz`)}-v${pkgVersion("@pulumi/pulumi")}`,
+        );
     });
 
     test("without the upstream archives, the installer stops and names what is missing", () => {

@@ -104,7 +104,10 @@ describe("PostgresHaCluster wiring (mocks)", () => {
         // Runs on the bootstrap member, pg1.
         expect(deps("pgsql:verify")).toContain("pg1:/usr/local/libexec/pgha/pgha-verify.py");
         expect(String(classic.get("pgsql:verify")!.inputs.create)).toMatch(/python3 \/usr\/local\/libexec\/pgha\/pgha-verify\.py \\\n {2}--timeout 180 \\\n/);
-        for (const [n, role] of [["pg1", "leader"], ["pg2", "replica"]]) {
+        for (const [n, role] of [
+            ["pg1", "leader"],
+            ["pg2", "replica"],
+        ]) {
             expect(deps(`${n}:patroni`)).toContain(`${n}:/usr/local/libexec/pgha/patroni-wait.py`);
             const create = String(classic.get(`${n}:patroni`)!.inputs.create);
             expect(create).toContain(`systemctl restart patroni\npython3 /usr/local/libexec/pgha/patroni-wait.py --member '\\''${n}'\\'' --role ${role} --timeout `);
@@ -141,9 +144,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
     });
 
     test("a parameter, timing or synchronous-mode change touches only the cluster's dynamic config", async () => {
-        const changed = await register(
-            specOf(classicWith((v) => ((v.postgres.parameters = { max_connections: 200, work_mem: "64MB" }), (v.patroni.ttl = 40), (v.patroni.synchronousMode = true)))),
-        );
+        const changed = await register(specOf(classicWith((v) => ((v.postgres.parameters = { max_connections: 200, work_mem: "64MB" }), (v.patroni.ttl = 40), (v.patroni.synchronousMode = true)))));
         const differs = changedSince(classic, changed);
         expect(differs).toEqual(["pgsql:dynamic-config", "pgsql:verify"]);
         // The settings are data on stdin; the command text (visible in `ps`, logged by sudo) names none.
@@ -153,7 +154,10 @@ describe("PostgresHaCluster wiring (mocks)", () => {
 
     test("adding a postgres node: its own resources, plus HAProxy reloads and one dynamic-config PATCH", async () => {
         const bigger = await register(specOf(classicWith((v) => v.nodes.push({ name: "pg4", address: "172.51.216.84", roles: ["postgres"] }))));
-        const added = commands(bigger).filter((c) => !classic.has(c.name)).map((c) => c.name).sort();
+        const added = commands(bigger)
+            .filter((c) => !classic.has(c.name))
+            .map((c) => c.name)
+            .sort();
         expect(added).toEqual([
             "pg4:/etc/patroni/config.yml",
             "pg4:/etc/pgha/tls/ca.crt",
@@ -173,14 +177,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
             "pg4:role-passwords",
         ]);
         const differs = changedSince(classic, bigger);
-        expect(differs).toEqual([
-            "pg1:/etc/haproxy/haproxy.cfg",
-            "pg1:haproxy",
-            "pg2:/etc/haproxy/haproxy.cfg",
-            "pg2:haproxy",
-            "pgsql:dynamic-config",
-            "pgsql:verify",
-        ]);
+        expect(differs).toEqual(["pg1:/etc/haproxy/haproxy.cfg", "pg1:haproxy", "pg2:/etc/haproxy/haproxy.cfg", "pg2:haproxy", "pgsql:dynamic-config", "pgsql:verify"]);
         expect(bigger.get("pg4:patroni")!.deps).toEqual(expect.arrayContaining(["pg1:patroni", "pgsql:dynamic-config"]));
     });
 
@@ -211,10 +208,11 @@ describe("PostgresHaCluster wiring (mocks)", () => {
     });
 
     test("etcd 3 → 5 → 3: joiners chain after the last member, no existing member restarts, the membership step re-runs", async () => {
-        const five = await register(
-            specOf(classicWith((v) => v.nodes.push({ name: "pg4", address: "172.51.216.84", roles: ["etcd"] }, { name: "pg5", address: "172.51.216.85", roles: ["etcd"] }))),
-        );
-        const added = commands(five).filter((c) => !classic.has(c.name)).map((c) => c.name).sort();
+        const five = await register(specOf(classicWith((v) => v.nodes.push({ name: "pg4", address: "172.51.216.84", roles: ["etcd"] }, { name: "pg5", address: "172.51.216.85", roles: ["etcd"] }))));
+        const added = commands(five)
+            .filter((c) => !classic.has(c.name))
+            .map((c) => c.name)
+            .sort();
         expect(added).toEqual(
             ["pg4", "pg5"].flatMap((n) => [
                 `${n}:/etc/etcd/pgha-etcd.yml`,
@@ -259,11 +257,21 @@ describe("PostgresHaCluster wiring (mocks)", () => {
         // Only the verification re-runs (it follows every change of the spec).
         expect(changedSince(classic, deleting)).toEqual(["pgsql:verify"]);
         const marker = "/etc/pgha/delete-data";
-        expect(String(classic.get("pg3:etcd")!.inputs.delete)).toMatch(new RegExp(`if \\[ -e ${marker} \\]; then\\n\\s+python3 \\S+etcd-member.py stop --config /etc/etcd/pgha-etcd.yml --delete-data\\nelse\\n\\s+python3 \\S+etcd-member.py stop --config /etc/etcd/pgha-etcd.yml\\nfi`));
-        expect(String(classic.get("pg1:patroni")!.inputs.delete)).toMatch(new RegExp(`if \\[ -e ${marker} \\]; then\\n\\s+rm -rf -- \\S*/var/lib/postgresql/15/pgsql\\S*\\nelse\\n\\s+echo "pgha: keeping PostgreSQL data`));
+        expect(String(classic.get("pg3:etcd")!.inputs.delete)).toMatch(
+            new RegExp(
+                `if \\[ -e ${marker} \\]; then\\n\\s+python3 \\S+etcd-member.py stop --config /etc/etcd/pgha-etcd.yml --delete-data\\nelse\\n\\s+python3 \\S+etcd-member.py stop --config /etc/etcd/pgha-etcd.yml\\nfi`,
+            ),
+        );
+        expect(String(classic.get("pg1:patroni")!.inputs.delete)).toMatch(
+            new RegExp(`if \\[ -e ${marker} \\]; then\\n\\s+rm -rf -- \\S*/var/lib/postgresql/15/pgsql\\S*\\nelse\\n\\s+echo "pgha: keeping PostgreSQL data`),
+        );
         // Markers only on nodes holding data, only while the flag is on, and each node's data
         // services depend on its own marker: a removal deletes them while the marker is still there.
-        const markers = (m: Map<string, Registered>) => commands(m).map((c) => c.name).filter((n) => n.endsWith(`:${marker}`)).sort();
+        const markers = (m: Map<string, Registered>) =>
+            commands(m)
+                .map((c) => c.name)
+                .filter((n) => n.endsWith(`:${marker}`))
+                .sort();
         expect(markers(classic)).toEqual([]);
         expect(markers(deleting)).toEqual(["pg1", "pg2", "pg3"].map((n) => `${n}:${marker}`));
         for (const svc of ["pg1:patroni", "pg2:patroni", "pg1:etcd", "pg2:etcd", "pg3:etcd"]) expect(deleting.get(svc)!.deps).toContain(`${svc.split(":")[0]}:${marker}`);

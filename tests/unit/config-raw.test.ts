@@ -9,9 +9,7 @@ const ROOT = path.resolve(__dirname, "..", "..");
 
 /** What Pulumi hands the program: objects as JSON text, scalars as plain text. */
 function pulumiStyle(config: Record<string, unknown>): Record<string, string> {
-    return Object.fromEntries(
-        Object.entries(config).map(([k, v]) => [k, typeof v === "object" && v !== null ? JSON.stringify(v) : String(v)]),
-    );
+    return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, typeof v === "object" && v !== null ? JSON.stringify(v) : String(v)]));
 }
 
 describe("readRawConfig", () => {
@@ -34,13 +32,18 @@ describe("readRawConfig", () => {
 
     test("reports which secret keys the stack stores encrypted", () => {
         const all = pulumiStyle({ "pgha:superuserPassword": "a", "pgha:replicationPassword": "b" });
-        const raw = readRawConfig(Object.keys(all), (k) => all[k], undefined, (k) => k === "pgha:superuserPassword");
+        const raw = readRawConfig(
+            Object.keys(all),
+            (k) => all[k],
+            undefined,
+            (k) => k === "pgha:superuserPassword",
+        );
         expect(raw.secretKeysMarkedSecret).toEqual(["superuserPassword"]);
     });
 
     test("malformed JSON stays text (and the schema then names the key)", () => {
         expect(decodeConfigValue("[1, 2")).toBe("[1, 2");
-        expect(decodeConfigValue(" {\"a\": 1}")).toEqual({ a: 1 });
+        expect(decodeConfigValue(' {"a": 1}')).toEqual({ a: 1 });
         expect(decodeConfigValue("true")).toBe("true");
     });
 });
@@ -63,7 +66,9 @@ describe("project files", () => {
     test("Pulumi.yaml's defaults parse to the same spec as no value at all", () => {
         const nodes = [{ name: "a", address: "10.0.0.1", roles: ["etcd", "postgres"], hostKey: placeholderHostKey("a") }];
         const defaults = Object.fromEntries(
-            Object.entries<any>(project.config).filter(([k]) => k !== "nodes").map(([k, d]) => [`pgha:${k}`, d.default]),
+            Object.entries<any>(project.config)
+                .filter(([k]) => k !== "nodes")
+                .map(([k, d]) => [`pgha:${k}`, d.default]),
         );
         const all = pulumiStyle({ ...defaults, "pgha:nodes": nodes });
         const r = parseClusterConfig(readRawConfig(Object.keys(all), (k) => all[k], HOME));

@@ -4,7 +4,14 @@ import { FAKE_SECRETS, HOME, classicValues, classicWith, errorsOf, parse, placeh
 
 const tags = { nofailover: false, noloadbalance: false, nosync: false, clonefrom: false };
 const node = (name: string, address: string, roles: string[]) => ({
-    name, address, roles, sshHost: address, sshPort: 22, sshUser: "root", hostKey: placeholderHostKey(name), patroniTags: tags,
+    name,
+    address,
+    roles,
+    sshHost: address,
+    sshPort: 22,
+    sshUser: "root",
+    hostKey: placeholderHostKey(name),
+    patroniTags: tags,
 });
 
 const CLASSIC_SPEC: ClusterSpec = {
@@ -25,8 +32,14 @@ const CLASSIC_SPEC: ClusterSpec = {
         binDir: "/usr/lib/postgresql/15/bin",
     },
     patroni: {
-        profile: "default", ttl: 30, loopWait: 10, retryTimeout: 10, maximumLagOnFailover: 1048576,
-        synchronousMode: false, synchronousModeStrict: false, restApiPort: 8008,
+        profile: "default",
+        ttl: 30,
+        loopWait: 10,
+        retryTimeout: 10,
+        maximumLagOnFailover: 1048576,
+        synchronousMode: false,
+        synchronousModeStrict: false,
+        restApiPort: 8008,
     },
     etcd: { clientPort: 2379, peerPort: 2380, dataDir: "/var/lib/etcd/pgha-pgsql", allowEvenMembers: false },
     haproxy: { primaryPort: 5000, replicaPort: 5001, statsPort: 7000 },
@@ -81,10 +94,12 @@ describe("the classic example", () => {
 
     test("default client CIDRs are the nodes and the VIP, each /32, whatever the VIP's prefix length", () => {
         for (const prefixLength of [24, 16, 8]) {
-            const r = parse(classicWith((v) => {
-                delete v.postgres.allowedClientCidrs;
-                v.vip.prefixLength = prefixLength;
-            }));
+            const r = parse(
+                classicWith((v) => {
+                    delete v.postgres.allowedClientCidrs;
+                    v.vip.prefixLength = prefixLength;
+                }),
+            );
             if (!r.ok) throw new Error(r.errors.join("\n"));
             expect(r.spec.postgres.allowedClientCidrs).toEqual(["172.51.216.81/32", "172.51.216.82/32", "172.51.216.83/32", "172.51.216.88/32"]);
             expect(r.warnings.filter((w) => w.includes("allowedClientCidrs"))).toEqual([]);
@@ -106,33 +121,39 @@ describe("the classic example", () => {
     });
 
     test("paths depend on version and cluster name", () => {
-        const spec = specOf(classicWith((v) => {
-            v.clusterName = "main-db";
-            v.postgres.version = 16;
-        }));
+        const spec = specOf(
+            classicWith((v) => {
+                v.clusterName = "main-db";
+                v.postgres.version = 16;
+            }),
+        );
         expect(spec.postgres.dataDir).toBe("/var/lib/postgresql/16/main-db");
         expect(spec.postgres.binDir).toBe("/usr/lib/postgresql/16/bin");
         expect(spec.etcd.dataDir).toBe("/var/lib/etcd/pgha-main-db");
     });
 
     test("per-node SSH settings default from pgha:ssh and can be overridden", () => {
-        const spec = specOf(classicWith((v) => {
-            v.ssh = { user: "admin", port: 2222 };
-            v.nodes[1].sshHost = "bastion.example.com";
-            v.nodes[1].sshPort = 5000;
-            v.nodes[1].sshUser = "deploy";
-        }));
+        const spec = specOf(
+            classicWith((v) => {
+                v.ssh = { user: "admin", port: 2222 };
+                v.nodes[1].sshHost = "bastion.example.com";
+                v.nodes[1].sshPort = 5000;
+                v.nodes[1].sshUser = "deploy";
+            }),
+        );
         expect(spec.nodes[0]).toMatchObject({ sshHost: "172.51.216.81", sshPort: 2222, sshUser: "admin" });
         expect(spec.nodes[1]).toMatchObject({ sshHost: "bastion.example.com", sshPort: 5000, sshUser: "deploy" });
     });
 
-    test("CLI strings are coerced: \"5433\" is a number, \"true\" a boolean", () => {
-        const spec = specOf(classicWith((v) => {
-            v.postgres.port = "5433";
-            v.ssh.strictHostKeys = "false";
-            v.destroy.deleteData = "true";
-            v.nodes[0].keepalivedPriority = "200";
-        }));
+    test('CLI strings are coerced: "5433" is a number, "true" a boolean', () => {
+        const spec = specOf(
+            classicWith((v) => {
+                v.postgres.port = "5433";
+                v.ssh.strictHostKeys = "false";
+                v.destroy.deleteData = "true";
+                v.nodes[0].keepalivedPriority = "200";
+            }),
+        );
         expect(spec.postgres.port).toBe(5433);
         expect(spec.ssh.strictHostKeys).toBe(false);
         expect(spec.destroy.deleteData).toBe(true);
@@ -140,11 +161,13 @@ describe("the classic example", () => {
     });
 
     test("vip {} (the Pulumi.yaml default) means no VIP", () => {
-        const spec = specOf(classicWith((v) => {
-            v.vip = {};
-            v.nodes[0].roles = ["etcd", "postgres", "haproxy"];
-            v.nodes[1].roles = ["etcd", "postgres", "haproxy"];
-        }));
+        const spec = specOf(
+            classicWith((v) => {
+                v.vip = {};
+                v.nodes[0].roles = ["etcd", "postgres", "haproxy"];
+                v.nodes[1].roles = ["etcd", "postgres", "haproxy"];
+            }),
+        );
         expect(spec.vip).toBeUndefined();
     });
 
@@ -153,9 +176,7 @@ describe("the classic example", () => {
         const key = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
         const spec = specOf(v, { ...FAKE_SECRETS, sshPrivateKey: key });
         expect(spec.ssh.privateKeyPath).toBeUndefined();
-        expect(errorsOf(classicValues(), { ...FAKE_SECRETS, sshPrivateKey: key })).toEqual([
-            "pgha:ssh.privateKeyPath: set either this or the secret pgha:sshPrivateKey, not both",
-        ]);
+        expect(errorsOf(classicValues(), { ...FAKE_SECRETS, sshPrivateKey: key })).toEqual(["pgha:ssh.privateKeyPath: set either this or the secret pgha:sshPrivateKey, not both"]);
     });
 
     test("warnings: no balancer, a single postgres node, unused or long keepalived password", () => {
@@ -179,10 +200,26 @@ describe("single-field problems, each with its key path", () => {
         ["loopback node address", (v) => (v.nodes[2].address = "127.0.0.1"), 'pgha:nodes[2].address: "127.0.0.1" is a loopback address'],
         ["sshHost IP-like but invalid", (v) => (v.nodes[0].sshHost = "1.2.3.999"), 'pgha:nodes[0].sshHost: "1.2.3.999" is not an IPv4 address'],
         ["sshHost not a host name", (v) => (v.nodes[0].sshHost = "bad host"), 'pgha:nodes[0].sshHost: "bad host" is neither a host name nor an IPv4 address'],
-        ["upper-case node name", (v) => (v.nodes[0].name = "PG1"), `pgha:nodes[0].name: "PG1" is not a valid name (lowercase letters, digits and '-', 1 to 63 characters, starting and ending with a letter or digit)`],
-        ["node name with shell characters", (v) => (v.nodes[2].name = "pg3;rm"), `pgha:nodes[2].name: "pg3;rm" is not a valid name (lowercase letters, digits and '-', 1 to 63 characters, starting and ending with a letter or digit)`],
-        ["node name ending in '-'", (v) => (v.nodes[2].name = "pg3-"), `pgha:nodes[2].name: "pg3-" is not a valid name (lowercase letters, digits and '-', 1 to 63 characters, starting and ending with a letter or digit)`],
-        ["bad cluster name", (v) => (v.clusterName = "my_cluster"), `pgha:clusterName: "my_cluster" is not a valid name (lowercase letters, digits and '-', 1 to 63 characters, starting and ending with a letter or digit)`],
+        [
+            "upper-case node name",
+            (v) => (v.nodes[0].name = "PG1"),
+            `pgha:nodes[0].name: "PG1" is not a valid name (lowercase letters, digits and '-', 1 to 63 characters, starting and ending with a letter or digit)`,
+        ],
+        [
+            "node name with shell characters",
+            (v) => (v.nodes[2].name = "pg3;rm"),
+            `pgha:nodes[2].name: "pg3;rm" is not a valid name (lowercase letters, digits and '-', 1 to 63 characters, starting and ending with a letter or digit)`,
+        ],
+        [
+            "node name ending in '-'",
+            (v) => (v.nodes[2].name = "pg3-"),
+            `pgha:nodes[2].name: "pg3-" is not a valid name (lowercase letters, digits and '-', 1 to 63 characters, starting and ending with a letter or digit)`,
+        ],
+        [
+            "bad cluster name",
+            (v) => (v.clusterName = "my_cluster"),
+            `pgha:clusterName: "my_cluster" is not a valid name (lowercase letters, digits and '-', 1 to 63 characters, starting and ending with a letter or digit)`,
+        ],
         ["unknown role", (v) => (v.nodes[2].roles = ["etcd", "pstgres"]), 'pgha:nodes[2].roles[1]: unknown role "pstgres" (expected one of etcd, postgres, haproxy, keepalived)'],
         ["port out of range", (v) => (v.haproxy.primaryPort = 70000), "pgha:haproxy.primaryPort: 70000 is not an integer in 1..65535"],
         ["port zero", (v) => (v.postgres.port = 0), "pgha:postgres.port: 0 is not an integer in 1..65535"],
@@ -198,11 +235,23 @@ describe("single-field problems, each with its key path", () => {
         ["postgres version 11", (v) => (v.postgres.version = 11), "pgha:postgres.version: 11 is not an integer in 12..17"],
         ["postgres version 15.2", (v) => (v.postgres.version = 15.2), "pgha:postgres.version: 15.2 is not an integer in 12..17"],
         ["parameter value not scalar", (v) => (v.postgres.parameters = { work_mem: { a: 1 } }), "pgha:postgres.parameters.work_mem: must be a string, number or boolean"],
-        ["parameter name not lowercase", (v) => (v.postgres.parameters = { "Max-Connections": 5 }), 'pgha:postgres.parameters["Max-Connections"]: "Max-Connections" is not a PostgreSQL parameter name (lowercase letters, digits, \'_\' and \'.\')'],
-        ["parameter managed by Patroni", (v) => (v.postgres.parameters = { listen_addresses: "*" }), "pgha:postgres.parameters.listen_addresses: cannot be set here: Patroni sets it from the node address"],
+        [
+            "parameter name not lowercase",
+            (v) => (v.postgres.parameters = { "Max-Connections": 5 }),
+            "pgha:postgres.parameters[\"Max-Connections\"]: \"Max-Connections\" is not a PostgreSQL parameter name (lowercase letters, digits, '_' and '.')",
+        ],
+        [
+            "parameter managed by Patroni",
+            (v) => (v.postgres.parameters = { listen_addresses: "*" }),
+            "pgha:postgres.parameters.listen_addresses: cannot be set here: Patroni sets it from the node address",
+        ],
         ["parameter port", (v) => (v.postgres.parameters = { port: 5433 }), "pgha:postgres.parameters.port: cannot be set here: use pgha:postgres.port"],
         ["CIDR prefix 33", (v) => (v.postgres.allowedClientCidrs = ["10.0.0.0/33"]), 'pgha:postgres.allowedClientCidrs[0]: "10.0.0.0/33" is not an IPv4 CIDR in network form such as 10.0.0.0/24'],
-        ["CIDR with host bits", (v) => (v.postgres.allowedClientCidrs = ["172.51.216.0/24", "10.0.0.1/24"]), 'pgha:postgres.allowedClientCidrs[1]: "10.0.0.1/24" is not an IPv4 CIDR in network form such as 10.0.0.0/24'],
+        [
+            "CIDR with host bits",
+            (v) => (v.postgres.allowedClientCidrs = ["172.51.216.0/24", "10.0.0.1/24"]),
+            'pgha:postgres.allowedClientCidrs[1]: "10.0.0.1/24" is not an IPv4 CIDR in network form such as 10.0.0.0/24',
+        ],
         ["keepalived priority 0", (v) => (v.nodes[0].keepalivedPriority = 0), "pgha:nodes[0].keepalivedPriority: 0 is not an integer in 1..254"],
         ["keepalived priority 255", (v) => (v.nodes[1].keepalivedPriority = 255), "pgha:nodes[1].keepalivedPriority: 255 is not an integer in 1..254"],
         ["host key of unknown type", (v) => (v.nodes[0].hostKey = "ssh-dss AAAAB3"), 'pgha:nodes[0].hostKey: "ssh-dss AAAAB3" is not an OpenSSH public host key such as "ssh-ed25519 AAAA..."'],
@@ -212,7 +261,11 @@ describe("single-field problems, each with its key path", () => {
         ["control character in a parameter value", (v) => (v.postgres.parameters = { search_path: "a\u0007b" }), "pgha:postgres.parameters.search_path: contains a control character or newline"],
         ["newline in ssh user", (v) => (v.ssh.user = "root\n"), "pgha:ssh.user: contains a control character or newline"],
         ["upper-case ssh user", (v) => (v.ssh.user = "Admin"), `pgha:ssh.user: "Admin" is not a valid user name (lowercase letters, digits, '_' and '-', starting with a letter or '_', at most 32)`],
-        ["bad per-node ssh user", (v) => (v.nodes[1].sshUser = "a b"), `pgha:nodes[1].sshUser: "a b" is not a valid user name (lowercase letters, digits, '_' and '-', starting with a letter or '_', at most 32)`],
+        [
+            "bad per-node ssh user",
+            (v) => (v.nodes[1].sshUser = "a b"),
+            `pgha:nodes[1].sshUser: "a b" is not a valid user name (lowercase letters, digits, '_' and '-', starting with a letter or '_', at most 32)`,
+        ],
         ["relative key path", (v) => (v.ssh.privateKeyPath = "id_ed25519"), 'pgha:ssh.privateKeyPath: "id_ed25519" must be an absolute path or start with ~/'],
         ["newline in key path", (v) => (v.ssh.privateKeyPath = "/k\n"), "pgha:ssh.privateKeyPath: contains a control character or newline"],
         ["data dir that is a system directory", (v) => (v.postgres.dataDir = "/var/lib"), `pgha:postgres.dataDir: "/var/lib" ${NOT_A_PG_DATA_DIR}`],
@@ -225,7 +278,11 @@ describe("single-field problems, each with its key path", () => {
         ["unknown nested key", (v) => (v.ssh.usr = "root"), "pgha:ssh.usr: unknown key (did you mean pgha:ssh.user?)"],
         ["unknown node key", (v) => (v.nodes[1].adress = "x"), "pgha:nodes[1].adress: unknown key (did you mean pgha:nodes[1].address?)"],
         ["unrelated unknown key", (v) => (v.frobnicate = 1), "pgha:frobnicate: unknown key"],
-        ["dotted top-level key (config set without --path)", (v) => (v["postgres.port"] = "5433"), "pgha:postgres.port: unknown key; to set a field inside pgha:postgres use `pulumi config set --path pgha:postgres.port …`"],
+        [
+            "dotted top-level key (config set without --path)",
+            (v) => (v["postgres.port"] = "5433"),
+            "pgha:postgres.port: unknown key; to set a field inside pgha:postgres use `pulumi config set --path pgha:postgres.port …`",
+        ],
         ["a section of the wrong type", (v) => (v.haproxy = "5000"), "pgha:haproxy: expected an object, got a string"],
     ];
     test.each(cases)("%s", (_name, edit, message) => {
@@ -237,7 +294,10 @@ describe("single-field problems, each with its key path", () => {
     });
 
     test("a node without address", () => {
-        expectOnly(classicWith((v) => delete v.nodes[1].address), "pgha:nodes[1].address: missing");
+        expectOnly(
+            classicWith((v) => delete v.nodes[1].address),
+            "pgha:nodes[1].address: missing",
+        );
     });
 
     test("empty roles", () => {
@@ -248,26 +308,29 @@ describe("single-field problems, each with its key path", () => {
     });
 
     test("valid variants are accepted", () => {
-        specOf(classicWith((v) => {
-            v.nodes[0].sshHost = "bastion-1.example.com";
-            v.nodes[1].hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7x root@pg2";
-            v.packages.aptProxy = "http://10.0.0.1:3142";
-            v.postgres.parameters = { shared_buffers: "256MB", "auto_explain.log_min_duration": 250, jit: false };
-            v.postgres.dataDir = "/srv/pg/data";
-            v.ssh.privateKeyPath = "/etc/pgha/id";
-        }));
+        specOf(
+            classicWith((v) => {
+                v.nodes[0].sshHost = "bastion-1.example.com";
+                v.nodes[1].hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB7x root@pg2";
+                v.packages.aptProxy = "http://10.0.0.1:3142";
+                v.postgres.parameters = { shared_buffers: "256MB", "auto_explain.log_min_duration": 250, jit: false };
+                v.postgres.dataDir = "/srv/pg/data";
+                v.ssh.privateKeyPath = "/etc/pgha/id";
+            }),
+        );
     });
 });
 
 describe("cross-field problems", () => {
     test("duplicate names and addresses", () => {
-        expect(errorsOf(classicWith((v) => {
-            v.nodes[2].name = "pg1";
-            v.nodes[1].address = "172.51.216.81";
-        }))).toEqual([
-            'pgha:nodes[2].name: "pg1" is already used by pgha:nodes[0]',
-            'pgha:nodes[1].address: "172.51.216.81" is already used by pgha:nodes[0]',
-        ]);
+        expect(
+            errorsOf(
+                classicWith((v) => {
+                    v.nodes[2].name = "pg1";
+                    v.nodes[1].address = "172.51.216.81";
+                }),
+            ),
+        ).toEqual(['pgha:nodes[2].name: "pg1" is already used by pgha:nodes[0]', 'pgha:nodes[1].address: "172.51.216.81" is already used by pgha:nodes[0]']);
     });
 
     test("no postgres node", () => {
@@ -283,18 +346,12 @@ describe("cross-field problems", () => {
     });
 
     test("no etcd node", () => {
-        expectOnly(
-            withHostKeys({ nodes: [{ name: "a", address: "10.0.0.1", roles: ["postgres"] }] }),
-            "pgha:nodes: no node has the etcd role; etcd is Patroni's DCS (use 1, 3, 5 or 7 members)",
-        );
+        expectOnly(withHostKeys({ nodes: [{ name: "a", address: "10.0.0.1", roles: ["postgres"] }] }), "pgha:nodes: no node has the etcd role; etcd is Patroni's DCS (use 1, 3, 5 or 7 members)");
     });
 
     test("even etcd count refused unless allowed", () => {
         const even = classicWith((v) => (v.nodes[2].roles = ["haproxy"]));
-        expectOnly(
-            even,
-            "pgha:nodes: 2 nodes have the etcd role; an even count tolerates no more failures than 1 and can split a vote: use an odd count or set pgha:etcd.allowEvenMembers true",
-        );
+        expectOnly(even, "pgha:nodes: 2 nodes have the etcd role; an even count tolerates no more failures than 1 and can split a vote: use an odd count or set pgha:etcd.allowEvenMembers true");
         specOf({ ...even, etcd: { allowEvenMembers: true } });
     });
 
@@ -346,11 +403,13 @@ describe("cross-field problems", () => {
     });
 
     test("no haproxy node at all is allowed", () => {
-        specOf(classicWith((v) => {
-            delete v.vip;
-            v.nodes[0].roles = ["etcd", "postgres"];
-            v.nodes[1].roles = ["etcd", "postgres"];
-        }));
+        specOf(
+            classicWith((v) => {
+                delete v.vip;
+                v.nodes[0].roles = ["etcd", "postgres"];
+                v.nodes[1].roles = ["etcd", "postgres"];
+            }),
+        );
     });
 
     test("port clash between services on the same nodes names both keys", () => {
@@ -366,14 +425,16 @@ describe("cross-field problems", () => {
             classicWith((v) => (v.haproxy.statsPort = 2380)),
             "pgha:etcd.peerPort: 2380 clashes with pgha:haproxy.statsPort on pg1, pg2 (both listen there)",
         );
-        specOf(classicWith((v) => {
-            v.nodes[2].roles = ["etcd"];
-            v.nodes[0].roles = ["etcd", "postgres"];
-            v.nodes[1].roles = ["etcd", "postgres"];
-            delete v.vip;
-            v.nodes.push({ name: "lb", address: "172.51.216.90", roles: ["haproxy"] });
-            v.haproxy.statsPort = 2380;
-        }));
+        specOf(
+            classicWith((v) => {
+                v.nodes[2].roles = ["etcd"];
+                v.nodes[0].roles = ["etcd", "postgres"];
+                v.nodes[1].roles = ["etcd", "postgres"];
+                delete v.vip;
+                v.nodes.push({ name: "lb", address: "172.51.216.90", roles: ["haproxy"] });
+                v.haproxy.statsPort = 2380;
+            }),
+        );
     });
 
     test("SSH port clash, per node or global", () => {
@@ -386,10 +447,12 @@ describe("cross-field problems", () => {
             "pgha:ssh.port: 8008 clashes with pgha:patroni.restApiPort on pg1, pg2 (both listen there)",
         );
         // SSH through another host (a jump host's forwarded port) does not compete.
-        specOf(classicWith((v) => {
-            v.nodes[2].sshHost = "jump.example.com";
-            v.nodes[2].sshPort = 2379;
-        }));
+        specOf(
+            classicWith((v) => {
+                v.nodes[2].sshHost = "jump.example.com";
+                v.nodes[2].sshPort = 2379;
+            }),
+        );
     });
 
     test("Patroni timing", () => {
@@ -441,29 +504,31 @@ describe("cross-field problems", () => {
             "pgha:nodes[2].hostKey: missing, and pgha:ssh.strictHostKeys is true (find it with `ssh-keyscan -t ed25519 172.51.216.83 | cut -d' ' -f2-`)",
         ]);
         // The same when set explicitly; the scan goes to where SSH connects.
-        expect(errorsOf(classicWith((v) => {
-            v.ssh.strictHostKeys = true;
-            delete v.nodes[0].hostKey;
-            v.nodes[0].sshHost = "bastion-1.example.com";
-            v.nodes[1].hostKey = "ecdsa-sha2-nistp256 AAAAE2VjZHNh";
-        }))).toEqual([
-            "pgha:nodes[0].hostKey: missing, and pgha:ssh.strictHostKeys is true (find it with `ssh-keyscan -t ed25519 bastion-1.example.com | cut -d' ' -f2-`)",
-        ]);
+        expect(
+            errorsOf(
+                classicWith((v) => {
+                    v.ssh.strictHostKeys = true;
+                    delete v.nodes[0].hostKey;
+                    v.nodes[0].sshHost = "bastion-1.example.com";
+                    v.nodes[1].hostKey = "ecdsa-sha2-nistp256 AAAAE2VjZHNh";
+                }),
+            ),
+        ).toEqual(["pgha:nodes[0].hostKey: missing, and pgha:ssh.strictHostKeys is true (find it with `ssh-keyscan -t ed25519 bastion-1.example.com | cut -d' ' -f2-`)"]);
         expect(specOf().ssh.strictHostKeys).toBe(true);
     });
 
     test("strictHostKeys false is the explicit opt-out: nodes without hostKey accept any server key, with a warning", () => {
-        const r = parse(classicWith((v) => {
-            v.ssh.strictHostKeys = false;
-            delete v.nodes[0].hostKey;
-            delete v.nodes[2].hostKey;
-        }));
+        const r = parse(
+            classicWith((v) => {
+                v.ssh.strictHostKeys = false;
+                delete v.nodes[0].hostKey;
+                delete v.nodes[2].hostKey;
+            }),
+        );
         if (!r.ok) throw new Error(r.errors.join("\n"));
         expect(r.spec.ssh.strictHostKeys).toBe(false);
         expect(r.spec.nodes.map((n) => n.hostKey)).toEqual([undefined, placeholderHostKey("pg2"), undefined]);
-        expect(r.warnings).toContain(
-            "pgha:ssh.strictHostKeys: false: pg1, pg3 have no hostKey and accept any SSH server key (no verification, nothing is remembered)",
-        );
+        expect(r.warnings).toContain("pgha:ssh.strictHostKeys: false: pg1, pg3 have no hostKey and accept any SSH server key (no verification, nothing is remembered)");
     });
 
     test("data directories of postgres and etcd must not overlap", () => {
@@ -511,7 +576,11 @@ describe("data directories: only dedicated ones, whatever pgha:destroy.deleteDat
         ["/usr/bin", (v) => (v.postgres.dataDir = "/usr/bin"), `pgha:postgres.dataDir: "/usr/bin" ${NOT_A_PG_DATA_DIR}`],
         ["/usr/share", (v) => (v.etcd = { dataDir: "/usr/share" }), `pgha:etcd.dataDir: "/usr/share" ${NOT_AN_ETCD_DATA_DIR}`],
         ["every cluster of a PostgreSQL version", (v) => (v.postgres.dataDir = "/var/lib/postgresql/15"), `pgha:postgres.dataDir: "/var/lib/postgresql/15" ${NOT_A_PG_DATA_DIR}`],
-        ["every cluster of a version, trailing slash", (v) => (v.postgres.dataDir = "/var/lib/postgresql/15/"), `pgha:postgres.dataDir: "/var/lib/postgresql/15/" (that is "/var/lib/postgresql/15") ${NOT_A_PG_DATA_DIR}`],
+        [
+            "every cluster of a version, trailing slash",
+            (v) => (v.postgres.dataDir = "/var/lib/postgresql/15/"),
+            `pgha:postgres.dataDir: "/var/lib/postgresql/15/" (that is "/var/lib/postgresql/15") ${NOT_A_PG_DATA_DIR}`,
+        ],
         ["all of etcd's data", (v) => (v.etcd = { dataDir: "/var/lib/etcd" }), `pgha:etcd.dataDir: "/var/lib/etcd" ${NOT_AN_ETCD_DATA_DIR}`],
         ["another service's state", (v) => (v.etcd = { dataDir: "/var/lib/dpkg/info" }), `pgha:etcd.dataDir: "/var/lib/dpkg/info" ${NOT_AN_ETCD_DATA_DIR}`],
         ["etcd in PostgreSQL's place", (v) => (v.etcd = { dataDir: "/var/lib/postgresql/15/main" }), `pgha:etcd.dataDir: "/var/lib/postgresql/15/main" ${NOT_AN_ETCD_DATA_DIR}`],
@@ -574,9 +643,12 @@ describe("secrets", () => {
             "pgha:keepalivedPassword: missing; set it with `pulumi config set --secret pgha:keepalivedPassword …`",
         ]);
         // "" is how Pulumi.yaml's default looks: the same as absent.
-        expect(errorsOf(noGenerate((v) => (v.generateMissingSecrets = "false")), { ...FAKE_SECRETS, superuserPassword: "" })).toEqual([
-            "pgha:superuserPassword: missing; set it with `pulumi config set --secret pgha:superuserPassword …`",
-        ]);
+        expect(
+            errorsOf(
+                noGenerate((v) => (v.generateMissingSecrets = "false")),
+                { ...FAKE_SECRETS, superuserPassword: "" },
+            ),
+        ).toEqual(["pgha:superuserPassword: missing; set it with `pulumi config set --secret pgha:superuserPassword …`"]);
     });
 
     test("keepalivedPassword is needed only with a VIP", () => {
@@ -589,25 +661,22 @@ describe("secrets", () => {
     });
 
     test("secret values: length, control characters, keepalived characters", () => {
-        expect(errorsOf(classicValues(), {
-            superuserPassword: "x".repeat(129),
-            replicationPassword: "line1\nline2",
-            keepalivedPassword: "has space",
-        })).toEqual([
+        expect(
+            errorsOf(classicValues(), {
+                superuserPassword: "x".repeat(129),
+                replicationPassword: "line1\nline2",
+                keepalivedPassword: "has space",
+            }),
+        ).toEqual([
             "pgha:superuserPassword: must be 1 to 128 characters long",
             "pgha:replicationPassword: contains a control character or newline",
             "pgha:keepalivedPassword: must be printable ASCII without spaces, quotes, backslashes, braces, $, # or ! (keepalived.conf cannot hold them)",
         ]);
-        expect(errorsOf(classicValues(), { ...FAKE_SECRETS, sshPrivateKey: "not a key" })).toContain(
-            "pgha:sshPrivateKey: is not a PEM/OpenSSH private key (-----BEGIN ... PRIVATE KEY-----)",
-        );
+        expect(errorsOf(classicValues(), { ...FAKE_SECRETS, sshPrivateKey: "not a key" })).toContain("pgha:sshPrivateKey: is not a PEM/OpenSSH private key (-----BEGIN ... PRIVATE KEY-----)");
     });
 
     test("a secret stored in plain text is refused when the stack tells", () => {
-        const r = parseClusterConfig(
-            { values: classicValues(), secrets: { ...FAKE_SECRETS }, secretKeysMarkedSecret: ["superuserPassword", "keepalivedPassword"] },
-            { homedir: HOME },
-        );
+        const r = parseClusterConfig({ values: classicValues(), secrets: { ...FAKE_SECRETS }, secretKeysMarkedSecret: ["superuserPassword", "keepalivedPassword"] }, { homedir: HOME });
         expect(!r.ok && r.errors).toEqual([
             "pgha:replicationPassword: stored in plain text; set it with `pulumi config set --secret pgha:replicationPassword …`",
             "pgha:restApiPassword: stored in plain text; set it with `pulumi config set --secret pgha:restApiPassword …`",
@@ -615,7 +684,7 @@ describe("secrets", () => {
     });
 
     test("no secret value ever appears in an error message", () => {
-        const marker = "Zebra\"Quartz:#9";
+        const marker = 'Zebra"Quartz:#9';
         const secrets = {
             superuserPassword: `${marker}\n`,
             replicationPassword: `${marker}${"y".repeat(200)}`,
@@ -661,9 +730,7 @@ describe("several problems at once", () => {
             "pgha:patroni.ttl: must be at least pgha:patroni.loopWait + 2 × pgha:patroni.retryTimeout (20 + 2 × 10 = 40), got 30",
             "pgha:superuserPassword: missing; set it with `pulumi config set --secret pgha:superuserPassword …`",
         ]);
-        expect(formatConfigErrors(errors)).toBe(
-            ["pgha: the stack configuration has 7 problems:", ...errors.map((e) => `  - ${e}`)].join("\n"),
-        );
+        expect(formatConfigErrors(errors)).toBe(["pgha: the stack configuration has 7 problems:", ...errors.map((e) => `  - ${e}`)].join("\n"));
     });
 
     test("formatConfigErrors says 'problem' for one", () => {

@@ -23,11 +23,13 @@ describe("drill measurements", () => {
     });
     test("lost acknowledged writes and split-brain moments", () => {
         expect(lostAcknowledged([1, 2, 3, 4], new Set([1, 2, 4]))).toEqual([3]);
-        expect(splitBrainMoments([
-            { at: 0, primary: { a: true, b: false } },
-            { at: 250, primary: { a: true, b: true } },
-            { at: 500, primary: { a: undefined, b: true } },
-        ])).toBe(1);
+        expect(
+            splitBrainMoments([
+                { at: 0, primary: { a: true, b: false } },
+                { at: 250, primary: { a: true, b: true } },
+                { at: 500, primary: { a: undefined, b: true } },
+            ]),
+        ).toBe(1);
     });
     test("summary: median and worst RTO", () => {
         const run = (rto_s: number) => ({ rto_s, lost_acked: 0, split_brain: 0, recovery_s: 1 });

@@ -81,12 +81,19 @@ function writeConfigs(members: readonly string[]): Record<string, string> {
         issueCertificate(n, spec, node);
         const text = renderEtcdConfig(spec, node)
             .content.replace(`,https://127.0.0.1:${CLIENT_PORT}`, "")
-            .split(CA_CERT_PATH).join(caFile())
-            .split(ETCD_TLS.cert).join(path.join(dirOf(n), "etcd.crt"))
-            .split(ETCD_TLS.key).join(path.join(dirOf(n), "etcd.key"));
+            .split(CA_CERT_PATH)
+            .join(caFile())
+            .split(ETCD_TLS.cert)
+            .join(path.join(dirOf(n), "etcd.crt"))
+            .split(ETCD_TLS.key)
+            .join(path.join(dirOf(n), "etcd.key"));
         expect(text).toContain(`"listen-client-urls": "${clientUrl(n)}",\n`);
         fs.writeFileSync(configOf(n), text);
-        fingerprints[n] = crypto.createHash("sha256").update(etcdRestartFingerprint(etcdConfigObject(spec, node))).digest("hex").slice(0, 16);
+        fingerprints[n] = crypto
+            .createHash("sha256")
+            .update(etcdRestartFingerprint(etcdConfigObject(spec, node)))
+            .digest("hex")
+            .slice(0, 16);
     }
     return fingerprints;
 }
@@ -120,8 +127,7 @@ async function ok(args: string[]): Promise<string> {
 
 const start = (n: string, fp: string) => ok(["start", "--config", configOf(n), "--fingerprint", fp, "--wait", "30"]);
 const stop = (n: string) => ok(["stop", "--config", configOf(n)]);
-const membership = (members: readonly string[]) =>
-    ok(["membership", "--config", configOf(members[0]), "--wait", "30", ...members.flatMap((n) => ["--member", n, peerUrl(n), clientUrl(n)])]);
+const membership = (members: readonly string[]) => ok(["membership", "--config", configOf(members[0]), "--wait", "30", ...members.flatMap((n) => ["--member", n, peerUrl(n), clientUrl(n)])]);
 
 function ctl(endpoints: readonly string[], ...args: string[]) {
     const r = spawnSync("etcdctl", [`--endpoints=${endpoints.map(clientUrl).join(",")}`, ...ctlTls(), "--dial-timeout=2s", "--command-timeout=3s", ...args], {

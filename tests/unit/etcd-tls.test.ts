@@ -17,7 +17,11 @@ import { specOf } from "./fixtures";
 
 const has = (cmd: string, ...args: string[]): boolean => spawnSync(cmd, args, { stdio: "ignore" }).status === 0;
 const available =
-    fs.existsSync("/usr/bin/etcd") && has("etcdctl", "version") && has("curl", "--version") && has("python3", "--version") && (spawnSync("openssl", ["version"], { encoding: "utf8" }).stdout ?? "").startsWith("OpenSSL 3");
+    fs.existsSync("/usr/bin/etcd") &&
+    has("etcdctl", "version") &&
+    has("curl", "--version") &&
+    has("python3", "--version") &&
+    (spawnSync("openssl", ["version"], { encoding: "utf8" }).stdout ?? "").startsWith("OpenSSL 3");
 
 const ADDRESS = "127.0.0.21";
 const CLIENT = 23379;
@@ -37,7 +41,9 @@ const TOOL = path.join(__dirname, "../../server", path.basename(ETCD_MEMBER.path
         const cert = parseNodeCertOutput(out.toString(), node.name);
         fs.writeFileSync(p("etcd.crt"), cert.cert);
         fs.writeFileSync(p("etcd.key"), cert.key, { mode: 0o600 });
-        return execFileSync("openssl", ["x509", "-in", p("etcd.crt"), "-noout", "-serial"]).toString().trim();
+        return execFileSync("openssl", ["x509", "-in", p("etcd.crt"), "-noout", "-serial"])
+            .toString()
+            .trim();
     };
     const tls = () => [`--cacert=${p("ca.crt")}`, `--cert=${p("etcd.crt")}`, `--key=${p("etcd.key")}`];
     const etcdctl = (endpoint: string, extra: string[]) =>
@@ -55,10 +61,7 @@ const TOOL = path.join(__dirname, "../../server", path.basename(ETCD_MEMBER.path
         caPem = ca.key + ca.cert;
         fs.writeFileSync(p("ca.crt"), ca.cert);
         issue();
-        const text = renderEtcdConfig(spec, spec.nodes[0])
-            .content.split(CA_CERT_PATH).join(p("ca.crt"))
-            .split(ETCD_TLS.cert).join(p("etcd.crt"))
-            .split(ETCD_TLS.key).join(p("etcd.key"));
+        const text = renderEtcdConfig(spec, spec.nodes[0]).content.split(CA_CERT_PATH).join(p("ca.crt")).split(ETCD_TLS.cert).join(p("etcd.crt")).split(ETCD_TLS.key).join(p("etcd.key"));
         expect(text).toContain(`"listen-client-urls": "https://${ADDRESS}:${CLIENT},https://127.0.0.1:${CLIENT}",\n`);
         fs.writeFileSync(p("etcd.yml"), text);
         const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("ETCD")));
@@ -101,17 +104,18 @@ const TOOL = path.join(__dirname, "../../server", path.basename(ETCD_MEMBER.path
     });
 
     test("etcd-member.py's membership step speaks TLS with the certificate named in the config", () => {
-        const r = spawnSync(
-            "python3",
-            [TOOL, "membership", "--config", p("etcd.yml"), "--member", "pg3", `https://${ADDRESS}:${PEER}`, `https://${ADDRESS}:${CLIENT}`, "--wait", "20"],
-            { encoding: "utf8", env: { ...process.env, PGHA_ETCD_SUPERVISOR: "process" } },
-        );
+        const r = spawnSync("python3", [TOOL, "membership", "--config", p("etcd.yml"), "--member", "pg3", `https://${ADDRESS}:${PEER}`, `https://${ADDRESS}:${CLIENT}`, "--wait", "20"], {
+            encoding: "utf8",
+            env: { ...process.env, PGHA_ETCD_SUPERVISOR: "process" },
+        });
         expect(r.stderr).toBe("");
         expect(r.status).toBe(0);
     });
 
     test("a renewed certificate is served on the next handshake, without a restart", () => {
-        const before = execFileSync("openssl", ["x509", "-in", p("etcd.crt"), "-noout", "-serial"]).toString().trim();
+        const before = execFileSync("openssl", ["x509", "-in", p("etcd.crt"), "-noout", "-serial"])
+            .toString()
+            .trim();
         const after = issue();
         expect(after).not.toBe(before);
         const served = execFileSync("bash", [
@@ -121,7 +125,9 @@ const TOOL = path.join(__dirname, "../../server", path.basename(ETCD_MEMBER.path
             p("ca.crt"),
             p("etcd.crt"),
             p("etcd.key"),
-        ]).toString().trim();
+        ])
+            .toString()
+            .trim();
         expect(served).toBe(after);
         expect(etcd!.exitCode).toBeNull();
     });

@@ -94,7 +94,10 @@ function syntaxFailures(shell: string, scripts: readonly Script[]): string[] {
     scripts.forEach((s, i) => fs.writeFileSync(path.join(dir, `${i}.sh`), s.text));
     const loop = `for f in "$1"/*.sh; do ${shell} -n "$f" 2>"$f.err" || echo "$(basename "$f" .sh)"; done`;
     const r = spawnSync("bash", ["-c", loop, "check", dir], { encoding: "utf8" });
-    const failed = r.stdout.split("\n").filter((l) => l !== "").map(Number);
+    const failed = r.stdout
+        .split("\n")
+        .filter((l) => l !== "")
+        .map(Number);
     const out = failed.map((i) => `${scripts[i].where}: ${fs.readFileSync(path.join(dir, `${i}.sh.err`), "utf8")}`);
     fs.rmSync(dir, { recursive: true });
     expect(r.status).toBe(0);

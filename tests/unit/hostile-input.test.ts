@@ -92,7 +92,7 @@ const CASES: readonly Case[] = [
     refuse("apt proxy with a trailing command", { edit: (v) => (v.packages.aptProxy = "http://10.0.0.1:3142/;id") }, "pgha:packages.aptProxy", /is not of the form http:\/\/host:port/),
     refuse("apt proxy with $( ) as host", { edit: (v) => (v.packages.aptProxy = "http://$(id):3142") }, "pgha:packages.aptProxy", /is not of the form http:\/\/host:port/),
     refuse("apt proxy with an apt option after a space", { edit: (v) => (v.packages.aptProxy = "http://p:3142 -o APT::Get::AllowUnauthenticated=1") }, "pgha:packages.aptProxy", /is not of the form/),
-    refuse("apt proxy with a newline", { edit: (v) => (v.packages.aptProxy = "http://p:3142\nAcquire::http::Proxy \"x\";") }, "pgha:packages.aptProxy", CONTROL),
+    refuse("apt proxy with a newline", { edit: (v) => (v.packages.aptProxy = 'http://p:3142\nAcquire::http::Proxy "x";') }, "pgha:packages.aptProxy", CONTROL),
     refuse("host key with a second key on a new line", { edit: (v) => (v.nodes[0].hostKey = "ssh-ed25519 AAAA\nssh-rsa BBBB") }, "pgha:nodes[0].hostKey", CONTROL),
     refuse("host key that starts with a command", { edit: (v) => (v.nodes[0].hostKey = "$(id) AAAA") }, "pgha:nodes[0].hostKey", /is not an OpenSSH public host key/),
     refuse("ssh host with ;", { edit: (v) => (v.nodes[1].sshHost = "host;id") }, "pgha:nodes[1].sshHost", /is neither a host name nor an IPv4 address/),
@@ -151,7 +151,12 @@ const CASES: readonly Case[] = [
     refuse("1 MB cluster name", { edit: (v) => (v.clusterName = "a".repeat(MB)) }, "pgha:clusterName", /^is 1048576 characters long; at most 63 are allowed$/),
     refuse("1 MB private key path", { edit: (v) => (v.ssh.privateKeyPath = `/${"k".repeat(MB)}`) }, "pgha:ssh.privateKeyPath", /^is 1048577 characters long; at most 4096 are allowed$/),
     refuse("1 MB parameter value", { edit: (v) => (v.postgres.parameters = { application_name: "v".repeat(MB) }) }, "pgha:postgres.parameters.application_name", /at most 4096 are allowed/),
-    refuse("1 MB parameter name", { edit: (v) => (v.postgres.parameters = { ["p".repeat(MB)]: 1 }) }, `pgha:postgres.parameters["${"p".repeat(64)}"…]`, /^is 1048576 characters long; at most 63 are allowed$/),
+    refuse(
+        "1 MB parameter name",
+        { edit: (v) => (v.postgres.parameters = { ["p".repeat(MB)]: 1 }) },
+        `pgha:postgres.parameters["${"p".repeat(64)}"…]`,
+        /^is 1048576 characters long; at most 63 are allowed$/,
+    ),
     refuse("1 MB unknown key", { edit: (v) => (v["u".repeat(MB)] = 1) }, `pgha:["${"u".repeat(64)}"…]`, /^unknown key$/),
     refuse(
         "200 nodes",
@@ -232,7 +237,12 @@ const CASES: readonly Case[] = [
     refuse("stack key pgha:__proto__", { stack: (s) => (s["pgha:__proto__"] = '{"clusterName": "x"}') }, "pgha:__proto__", /^unknown key$/),
     refuse("stack key with an odd character", { stack: (s) => (s["pgha:cluster name\u2028"] = "x") }, 'pgha:["cluster name\\u2028"]', /^unknown key/),
     refuse("stack value of broken JSON", { stack: (s) => (s["pgha:nodes"] = '[{"name": "pg1",') }, "pgha:nodes", /^expected an array, got a string$/),
-    refuse("stack key set without --path", { stack: (s) => (s["pgha:postgres.port"] = "5433") }, "pgha:postgres.port", /^unknown key; to set a field inside pgha:postgres use `pulumi config set --path/),
+    refuse(
+        "stack key set without --path",
+        { stack: (s) => (s["pgha:postgres.port"] = "5433") },
+        "pgha:postgres.port",
+        /^unknown key; to set a field inside pgha:postgres use `pulumi config set --path/,
+    ),
 
     // --- Security review (issue 16): unsafe defaults and values that widen or destroy
     refuse("data dir //etc, deleted by destroy", { edit: (v) => (deleting(v), (v.postgres.dataDir = "//etc")) }, "pgha:postgres.dataDir", NOT_A_DATA_DIR),
@@ -262,7 +272,12 @@ const CASES: readonly Case[] = [
         "pgha:patroni.synchronousModeStrict",
         /^is true, but while pg1 leads no other postgres node can be its synchronous standby/,
     ),
-    refuse("a node without a pinned host key (verified by default)", { edit: (v) => delete v.nodes[2].hostKey }, "pgha:nodes[2].hostKey", /^missing, and pgha:ssh\.strictHostKeys is true \(find it with `ssh-keyscan -t ed25519 172\.51\.216\.83 \| cut -d' ' -f2-`\)$/),
+    refuse(
+        "a node without a pinned host key (verified by default)",
+        { edit: (v) => delete v.nodes[2].hostKey },
+        "pgha:nodes[2].hostKey",
+        /^missing, and pgha:ssh\.strictHostKeys is true \(find it with `ssh-keyscan -t ed25519 172\.51\.216\.83 \| cut -d' ' -f2-`\)$/,
+    ),
 
     // --- Secrets
     refuse("empty password without generation", { edit: noGenerate, secrets: { superuserPassword: "" } }, "pgha:superuserPassword", /^missing; set it with `pulumi config set --secret/),
@@ -327,7 +342,12 @@ const CASES: readonly Case[] = [
     }),
     accept("names that are YAML booleans", { edit: (v) => ((v.clusterName = "yes"), (v.nodes[0].name = "on"), (v.nodes[1].name = "n"), (v.nodes[2].name = "null")) }),
     acceptWithWarning("client CIDR 0.0.0.0/0", { edit: (v) => (v.postgres.allowedClientCidrs = ["0.0.0.0/0"]) }, "pgha:postgres.allowedClientCidrs[0]", /^0\.0\.0\.0\/0 is every IPv4 address/),
-    acceptWithWarning("client CIDR /8", { edit: (v) => (v.postgres.allowedClientCidrs = ["172.51.216.0/24", "10.0.0.0/8"]) }, "pgha:postgres.allowedClientCidrs[1]", /^10\.0\.0\.0\/8 is wider than \/16/),
+    acceptWithWarning(
+        "client CIDR /8",
+        { edit: (v) => (v.postgres.allowedClientCidrs = ["172.51.216.0/24", "10.0.0.0/8"]) },
+        "pgha:postgres.allowedClientCidrs[1]",
+        /^10\.0\.0\.0\/8 is wider than \/16/,
+    ),
     acceptWithWarning(
         "host keys not verified (explicit opt-out)",
         { edit: (v) => ((v.ssh.strictHostKeys = false), delete v.nodes[1].hostKey) },
@@ -412,7 +432,12 @@ function accepted(c: Case): Accepted {
     if (!r.ok) throw new Error(`refused, but must be accepted:\n${r.errors.join("\n")}`);
     const given = secretsOf(c);
     const pick = (n: keyof Secrets): string => (r.secretsToGenerate.includes(n) ? FAKE_SECRETS[n] : given[n]!);
-    const secrets: Secrets = { superuserPassword: pick("superuserPassword"), replicationPassword: pick("replicationPassword"), keepalivedPassword: pick("keepalivedPassword"), restApiPassword: given.restApiPassword ?? FAKE_SECRETS.restApiPassword };
+    const secrets: Secrets = {
+        superuserPassword: pick("superuserPassword"),
+        replicationPassword: pick("replicationPassword"),
+        keepalivedPassword: pick("keepalivedPassword"),
+        restApiPassword: given.restApiPassword ?? FAKE_SECRETS.restApiPassword,
+    };
     for (const w of r.warnings) for (const s of secretValuesOf(c)) expect(w).not.toContain(s);
     if (c.warns !== undefined) {
         const { key, match } = c.warns;
@@ -424,13 +449,55 @@ function accepted(c: Case): Accepted {
 }
 
 const HAPROXY_KEYWORDS = new Set([
-    "global", "defaults", "listen", "log", "maxconn", "stats", "user", "group", "daemon", "mode", "retries",
-    "timeout", "bind", "option", "http-check", "default-server", "server", "balance", "acl", "tcp-request",
+    "global",
+    "defaults",
+    "listen",
+    "log",
+    "maxconn",
+    "stats",
+    "user",
+    "group",
+    "daemon",
+    "mode",
+    "retries",
+    "timeout",
+    "bind",
+    "option",
+    "http-check",
+    "default-server",
+    "server",
+    "balance",
+    "acl",
+    "tcp-request",
 ]);
 const KEEPALIVED_KEYWORDS = new Set([
-    "global_defs", "router_id", "enable_script_security", "script_user", "vrrp_script", "script", "interval", "fall", "rise",
-    "vrrp_instance", "state", "nopreempt", "interface", "virtual_router_id", "priority", "advert_int", "garp_master_refresh", "garp_master_refresh_repeat", "unicast_src_ip", "unicast_peer",
-    "authentication", "auth_type", "auth_pass", "virtual_ipaddress", "track_script", "chk_haproxy", "}",
+    "global_defs",
+    "router_id",
+    "enable_script_security",
+    "script_user",
+    "vrrp_script",
+    "script",
+    "interval",
+    "fall",
+    "rise",
+    "vrrp_instance",
+    "state",
+    "nopreempt",
+    "interface",
+    "virtual_router_id",
+    "priority",
+    "advert_int",
+    "garp_master_refresh",
+    "garp_master_refresh_repeat",
+    "unicast_src_ip",
+    "unicast_peer",
+    "authentication",
+    "auth_type",
+    "auth_pass",
+    "virtual_ipaddress",
+    "track_script",
+    "chk_haproxy",
+    "}",
 ]);
 const IPV4 = "(?:\\d{1,3}\\.){3}\\d{1,3}";
 const KEEPALIVED_ADDRESS_LINE = new RegExp(`^${IPV4}(?:/\\d{1,2} dev \\S+)?$`);
@@ -454,9 +521,7 @@ function pathsOf(obj: unknown, value: string, at = ""): string[] {
 
 const lineCount = (s: string): number => s.split("\n").length;
 const classicSpec = specOf();
-const classicLines = new Map<string, number>(
-    classicSpec.nodes.flatMap((n) => renderNodeFiles(classicSpec, n, FAKE_SECRETS).map((f) => [`${n.name}:${f.path}`, lineCount(f.content)] as const)),
-);
+const classicLines = new Map<string, number>(classicSpec.nodes.flatMap((n) => renderNodeFiles(classicSpec, n, FAKE_SECRETS).map((f) => [`${n.name}:${f.path}`, lineCount(f.content)] as const)));
 
 describe("accepted: every node's files keep their shape and their values", () => {
     test.each(ACCEPTED.map((c) => [c.name, c] as const))("%s", (_name, c) => {

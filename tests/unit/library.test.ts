@@ -18,17 +18,13 @@ const secrets = {
 /** The classic config as library arguments; `later` makes pg3's address and host key Outputs resolved later. */
 function libraryArgs(values: Record<string, unknown>, later = false) {
     const nodes = (values.nodes as Record<string, unknown>[]).map((n) =>
-        later && n.name === "pg3"
-            ? { ...n, address: pulumi.output(new Promise<string>((r) => setTimeout(() => r(n.address as string), 20))), hostKey: pulumi.output(n.hostKey as string) }
-            : n,
+        later && n.name === "pg3" ? { ...n, address: pulumi.output(new Promise<string>((r) => setTimeout(() => r(n.address as string), 20))), hostKey: pulumi.output(n.hostKey as string) } : n,
     );
     // The key comes as an argument here, so the config names no key file.
     const ssh = { ...(values.ssh as Record<string, unknown>) };
     delete ssh.privateKeyPath;
     return { config: { ...values, ssh, nodes } as unknown as Record<string, unknown> & ClusterConfigArgs, ...secrets, previous: null };
 }
-
-
 
 const inputsOf = (m: Map<string, Registered>) => Object.fromEntries(remoteCommands(m).map((c) => [c.name, JSON.stringify(c.inputs)]));
 

@@ -29,11 +29,7 @@ const urnName = (urn: string) => urn.split("::").pop()!;
 const urnType = (urn: string) => urn.split("::")[2]?.split("$").pop() ?? "";
 
 /** Runs the component tree under mocks and returns every registered resource by name. */
-export async function registerCluster(
-    spec: ClusterSpec,
-    secrets: Secrets = FAKE_SECRETS,
-    sshPrivateKey: string = MOCK_SSH_KEY,
-): Promise<Map<string, Registered>> {
+export async function registerCluster(spec: ClusterSpec, secrets: Secrets = FAKE_SECRETS, sshPrivateKey: string = MOCK_SSH_KEY): Promise<Map<string, Registered>> {
     return registerTree(
         () =>
             new PostgresHaCluster(spec.clusterName, {
@@ -84,8 +80,7 @@ export async function registerTree(construct: () => PostgresHaCluster): Promise<
 }
 
 /** The remote commands among the registered resources. */
-export const remoteCommands = (m: ReadonlyMap<string, Registered>): Registered[] =>
-    [...m.values()].filter((r) => r.type === "command:remote:Command");
+export const remoteCommands = (m: ReadonlyMap<string, Registered>): Registered[] => [...m.values()].filter((r) => r.type === "command:remote:Command");
 
 /** Names of the commands in `next` that also exist in `base` with different inputs, sorted. */
 export const changedSince = (base: ReadonlyMap<string, Registered>, next: ReadonlyMap<string, Registered>): string[] =>

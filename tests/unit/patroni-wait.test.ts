@@ -25,9 +25,11 @@ const openssl3 = (spawnSync("openssl", ["version"], { encoding: "utf8" }).stdout
     });
     test("replica: replica, running, and streaming or no replication state yet", () => {
         expect(["replica running streaming", "replica running -"].map((s) => ready("replica", s))).toEqual([true, true]);
-        expect(["replica running None", "replica running in archive recovery", "replica starting -", "primary running -", "replica running", "unreachable ConnectionRefusedError x"].map((s) => ready("replica", s))).toEqual([
-            false, false, false, false, false, false,
-        ]);
+        expect(
+            ["replica running None", "replica running in archive recovery", "replica starting -", "primary running -", "replica running", "unreachable ConnectionRefusedError x"].map((s) =>
+                ready("replica", s),
+            ),
+        ).toEqual([false, false, false, false, false, false]);
     });
 });
 
@@ -61,9 +63,7 @@ const openssl3 = (spawnSync("openssl", ["version"], { encoding: "utf8" }).stdout
     const wait = (bootstrap: boolean, timeoutSec: number, apiPort = port) => {
         const base = specOf();
         const spec = { ...base, nodes: base.nodes.map((n) => ({ ...n, address: "127.0.0.1" })), patroni: { ...base.patroni, restApiPort: apiPort } };
-        const text = patroniWaitScript(spec, spec.nodes[0], bootstrap, timeoutSec)
-            .split(PATRONI_WAIT.path).join(path.join(SERVER_DIR, TOOL))
-            .split(CA_CERT_PATH).join(path.join(dir, "ca.crt"));
+        const text = patroniWaitScript(spec, spec.nodes[0], bootstrap, timeoutSec).split(PATRONI_WAIT.path).join(path.join(SERVER_DIR, TOOL)).split(CA_CERT_PATH).join(path.join(dir, "ca.crt"));
         return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
             const env = { ...process.env, PATH: `${path.join(dir, "bin")}:${process.env.PATH}`, PYTHONDONTWRITEBYTECODE: "1" };
             const c = spawn("bash", ["-c", `set -euo pipefail\n${text}`], { env, stdio: ["ignore", "pipe", "pipe"] });
@@ -103,6 +103,8 @@ const openssl3 = (spawnSync("openssl", ["version"], { encoding: "utf8" }).stdout
         });
         const r = await wait(false, 0, closed);
         expect(r.status).toBe(1);
-        expect(r.stderr).toMatch(/^pgha: pg1 is not a streaming replica after 0 s: role\/state\/replication: unreachable URLError <urlopen error \[Errno 111\] Connection refused>\njournalctl -u patroni/);
+        expect(r.stderr).toMatch(
+            /^pgha: pg1 is not a streaming replica after 0 s: role\/state\/replication: unreachable URLError <urlopen error \[Errno 111\] Connection refused>\njournalctl -u patroni/,
+        );
     });
 });

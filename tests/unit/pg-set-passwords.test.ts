@@ -53,8 +53,7 @@ data = json.loads(sys.stdin.read())
     return JSON.parse(r.stdout);
 }
 
-const matches = (pairs: { password: string; verifier: string }[]): boolean[] =>
-    py(`print(json.dumps([m.verifier_matches(p["verifier"], p["password"]) for p in data]))`, pairs);
+const matches = (pairs: { password: string; verifier: string }[]): boolean[] => py(`print(json.dumps([m.verifier_matches(p["verifier"], p["password"]) for p in data]))`, pairs);
 
 /** A stand-in psycopg2: answers from PGHA_FAKE_PG, records every statement and its parameters in PGHA_FAKE_LOG. */
 const FAKE_PSYCOPG2 = `import json, os
@@ -116,7 +115,12 @@ print(json.dumps(out))`,
         const made: string[] = py(`print(json.dumps([m.scram_sha256_verifier(data), m.scram_sha256_verifier(data)]))`, "pw-1");
         for (const v of made) expect(v).toMatch(/^SCRAM-SHA-256\$4096:[A-Za-z0-9+/]{22}==\$[A-Za-z0-9+/]{43}=:[A-Za-z0-9+/]{43}=$/);
         expect(made[0]).not.toBe(made[1]);
-        expect(matches([{ password: "pw-1", verifier: made[0] }, { password: "pw-2", verifier: made[1] }])).toEqual([true, false]);
+        expect(
+            matches([
+                { password: "pw-1", verifier: made[0] },
+                { password: "pw-2", verifier: made[1] },
+            ]),
+        ).toEqual([true, false]);
     });
 
     describe("the script, against a stand-in psycopg2", () => {
@@ -138,7 +142,13 @@ print(json.dumps(out))`,
                 env: { ...process.env, PYTHONPATH: dir, PGHA_FAKE_PG: path.join(dir, "state.json"), PGHA_FAKE_LOG: path.join(dir, "log") },
             });
             const log = fs.existsSync(path.join(dir, "log")) ? fs.readFileSync(path.join(dir, "log"), "utf8") : "";
-            return { ...r, statements: log.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as [string, string[] | null]) };
+            return {
+                ...r,
+                statements: log
+                    .split("\n")
+                    .filter((l) => l !== "")
+                    .map((l) => JSON.parse(l) as [string, string[] | null]),
+            };
         };
         const alters = (s: [string, string[] | null][]) => s.filter(([sql]) => /^alter role/i.test(sql));
 
@@ -149,7 +159,12 @@ print(json.dumps(out))`,
             for (const marker of ["SuperPwMark", "ReplPwMark", "ｐａｓｓ", "🔑"]) expect([marker, sent.includes(marker)]).toEqual([marker, false]);
             const set = alters(r.statements);
             expect(set.map(([sql]) => sql)).toEqual(["ALTER ROLE postgres PASSWORD %s", "ALTER ROLE replicator PASSWORD %s"]);
-            expect(matches([{ password: SECRETS.superuser, verifier: set[0][1]![0] }, { password: SECRETS.replication, verifier: set[1][1]![0] }])).toEqual([true, true]);
+            expect(
+                matches([
+                    { password: SECRETS.superuser, verifier: set[0][1]![0] },
+                    { password: SECRETS.replication, verifier: set[1][1]![0] },
+                ]),
+            ).toEqual([true, true]);
             expect(r.stdout).toContain("postgres set, replicator set");
         });
 
@@ -180,12 +195,7 @@ print(json.dumps(out))`,
 // A real server: initdb and postgres run as the postgres OS user (runuser, so root), the
 // script with the system python3 and its psycopg2 (python3-psycopg2), as on the servers.
 const PG_BIN = "/usr/lib/postgresql/15/bin";
-const realPg =
-    process.getuid?.() === 0 &&
-    fs.existsSync(`${PG_BIN}/initdb`) &&
-    has("runuser", "--help") &&
-    has("psql", "--version") &&
-    has("/usr/bin/python3", "-c", "import psycopg2");
+const realPg = process.getuid?.() === 0 && fs.existsSync(`${PG_BIN}/initdb`) && has("runuser", "--help") && has("psql", "--version") && has("/usr/bin/python3", "-c", "import psycopg2");
 
 (realPg ? describe : describe.skip)("pg-set-passwords.py against PostgreSQL 15 (log_statement = all)", () => {
     jest.setTimeout(90_000);

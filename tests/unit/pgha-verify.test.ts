@@ -17,16 +17,27 @@ const ok = (fn: string, ...args: unknown[]) => pyOk(TOOL, fn, ...args);
 
 const member = (name: string, role: string, state: string, host = `10.0.0.${name.slice(2)}`) => ({ Cluster: "pgsql", Member: name, Host: host, Role: role, State: state, TL: 1 });
 const CSV = (primary: Record<string, string>) =>
-    ["# pxname,svname,qcur,status,", "primary,FRONTEND,0,OPEN,", ...Object.entries(primary).map(([s, st]) => `primary,${s},0,${st},`), "primary,BACKEND,0,UP,", "replicas,pg1,0,UP,", "replicas,pg2,0,UP,", ""].join("\n");
+    [
+        "# pxname,svname,qcur,status,",
+        "primary,FRONTEND,0,OPEN,",
+        ...Object.entries(primary).map(([s, st]) => `primary,${s},0,${st},`),
+        "primary,BACKEND,0,UP,",
+        "replicas,pg1,0,UP,",
+        "replicas,pg2,0,UP,",
+        "",
+    ].join("\n");
 
 (hasPython3 ? describe : describe.skip)("pgha-verify.py: the checks (python3)", () => {
     test("check_patroni: one leader the stack lists, every listed replica running or streaming; leaving members named", () => {
         const want = ["pg1", "pg2"];
         expect(ok("check_patroni", [member("pg1", "Leader", "running"), member("pg2", "Replica", "streaming")], want)).toEqual([true, "pg1 10.0.0.1 "]);
-        expect(ok("check_patroni", [member("pg1", "Leader", "running", "10.0.0.1:5433"), member("pg2", "Replica", "running"), member("pg9", "Replica", "stopped"), member("pg8", "Replica", "running")], want)).toEqual([
-            true,
-            "pg1 10.0.0.1:5433 (leaving, removed at the end of this run: pg8, pg9)",
-        ]);
+        expect(
+            ok(
+                "check_patroni",
+                [member("pg1", "Leader", "running", "10.0.0.1:5433"), member("pg2", "Replica", "running"), member("pg9", "Replica", "stopped"), member("pg8", "Replica", "running")],
+                want,
+            ),
+        ).toEqual([true, "pg1 10.0.0.1:5433 (leaving, removed at the end of this run: pg8, pg9)"]);
         expect(ok("check_patroni", [member("pg1", "Leader", "running"), member("pg2", "Leader", "running")], want)).toEqual([false, "2 leaders"]);
         expect(ok("check_patroni", [member("pg2", "Replica", "streaming")], want)).toEqual([false, "0 leaders; missing members ['pg1']"]);
         expect(ok("check_patroni", [member("pg9", "Leader", "running"), member("pg1", "Replica", "stopped"), member("pg2", "Replica", "starting")], want)).toEqual([
@@ -46,11 +57,19 @@ const CSV = (primary: Record<string, string>) =>
         expect(ok("primary_up_servers", CSV({ pg1: "UP", pg2: "DOWN" }))).toEqual(["pg1"]);
         expect(ok("primary_up_servers", CSV({ pg1: "UP 2/3", pg2: "UP" }))).toEqual(["pg1", "pg2"]);
         const one = CSV({ pg1: "UP", pg2: "DOWN" });
-        expect(ok("check_haproxy", [["http://a/;csv", one], ["http://b/;csv", one]])).toEqual([true, "2 balancers route the primary port to one server"]);
-        expect(ok("check_haproxy", [["http://a/;csv", one], ["http://b/;csv", CSV({ pg1: "DOWN", pg2: "MAINT" })], ["http://c/;csv", CSV({ pg1: "UP", pg2: "UP" })]])).toEqual([
-            false,
-            "http://b/;csv: 0 UP servers on the primary port []; http://c/;csv: 2 UP servers on the primary port ['pg1', 'pg2']",
-        ]);
+        expect(
+            ok("check_haproxy", [
+                ["http://a/;csv", one],
+                ["http://b/;csv", one],
+            ]),
+        ).toEqual([true, "2 balancers route the primary port to one server"]);
+        expect(
+            ok("check_haproxy", [
+                ["http://a/;csv", one],
+                ["http://b/;csv", CSV({ pg1: "DOWN", pg2: "MAINT" })],
+                ["http://c/;csv", CSV({ pg1: "UP", pg2: "UP" })],
+            ]),
+        ).toEqual([false, "http://b/;csv: 0 UP servers on the primary port []; http://c/;csv: 2 UP servers on the primary port ['pg1', 'pg2']"]);
     });
 
     test("read_password: the first line without its newline, nothing else removed (as `IFS= read -r`)", () => {

@@ -4,16 +4,7 @@ import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import {
-    caScript,
-    certificateGeneration,
-    certificateGenerations,
-    nodeCertScript,
-    nodeSubjectAltNames,
-    parseCaOutput,
-    parseNodeCertOutput,
-    subjectAltNameText,
-} from "../../core/pki";
+import { caScript, certificateGeneration, certificateGenerations, nodeCertScript, nodeSubjectAltNames, parseCaOutput, parseNodeCertOutput, subjectAltNameText } from "../../core/pki";
 import { classicWith, specOf } from "./fixtures";
 
 const DAY = 24 * 3600 * 1000;

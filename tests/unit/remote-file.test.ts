@@ -32,7 +32,9 @@ describe("placeFile: a file already at the path (bash, sandboxed)", () => {
     /** Runs the resource's create or update script against `<dir>/<basename of path>`, content on stdin. */
     const place = (path_: string, phase: "create" | "update", content: string): string => {
         const target = path.join(dir, path.basename(path_));
-        const script = innerScript(String(m.get(`pg1:${path_}`)!.inputs[phase])).split(path_).join(target);
+        const script = innerScript(String(m.get(`pg1:${path_}`)!.inputs[phase]))
+            .split(path_)
+            .join(target);
         const r = spawnSync("bash", ["-c", `chown() { :; }\n${script}`], { input: content, encoding: "utf8" });
         expect([r.status, r.stderr]).toEqual([0, ""]);
         expect(fs.readFileSync(target, "utf8")).toBe(content);
@@ -119,7 +121,9 @@ describe("placeFile: every placed file's mode and owner, and what delete leaves 
         }
         // The secrets are really 0600 (the rule above is not vacuous).
         const secret = files.filter((c) => expectedModeAndOwner(c.name.slice(4)).mode === "0600").map((c) => c.name);
-        expect(secret).toEqual(expect.arrayContaining(["pg1:/etc/pgha/tls/etcd.key", "pg1:/etc/pgha/tls/postgres.key", `pg1:${KEEPALIVED_CONFIG_PATH}`, `pg1:${PATRONI_CONFIG_PATH}`, "pg3:/etc/pgha/tls/etcd.key"]));
+        expect(secret).toEqual(
+            expect.arrayContaining(["pg1:/etc/pgha/tls/etcd.key", "pg1:/etc/pgha/tls/postgres.key", `pg1:${KEEPALIVED_CONFIG_PATH}`, `pg1:${PATRONI_CONFIG_PATH}`, "pg3:/etc/pgha/tls/etcd.key"]),
+        );
     });
 
     test("delete removes every file pgha owns, and leaves haproxy.cfg (the haproxy package's path) in place", () => {

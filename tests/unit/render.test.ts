@@ -5,12 +5,7 @@ import * as path from "path";
 import { parse as parseYaml } from "yaml";
 import { FAKE_SECRETS, classicWith, specOf } from "./fixtures";
 import { ETCD_BOOTSTRAP_ONLY_KEYS, etcdConfigObject, etcdRestartFingerprint, etcdRestartRelevant, renderEtcdConfig } from "../../core/render/etcd";
-import {
-    patroniConfigObject,
-    patroniDynamicConfig,
-    renderPatroniConfig,
-    renderPatroniConfigRedacted,
-} from "../../core/render/patroni";
+import { patroniConfigObject, patroniDynamicConfig, renderPatroniConfig, renderPatroniConfigRedacted } from "../../core/render/patroni";
 import { renderHaproxyConfig } from "../../core/render/haproxy";
 import { renderKeepalivedConfig, renderKeepalivedConfigRedacted } from "../../core/render/keepalived";
 import { renderNodeFiles } from "../../core/render/node";
@@ -136,9 +131,7 @@ describe("Patroni YAML", () => {
     });
 
     test("a bad secret is refused without showing it", () => {
-        expect(() => renderPatroniConfig(classic, pg1, { ...FAKE_SECRETS, superuserPassword: "Hidden\nValue" })).toThrow(
-            /superuserPassword contains a control character/,
-        );
+        expect(() => renderPatroniConfig(classic, pg1, { ...FAKE_SECRETS, superuserPassword: "Hidden\nValue" })).toThrow(/superuserPassword contains a control character/);
         try {
             renderPatroniConfig(classic, pg1, { ...FAKE_SECRETS, superuserPassword: "Hidden\nValue" });
         } catch (e) {
@@ -149,10 +142,12 @@ describe("Patroni YAML", () => {
 
 describe("etcd", () => {
     test("bootstrap-only keys are separable: adding members does not touch restart-relevant settings", () => {
-        const five = specOf(classicWith((v) => {
-            v.nodes.push({ name: "pg4", address: "172.51.216.84", roles: ["etcd"] });
-            v.nodes.push({ name: "pg5", address: "172.51.216.85", roles: ["etcd"] });
-        }));
+        const five = specOf(
+            classicWith((v) => {
+                v.nodes.push({ name: "pg4", address: "172.51.216.84", roles: ["etcd"] });
+                v.nodes.push({ name: "pg5", address: "172.51.216.85", roles: ["etcd"] });
+            }),
+        );
         const before = etcdConfigObject(classic, classic.nodes[0]);
         const after = etcdConfigObject(five, five.nodes[0]);
         expect(after["initial-cluster"]).not.toEqual(before["initial-cluster"]);
@@ -246,9 +241,7 @@ describe("HAProxy and keepalived", () => {
 describe("templates", () => {
     test("a missing variable throws instead of rendering empty", () => {
         expect(() => renderTemplate("haproxy.cfg.hbs", {})).toThrow(/not defined/);
-        expect(() =>
-            renderTemplate("keepalived.conf.hbs", { clusterName: "x", routerId: "a", scriptUser: "u", checkScript: "/c" }),
-        ).toThrow(/not defined/);
+        expect(() => renderTemplate("keepalived.conf.hbs", { clusterName: "x", routerId: "a", scriptUser: "u", checkScript: "/c" })).toThrow(/not defined/);
         expect(() => renderTemplate("check-haproxy.sh.hbs", { clusterName: "x", statsPort: 7000 })).toThrow(/"primaryPort" not defined/);
         expect(() => renderTemplate("etcd-dropin.conf.hbs", { clusterName: "x" })).toThrow(/not defined/);
     });
@@ -257,7 +250,7 @@ describe("templates", () => {
         const shared = { a: 1 };
         expect(toYaml11({ x: shared, z: shared })).toBe("x:\n  a: 1\nz:\n  a: 1\n");
         // and quotes what a YAML 1.1 reader would take for a boolean
-        expect(toYaml11({ y: "on" })).toBe("\"y\": \"on\"\n");
+        expect(toYaml11({ y: "on" })).toBe('"y": "on"\n');
     });
 });
 

@@ -10,7 +10,11 @@ import { RenderedFile } from "../../core/render/file";
 import { hasPython3 } from "./server-python";
 
 const ROOT = path.join(__dirname, "..", "..");
-const files = fs.readdirSync(tools.SERVER_DIR, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name).sort();
+const files = fs
+    .readdirSync(tools.SERVER_DIR, { withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => e.name)
+    .sort();
 const python = files.filter((f) => f.endsWith(".py"));
 const shell = files.filter((f) => f.endsWith(".sh"));
 const installed = Object.values(tools).filter((v): v is RenderedFile => typeof v === "object" && v !== null && "path" in v && "content" in v);
@@ -38,7 +42,9 @@ describe("server/: pgha's programs for the servers", () => {
     });
 
     (hasPython3 ? test : test.skip)("the Python compiles (nothing written beside it)", () => {
-        const r = spawnSync("python3", ["-c", "import sys\nfor f in sys.argv[1:]:\n    compile(open(f).read(), f, 'exec')", ...python.map((f) => path.join(tools.SERVER_DIR, f))], { encoding: "utf8" });
+        const r = spawnSync("python3", ["-c", "import sys\nfor f in sys.argv[1:]:\n    compile(open(f).read(), f, 'exec')", ...python.map((f) => path.join(tools.SERVER_DIR, f))], {
+            encoding: "utf8",
+        });
         expect([r.status, r.stderr]).toEqual([0, ""]);
     });
 
@@ -53,7 +59,11 @@ describe("server/: pgha's programs for the servers", () => {
     });
 
     (spawnSync("shellcheck", ["--version"], { stdio: "ignore" }).status === 0 ? test : test.skip)("shellcheck finds nothing in the shell programs", () => {
-        const r = spawnSync("shellcheck", shell.map((f) => path.join(tools.SERVER_DIR, f)), { encoding: "utf8" });
+        const r = spawnSync(
+            "shellcheck",
+            shell.map((f) => path.join(tools.SERVER_DIR, f)),
+            { encoding: "utf8" },
+        );
         expect([r.status, r.stdout + r.stderr]).toEqual([0, ""]);
     });
 

@@ -17,7 +17,7 @@ test("a script that never reads stdin still has all of it read before the comman
 
 test("the script's exit status and its reading of stdin are kept", () => {
     expect(runWrapped("exit 3", "").status).toBe(3);
-    const r = runWrapped("IFS= read -r first; echo \"got $first\"", "line1\nrest\n");
+    const r = runWrapped('IFS= read -r first; echo "got $first"', "line1\nrest\n");
     expect(r.status).toBe(0);
     expect(r.stdout).toBe("got line1\n");
     // set -euo pipefail: a failing command stops the script.

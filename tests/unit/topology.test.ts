@@ -19,27 +19,25 @@ import { nodeSubjectAltNames } from "../../core/pki";
 import { classicWith, specOf } from "./fixtures";
 
 const classic = specOf();
-const noVip = specOf(classicWith((v) => {
-    delete v.vip;
-    v.nodes[0].roles = ["etcd", "postgres", "haproxy"];
-    v.nodes[1].roles = ["etcd", "postgres", "haproxy"];
-}));
-const noBalancer = specOf(classicWith((v) => {
-    delete v.vip;
-    v.nodes[0].roles = ["etcd", "postgres"];
-    v.nodes[1].roles = ["etcd", "postgres"];
-}));
+const noVip = specOf(
+    classicWith((v) => {
+        delete v.vip;
+        v.nodes[0].roles = ["etcd", "postgres", "haproxy"];
+        v.nodes[1].roles = ["etcd", "postgres", "haproxy"];
+    }),
+);
+const noBalancer = specOf(
+    classicWith((v) => {
+        delete v.vip;
+        v.nodes[0].roles = ["etcd", "postgres"];
+        v.nodes[1].roles = ["etcd", "postgres"];
+    }),
+);
 
 test("etcd initial cluster and endpoints", () => {
-    expect(etcdInitialCluster(classic)).toBe(
-        "pg1=https://172.51.216.81:2380,pg2=https://172.51.216.82:2380,pg3=https://172.51.216.83:2380",
-    );
+    expect(etcdInitialCluster(classic)).toBe("pg1=https://172.51.216.81:2380,pg2=https://172.51.216.82:2380,pg3=https://172.51.216.83:2380");
     expect(etcdClientEndpoints(classic)).toEqual(["172.51.216.81:2379", "172.51.216.82:2379", "172.51.216.83:2379"]);
-    expect(etcdClientUrls(classic)).toEqual([
-        "https://172.51.216.81:2379",
-        "https://172.51.216.82:2379",
-        "https://172.51.216.83:2379",
-    ]);
+    expect(etcdClientUrls(classic)).toEqual(["https://172.51.216.81:2379", "https://172.51.216.82:2379", "https://172.51.216.83:2379"]);
 });
 
 test("bootstrap node: first postgres node by name that may lead", () => {
@@ -58,12 +56,16 @@ test("HAProxy backends: every postgres node", () => {
 describe("keepalived priorities", () => {
     test("derived: 150 for the first by name, then 10 less per node", () => {
         const four = specOf({
-            nodes: ["d", "b", "a", "c"].map((n, i) => ({ name: n, address: `10.0.0.${i + 1}`, roles: ["etcd", "postgres", "haproxy", "keepalived"].slice(0, i === 3 ? 3 : 4) })).concat([
-                { name: "e", address: "10.0.0.9", roles: ["etcd"] },
-            ]),
+            nodes: ["d", "b", "a", "c"]
+                .map((n, i) => ({ name: n, address: `10.0.0.${i + 1}`, roles: ["etcd", "postgres", "haproxy", "keepalived"].slice(0, i === 3 ? 3 : 4) }))
+                .concat([{ name: "e", address: "10.0.0.9", roles: ["etcd"] }]),
             vip: { address: "10.0.0.100" },
         });
-        expect(keepalivedPeers(four).map((p) => [p.name, p.priority])).toEqual([["a", 150], ["b", 140], ["d", 130]]);
+        expect(keepalivedPeers(four).map((p) => [p.name, p.priority])).toEqual([
+            ["a", 150],
+            ["b", 140],
+            ["d", 130],
+        ]);
         expect(keepalivedPeers(four)[0].unicastPeers).toEqual(["10.0.0.2", "10.0.0.1"]);
     });
 
@@ -95,10 +97,12 @@ describe("pg_hba", () => {
     });
 
     test("allowedClientCidrs absent: pg_hba and HAProxy admit the nodes and the VIP only, even with a /8 VIP prefix", () => {
-        const spec = specOf(classicWith((v) => {
-            delete v.postgres.allowedClientCidrs;
-            v.vip.prefixLength = 8;
-        }));
+        const spec = specOf(
+            classicWith((v) => {
+                delete v.postgres.allowedClientCidrs;
+                v.vip.prefixLength = 8;
+            }),
+        );
         const clients = pgHbaLines(spec).filter((l) => l.startsWith("hostssl all all "));
         expect(clients).toEqual([
             "hostssl all all 172.51.216.81/32 scram-sha-256",
@@ -152,9 +156,7 @@ describe("endpoints", () => {
     });
 
     test("connection string escapes the password", () => {
-        expect(connectionString(classic, "p@ss:w/rd?#%")).toBe(
-            "postgresql://postgres:p%40ss%3Aw%2Frd%3F%23%25@172.51.216.88:5000/postgres?sslmode=verify-full&sslrootcert=pgha-ca.crt",
-        );
+        expect(connectionString(classic, "p@ss:w/rd?#%")).toBe("postgresql://postgres:p%40ss%3Aw%2Frd%3F%23%25@172.51.216.88:5000/postgres?sslmode=verify-full&sslrootcert=pgha-ca.crt");
     });
 
     test("the connection string verifies the server (verify-full), and each host it names is in the certificates that answer there", () => {

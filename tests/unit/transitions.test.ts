@@ -11,7 +11,9 @@ describe("unsafe in-place edits are refused at preview", () => {
     });
 
     test("renaming the cluster in place", () => {
-        expect(unsafeTransitions(previous, specOf(classicWith((v) => (v.clusterName = "other"))))).toEqual([expect.stringMatching(/^pgha:clusterName: changing "pgsql" to "other" in place is refused/)]);
+        expect(unsafeTransitions(previous, specOf(classicWith((v) => (v.clusterName = "other"))))).toEqual([
+            expect.stringMatching(/^pgha:clusterName: changing "pgsql" to "other" in place is refused/),
+        ]);
     });
 
     test("a major version change in place", () => {
@@ -45,7 +47,9 @@ describe("unsafe in-place edits are refused at preview", () => {
     test("renaming a node (a new name at a running node's address) is refused; a node at a new address is not a rename", () => {
         const renamed = specOf(classicWith((v) => (v.nodes[1].name = "pg2b")));
         expect(unsafeTransitions(previous, renamed)).toEqual([
-            expect.stringMatching(/^pgha:nodes: the node "pg2b" has the address 172\.\S+ of the running node "pg2"; renaming a node is refused.*Keep the name "pg2"\. To replace the node, add the new one with its own address/),
+            expect.stringMatching(
+                /^pgha:nodes: the node "pg2b" has the address 172\.\S+ of the running node "pg2"; renaming a node is refused.*Keep the name "pg2"\. To replace the node, add the new one with its own address/,
+            ),
         ]);
         // Replacing pg2 by a new node at its own address, in one step, is not a rename.
         const replaced = specOf(classicWith((v) => ((v.nodes[1].name = "pg2b"), (v.nodes[1].address = "172.51.216.99"))));
@@ -104,7 +108,9 @@ describe("etcd quorum: an edit must keep a strict majority of the running member
         const problems = edit(n, kept);
         if (!refused) return expect(problems).toEqual([]);
         const need = Math.floor(n / 2) + 1;
-        expect(problems).toEqual([expect.stringMatching(new RegExp(`^pgha:nodes: this edit keeps ${kept} of the ${n} running etcd members \\(${names("e", n).join(", ")}\\); keep at least ${need} in one step`))]);
+        expect(problems).toEqual([
+            expect.stringMatching(new RegExp(`^pgha:nodes: this edit keeps ${kept} of the ${n} running etcd members \\(${names("e", n).join(", ")}\\); keep at least ${need} in one step`)),
+        ]);
     });
 
     test("growing or shrinking while keeping a majority is not refused", () => {
