@@ -591,7 +591,7 @@ sync_etc_hosts() {
   for n in $(list_hosts); do block+="$(host_addr "$(host_index "$n")")	$n"$'\n'; done
   for n in $(list_hosts); do
     f="$(host_dir "$n")/root/etc/hosts"
-    mountpoint -q "$(host_dir "$n")/root" && [[ -f $f ]] || continue
+    if ! mountpoint -q "$(host_dir "$n")/root" || [[ ! -f $f ]]; then continue; fi
     awk -v blk="$block" '
       /^# pgha-lab begin/ { print; printf "%s", blk; skip=1; found=1; next }
       /^# pgha-lab end/   { skip=0 }
@@ -664,6 +664,8 @@ set_ssh_opts() {
 
 hssh() {
   local name=$1; shift
+  # The command is a remote shell line: it is meant to expand on the host, not here.
+  # shellcheck disable=SC2029
   ssh "${SSH_OPTS[@]}" "root@$(host_addr "$(host_index "$name")")" "$@"
 }
 
@@ -850,7 +852,7 @@ stop_hosts() {
     if ! wait_pid_gone "$p" "$left"; then
       warn "host (nspawn pid $p) did not shut down within ${STOP_TIMEOUT} s; killing it"
       local init; init=$(container_init_pid "$p" || true)
-      [[ -n $init ]] && kill -KILL "$init" 2>/dev/null || true
+      if [[ -n $init ]]; then kill -KILL "$init" 2>/dev/null || true; fi
       wait_pid_gone "$p" 10 || kill -KILL "$p" 2>/dev/null || true
       wait_pid_gone "$p" 5 || warn "nspawn pid $p is still there"
     fi
@@ -921,6 +923,8 @@ cmd_status() {
   local proxy="down"; acng_pid >/dev/null && proxy="$PROXY_URL"
   echo "image: $(cat "$STATE/mode" 2>/dev/null || echo '?')   apt proxy: $proxy"
   printf '%-6s %-13s %-5s %-9s %-9s %-9s %-10s %-9s %-10s\n' NAME ADDRESS STATE NET ETCD PATRONI POSTGRESQL HAPROXY KEEPALIVED
+  # A script run on each host: its $(...) and "$u" expand there, not here.
+  # shellcheck disable=SC2016
   local probe='for u in etcd patroni; do printf "%s " "$(systemctl is-active "$u" 2>/dev/null || true)"; done
     if pgrep -x postgres >/dev/null 2>&1; then printf "active "; else printf "inactive "; fi
     for u in haproxy keepalived; do printf "%s " "$(systemctl is-active "$u" 2>/dev/null || true)"; done'

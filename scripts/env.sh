@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the project's scripts: the toolchain on PATH, no downloads, the local state backend.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PGHA_CACHE=${PGHA_CACHE:-$HOME/.cache/pgha}

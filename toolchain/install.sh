@@ -100,7 +100,8 @@ archive_stamp() { echo "$(sha256sum "$1" | cut -c1-16)-$2"; }
 
 # Unpacks an archive afresh into the cache; prints the folder.
 unpack() { # archive
-    local dir=$CACHE/toolchain/src/$(basename "$1" .tar.gz)
+    local dir
+    dir=$CACHE/toolchain/src/$(basename "$1" .tar.gz)
     rm -rf "$dir" && mkdir -p "$dir" && tar -xzf "$1" -C "$dir"
     echo "$dir"
 }
