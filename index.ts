@@ -4,13 +4,14 @@
 // secrets the stack leaves unset.
 import * as os from "os";
 import * as pulumi from "@pulumi/pulumi";
+import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
 import { formatConfigErrors, parseClusterConfig, readRawConfig } from "./core/config";
 import { SecretName } from "./core/spec";
 import { ClusterConfigArgs, PostgresHaCluster } from "./components";
 
 const all = pulumi.runtime.allConfig();
 // isConfigSecret exists at run time but not in the SDK's type definitions.
-const isConfigSecret = (require("@pulumi/pulumi/runtime/config") as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
+const isConfigSecret = (runtimeConfig as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
 const raw = readRawConfig(Object.keys(all), (key) => all[key], os.homedir(), isConfigSecret);
 const parsed = parseClusterConfig(raw);
 // Every problem at once, before any resource exists: nothing on any server is touched.
@@ -22,7 +23,7 @@ const config = new pulumi.Config("pgha");
 function secret(name: SecretName): pulumi.Output<string> {
     // Pulumi.yaml declares secrets with default "": empty means "not set".
     if (!parsed.ok || !parsed.secretsToGenerate.includes(name)) return config.requireSecret(name);
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when a secret is generated
     const random = require("@pulumi/random") as typeof import("@pulumi/random");
     return new random.RandomPassword(`${name}`, { length: name === "keepalivedPassword" ? 8 : 32, special: false }).result;
 }

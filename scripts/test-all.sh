@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# npm test: everything, on a fresh machine too: npm packages, type check, unit
+# npm test: everything, on a fresh machine too: npm packages, type check, lint, unit
 # tests, the toolchain build, then the end-to-end suite on lab hosts.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 [ -x node_modules/.bin/jest ] || npm ci --no-audit --no-fund || exit 1
 # The real programs some unit tests check rendered files and helper scripts with
-# (haproxy -c, keepalived --config-test, PyYAML, etcd on loopback, pyflakes and shellcheck on server/); without them
-# those tests skip, so install them here when running as root on Debian.
+# (haproxy -c, keepalived --config-test, PyYAML, etcd on loopback, pyflakes and shellcheck on server/; scripts/lint.sh
+# runs shellcheck too); without them those tests skip, so install them here when running as root on Debian.
 tools=(haproxy keepalived etcd-server etcd-client python3-yaml python3-psycopg2 postgresql-15 python3-pyflakes shellcheck)
 missing=(); for p in "${tools[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
@@ -25,9 +25,12 @@ tally() { # jest --json result file
 }
 # The skipped tests of a jest --json result file, one per line.
 skipped_tests() {
+    # JavaScript in single quotes: its ${...} are template literals, not shell.
+    # shellcheck disable=SC2016
     node -e 'const r=require(process.argv[1]);for(const f of r.testResults)for(const a of f.assertionResults)if(a.status==="pending"||a.status==="todo")console.log(`  ${require("path").relative(process.cwd(),f.name)}: ${a.fullName}`)' "$1"
 }
 echo "== type check"; tsc --noEmit || failed=$((failed + 1))
+echo "== lint"; if bash scripts/lint.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 echo "== unit tests"; jest --selectProjects unit --json --outputFile="$results/unit.json"; tally "$results/unit.json"
 # A unit test skips only when a real program it needs is missing (`(has(...) ? describe :
 # describe.skip)`: haproxy, keepalived, etcd, PostgreSQL, PyYAML, psycopg2, openssl...). CI must

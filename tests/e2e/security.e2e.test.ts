@@ -81,7 +81,7 @@ const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** Every secret value known so far: pattern → name (a name is all a report ever shows). */
 const secrets = new Map<string, string>();
-let pemKeys: { label: string; pem: string }[] = [];
+const pemKeys: { label: string; pem: string }[] = [];
 
 function addSecret(name: string, value: string): void {
     if (value.length < 8) throw new Error(`${name}: a secret of ${value.length} characters cannot be searched for meaningfully`);

@@ -25,7 +25,6 @@ const TOOL = path.join(__dirname, "../../server", path.basename(ETCD_MEMBER.path
 const has = (cmd: string, ...args: string[]): boolean => spawnSync(cmd, args, { stdio: "ignore" }).status === 0;
 const available = fs.existsSync("/usr/bin/etcd") && has("etcdctl", "version") && has("python3", "--version");
 if (!available) {
-    // eslint-disable-next-line no-console
     console.warn("etcd-membership.test.ts skipped: needs /usr/bin/etcd, etcdctl and python3 (Debian: apt-get install etcd-server etcd-client python3)");
 }
 
@@ -321,7 +320,6 @@ function ourEtcdPids(): number[] {
         expect(pids(four)).toEqual(before);
         expect(movedAside("pg4")).toHaveLength(1);
         expectCluster(four);
-        // eslint-disable-next-line no-console
         console.log(`etcd membership: scale out/in/re-add and re-runs in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }, 90_000);
 
