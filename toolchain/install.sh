@@ -12,6 +12,9 @@ PULUMI_BIN=$HOME/.pulumi/bin
 BUILD_DIR=$CACHE/toolchain/bin
 LOG_DIR=$CACHE/toolchain/logs
 export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+# One Pulumi home for the CLI and this script: without it the CLI takes the passwd entry's home,
+# and its plugin cache and this script's stamp could be in two places when $HOME differs.
+export PULUMI_HOME=${PULUMI_HOME:-$HOME/.pulumi}
 
 say() { printf 'toolchain: %s\n' "$*"; }
 die() { printf 'toolchain: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -26,7 +29,7 @@ COMMAND_VERSION=$(pkg_version @pulumi/command) || true
 [[ -n ${PULUMI_VERSION:-} && -n ${COMMAND_VERSION:-} ]] ||
     die "node_modules/@pulumi/pulumi or @pulumi/command is missing: run 'npm ci' in $ROOT first."
 
-cli_version() { PULUMI_HOME=${PULUMI_HOME:-$HOME/.pulumi} "$1" version 2>/dev/null | tr -d '[:space:]'; }
+cli_version() { "$1" version 2>/dev/null | tr -d '[:space:]'; }
 
 need_go() {
     command -v go >/dev/null 2>&1 || die "Go is not installed, and it is needed to build the Pulumi binaries here.
@@ -129,7 +132,7 @@ else
 fi
 
 # 3. The command provider plugin, installed into the plugin cache through the CLI.
-plugin_dir=${PULUMI_HOME:-$HOME/.pulumi}/plugins/resource-command-v$COMMAND_VERSION
+plugin_dir=$PULUMI_HOME/plugins/resource-command-v$COMMAND_VERSION
 cp_stamp_file=$plugin_dir.pgha-stamp
 if [[ -x $plugin_dir/pulumi-resource-command && ! -f $cp_stamp_file ]]; then
     say "command plugin $COMMAND_VERSION: using the installed one"
