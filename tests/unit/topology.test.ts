@@ -142,14 +142,17 @@ describe("endpoints", () => {
     });
 
     test("through the first balancer without a VIP", () => {
-        expect(clusterEndpoints(noVip)).toMatchObject({ primary: "172.51.216.81:5000", statsUrl: "http://172.51.216.81:7000/" });
+        expect(clusterEndpoints(noVip)).toMatchObject({ primary: "172.51.216.81:5000", replica: "172.51.216.81:5001", statsUrl: "http://172.51.216.81:7000/" });
     });
 
     test("without any balancer: every member, libpq picks the writable one", () => {
         const ep = clusterEndpoints(noBalancer);
         expect(ep.primary).toBe("172.51.216.81:5432,172.51.216.82:5432");
+        // No replica port to send reads to: the same member list (a replica is read-only by itself).
+        expect(ep.replica).toBe("172.51.216.81:5432,172.51.216.82:5432");
         expect(ep.statsUrl).toBeUndefined();
         expect(primaryEndpoint(noBalancer)).toEqual({ host: "172.51.216.81", port: 5432 });
+        expect(replicaEndpoint(noBalancer)).toEqual({ host: "172.51.216.81", port: 5432 });
         expect(connectionString(noBalancer, "pw")).toBe(
             "postgresql://postgres:pw@172.51.216.81:5432,172.51.216.82:5432/postgres?sslmode=verify-full&sslrootcert=pgha-ca.crt&target_session_attrs=read-write",
         );

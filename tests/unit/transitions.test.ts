@@ -113,6 +113,11 @@ describe("etcd quorum: an edit must keep a strict majority of the running member
         ]);
     });
 
+    test("a recorded shape with no members has no quorum or data to lose: nothing is refused for it", () => {
+        const empty = { ...clusterShape(withEtcd(names("e", 3))), etcdMembers: [], postgresMembers: [] };
+        expect(unsafeTransitions(empty, withEtcd(names("r", 3)))).toEqual([]);
+    });
+
     test("growing or shrinking while keeping a majority is not refused", () => {
         expect(unsafeTransitions(clusterShape(withEtcd(names("e", 3))), withEtcd(names("e", 5)))).toEqual([]);
         expect(unsafeTransitions(clusterShape(withEtcd(names("e", 5))), withEtcd(names("e", 3)))).toEqual([]);
