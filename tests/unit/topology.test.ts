@@ -10,7 +10,9 @@ import {
     frontHost,
     haproxyAllowedSources,
     haproxyBackends,
+    keepalivedPeer,
     keepalivedPeers,
+    pgHbaBootstrapLines,
     pgHbaLines,
     primaryEndpoint,
     replicaEndpoint,
@@ -78,7 +80,18 @@ describe("keepalived priorities", () => {
     });
 });
 
+test("each keepalived node gets its own priority and the others as unicast peers", () => {
+    const spec = specOf(classicWith((v) => (v.nodes[1].keepalivedPriority = 200)));
+    const [pg1, pg2] = spec.nodes;
+    expect(keepalivedPeer(spec, pg1)).toEqual({ name: "pg1", address: "172.51.216.81", priority: 150, unicastPeers: ["172.51.216.82"] });
+    expect(keepalivedPeer(spec, pg2)).toEqual({ name: "pg2", address: "172.51.216.82", priority: 200, unicastPeers: ["172.51.216.81"] });
+});
+
 describe("pg_hba", () => {
+    test("while a new cluster initialises: the local superuser only, everything else rejected", () => {
+        expect(pgHbaBootstrapLines()).toEqual(["local all postgres peer", "hostssl all postgres 127.0.0.1/32 scram-sha-256", "host all all 0.0.0.0/0 reject"]);
+    });
+
     test("the classic example", () => {
         expect(pgHbaLines(classic)).toEqual([
             "local all postgres peer",
