@@ -15,10 +15,13 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pgha_rest import call  # noqa: E402  (HTTPS with the cluster CA, basic auth)
 
-request = json.loads(sys.stdin.read())
-desired = request["config"]
-wanted = set(request["members"])
-api = sys.argv[1].rstrip("/")
+# Set by main(): the desired config, the member names the stack lists, this member's REST API.
+desired = {}
+wanted = set()
+api = ""
+# A member that can take over: Patroni up to 3.0.3 reports a replica as "running";
+# from 3.0.4 (and so Patroni 4, Debian 13) one that streams as "streaming".
+REPLICA_STATES = ("running", "streaming")
 
 
 def get_json(url):
@@ -79,51 +82,61 @@ def switchover(leader, cand):
 
 
 def candidates(ms):
-    return [m for m in ms if m["name"] in wanted and m["role"] != "leader" and m["state"] == "running" and not m.get("tags", {}).get("nofailover")]
+    return [m for m in ms if m["name"] in wanted and m["role"] != "leader" and m["state"] in REPLICA_STATES and not m.get("tags", {}).get("nofailover")]
 
 
-ms = members()
-leaving = next((m for m in ms if m["role"] == "leader" and m["name"] not in wanted), None)
-if leaving:
-    cands = candidates(ms)
-    if not cands:
-        raise SystemExit("pgha: the leader %s is being removed, but no remaining member is running to take over" % leaving["name"])
-    switchover(leaving, cands[0])
+def main():
+    global desired, wanted, api
+    request = json.loads(sys.stdin.read())
+    desired = request["config"]
+    wanted = set(request["members"])
+    api = sys.argv[1].rstrip("/")
+    ms = members()
+    leaving = next((m for m in ms if m["role"] == "leader" and m["name"] not in wanted), None)
+    if leaving:
+        cands = candidates(ms)
+        if not cands:
+            raise SystemExit("pgha: the leader %s is being removed, but no remaining member is running to take over" % leaving["name"])
+        switchover(leaving, cands[0])
 
-current = get_json(api + "/config")
-patch = patch_for(current, desired)
-loop_wait = int(desired.get("loop_wait", 10))
-if patch:
-    status, text = call("PATCH", api + "/config", patch)
-    if status != 200:
-        raise SystemExit("pgha: PATCH /config answered %s: %s" % (status, text))
-    print("pgha: dynamic config changed: %s" % json.dumps(patch, sort_keys=True))
-    # Members pick the change up on their next HA loop; pending_restart follows the reload.
-    time.sleep(loop_wait + 5)
-else:
-    print("pgha: dynamic config already as desired")
+    current = get_json(api + "/config")
+    patch = patch_for(current, desired)
+    loop_wait = int(desired.get("loop_wait", 10))
+    if patch:
+        status, text = call("PATCH", api + "/config", patch)
+        if status != 200:
+            raise SystemExit("pgha: PATCH /config answered %s: %s" % (status, text))
+        print("pgha: dynamic config changed: %s" % json.dumps(patch, sort_keys=True))
+        # Members pick the change up on their next HA loop; pending_restart follows the reload.
+        time.sleep(loop_wait + 5)
+    else:
+        print("pgha: dynamic config already as desired")
 
-pending = [m for m in members() if m.get("pending_restart") and m["name"] in wanted]
-if not pending:
-    print("pgha: no PostgreSQL restart needed")
-    sys.exit(0)
+    pending = [m for m in members() if m.get("pending_restart") and m["name"] in wanted]
+    if not pending:
+        print("pgha: no PostgreSQL restart needed")
+        sys.exit(0)
 
-for m in [m for m in pending if m["role"] != "leader"]:
-    status, text = call("POST", m["api_url"] + "/restart", {}, timeout=600)
-    if status != 200:
-        raise SystemExit("pgha: restart of %s answered %s: %s" % (m["name"], status, text))
-    wait("%s running as a replica again" % m["name"], 300, lambda: ok(m["api_url"] + "/replica"))
-    print("pgha: restarted replica %s" % m["name"])
+    for m in [m for m in pending if m["role"] != "leader"]:
+        status, text = call("POST", m["api_url"] + "/restart", {}, timeout=600)
+        if status != 200:
+            raise SystemExit("pgha: restart of %s answered %s: %s" % (m["name"], status, text))
+        wait("%s running as a replica again" % m["name"], 300, lambda: ok(m["api_url"] + "/replica"))
+        print("pgha: restarted replica %s" % m["name"])
 
-leader = next((m for m in pending if m["role"] == "leader"), None)
-if leader:
-    cands = candidates(members())
-    if cands:
-        switchover(leader, cands[0])
-        wait("%s back as a replica" % leader["name"], 120, lambda: ok(leader["api_url"] + "/replica"))
-    status, text = call("POST", leader["api_url"] + "/restart", {}, timeout=600)
-    if status != 200:
-        raise SystemExit("pgha: restart of %s answered %s: %s" % (leader["name"], status, text))
-    probe = "/replica" if cands else "/primary"
-    wait("%s running after its restart" % leader["name"], 300, lambda: ok(leader["api_url"] + probe))
-    print("pgha: restarted %s" % leader["name"])
+    leader = next((m for m in pending if m["role"] == "leader"), None)
+    if leader:
+        cands = candidates(members())
+        if cands:
+            switchover(leader, cands[0])
+            wait("%s back as a replica" % leader["name"], 120, lambda: ok(leader["api_url"] + "/replica"))
+        status, text = call("POST", leader["api_url"] + "/restart", {}, timeout=600)
+        if status != 200:
+            raise SystemExit("pgha: restart of %s answered %s: %s" % (leader["name"], status, text))
+        probe = "/replica" if cands else "/primary"
+        wait("%s running after its restart" % leader["name"], 300, lambda: ok(leader["api_url"] + probe))
+        print("pgha: restarted %s" % leader["name"])
+
+
+if __name__ == "__main__":
+    main()

@@ -25,7 +25,8 @@ const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), "pgha-unit-"));
         const content = renderHaproxyConfig(specOf()).content;
         expect(content).toContain(`ca-file ${CA_CERT_PATH} verifyhost pg1`);
         fs.writeFileSync(file, content.split(CA_CERT_PATH).join(path.join(dir, "ca.crt")));
-        const r = spawnSync("haproxy", ["-c", "-f", file], { encoding: "utf8" });
+        // -V: HAProxy 3.0 (Debian 13) says "Configuration file is valid" only when verbose; 2.6 says it either way.
+        const r = spawnSync("haproxy", ["-c", "-V", "-f", file], { encoding: "utf8" });
         expect(r.stdout + r.stderr).toContain("Configuration file is valid");
         expect(r.status).toBe(0);
         fs.rmSync(dir, { recursive: true });
