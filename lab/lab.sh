@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# pgha lab: real Debian 12 hosts (systemd-nspawn + overlayfs + one netns each)
+# pgha lab: real Debian 12/13 hosts (systemd-nspawn + overlayfs + one netns each)
 # on this machine, for deploying and drilling the PostgreSQL HA cluster.
 #
-#   npm run lab -- up [--nodes N] [--preinstalled]
+#   npm run lab -- up [--nodes N] [--preinstalled] [--release R] [--host-release labN=R[,labM=R]]
 #   npm run lab -- down | status | kill NAME | start NAME
 #   npm run lab -- isolate NAME | heal NAME | ssh NAME [command...]
 #   npm run lab -- client command...   (run a command from an address outside the cluster's allowed CIDRs)
+#   npm run lab -- serve NAME DIR [PORT] | serve NAME --stop   (serve DIR over http from a host)
 #
 # Everything needs root. Lab traffic stays on loopback and 198.18.0.0/24; the only
 # process that talks to the outside is apt-cacher-ng (to the machine's Debian mirror).
@@ -43,15 +44,22 @@ CLIENT_ADDR="$NET_PREFIX.250"
 CLIENT_LOCK="/run/lock/pgha-lab-client.lock"
 BOOT_TIMEOUT=${PGHA_LAB_BOOT_TIMEOUT:-120}
 STOP_TIMEOUT=60
-SUITE="bookworm"
+# Debian releases a host can run (suite -> major version); each has its own cached images.
+declare -A RELEASE_VERSION=([bookworm]=12 [trixie]=13)
+DEFAULT_RELEASE="bookworm"
 
 # Bump IMAGE_VERSION when the image recipe changes; package lists are part of the stamp too.
 IMAGE_VERSION="pgha-lab-image-3"
 BARE_PKGS=(systemd systemd-sysv dbus iproute2 openssh-server python3 ca-certificates sudo
            procps iputils-ping less netbase)
 PRE_RECIPE="pre-2-with-recommends"   # bump to rebuild only the preinstalled image
-PRE_PKGS=(postgresql-15 postgresql-client-15 patroni etcd-server etcd-client haproxy keepalived
-          python3-etcd python3-psycopg2 curl jq)
+# Preinstalled packages per release: PostgreSQL 15 on bookworm, 17 on trixie.
+pre_pkgs() {
+  local pg=15
+  [[ $1 == trixie ]] && pg=17
+  echo "postgresql-$pg postgresql-client-$pg patroni etcd-server etcd-client haproxy keepalived" \
+       "python3-etcd python3-psycopg2 curl jq"
+}
 
 # ----------------------------------------------------------------- helpers ---
 log()  { printf 'lab: %s\n' "$*" >&2; }
@@ -61,7 +69,10 @@ die()  { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
 usage() {
   cat <<'EOF'
 usage: npm run lab -- <verb> [args]   (or: bash lab/lab.sh <verb> [args]; needs root)
-  up [--nodes N] [--preinstalled]   boot hosts lab1..labN (default 3), build/cache the image
+  up [--nodes N] [--preinstalled] [--release R] [--host-release labN=R[,labM=R]...]
+                                    boot hosts lab1..labN (default 3), build/cache the images;
+                                    R is bookworm (the default) or trixie; --host-release sets
+                                    one host's release (repeatable) and wins over --release
   down                              stop everything, delete host disks, remove .lab/hosts.json
   status                            table of hosts and their etcd/patroni/postgresql/haproxy/keepalived
   kill NAME                         power loss: SIGKILL every process of the host (disk stays)
@@ -71,6 +82,9 @@ usage: npm run lab -- <verb> [args]   (or: bash lab/lab.sh <verb> [args]; needs 
   client command...                 run a command (on this machine) in a throwaway netns at
                                     198.18.0.250 on the lab bridge: a client outside the stack's
                                     allowed CIDRs; the netns is removed afterwards
+  serve NAME DIR [PORT]             copy DIR to NAME:/srv/pgha-lab-serve and serve it at
+                                    http://ADDR:PORT/ (default 8080) with python3 -m http.server
+                                    (transient unit pgha-lab-serve); 'serve NAME --stop' ends it
 EOF
 }
 
@@ -190,10 +204,12 @@ ensure_tools() {
 }
 
 # ------------------------------------------------------------ apt mirror ---
-# Prints "MAIN_URI SECURITY_URI COMPONENTS HAS_UPDATES HAS_SECURITY" from the
-# machine's own apt sources (one-line .list and deb822 .sources).
+# detect_mirror SUITE: prints "MAIN_URI SECURITY_URI COMPONENTS HAS_UPDATES HAS_SECURITY" for
+# SUITE from the machine's own apt sources (one-line .list and deb822 .sources). A suite the
+# machine does not use (trixie on a bookworm machine) gets the URIs of the machine's own
+# release entries (SUITE, SUITE-updates, SUITE-security on the same mirrors).
 detect_mirror() {
-  local files=() f
+  local suite=$1 files=() f
   [[ -f /etc/apt/sources.list ]] && files+=(/etc/apt/sources.list)
   for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
     [[ -f $f ]] && files+=("$f")
@@ -228,15 +244,22 @@ detect_mirror() {
       fi
     done
   )
-  local main sec comps upd=0 secu=0
-  main=$(awk -v s="$SUITE" '$2==s {print $1; exit}' <<<"$records")
-  comps=$(awk -v s="$SUITE" '$2==s {$1="";$2=""; sub(/^ +/,""); print; exit}' <<<"$records")
-  sec=$(awk -v s="$SUITE-security" '$2==s || $2==s"/updates" {print $1; exit}' <<<"$records")
-  awk -v s="$SUITE-updates" '$2==s {f=1} END {exit !f}' <<<"$records" && upd=1
+  local main sec comps upd=0 secu=0 base
+  main=$(awk -v s="$suite" '$2==s {print $1; exit}' <<<"$records")
+  if [[ -n $main ]]; then
+    base=$suite
+  else
+    # The machine's own release: the first entry whose suite has no -updates/-security suffix.
+    base=$(awk '$2 ~ /^[a-z]+$/ {print $2; exit}' <<<"$records")
+    [[ -n $base ]] && main=$(awk -v s="$base" '$2==s {print $1; exit}' <<<"$records")
+  fi
+  comps=$(awk -v s="$base" '$2==s {$1="";$2=""; sub(/^ +/,""); print; exit}' <<<"$records")
+  sec=$(awk -v s="$base-security" '$2==s || $2==s"/updates" {print $1; exit}' <<<"$records")
+  awk -v s="$base-updates" '$2==s {f=1} END {exit !f}' <<<"$records" && upd=1
   [[ -n $sec ]] && secu=1
   if [[ -n ${PGHA_LAB_MIRROR:-} ]]; then main=$PGHA_LAB_MIRROR; fi
   if [[ -z $main ]]; then
-    warn "no '$SUITE' entry in the machine's apt sources; using http://deb.debian.org/debian"
+    warn "no Debian entry in the machine's apt sources; using http://deb.debian.org/debian for '$suite'"
     main="http://deb.debian.org/debian"; upd=1
   fi
   [[ -n $sec ]] || sec="http://deb.debian.org/debian-security"
@@ -399,17 +422,21 @@ chroot_apt() {
     -o Dpkg::Options::=--force-confold "$@"
 }
 
+# Images live in $IMAGES/RELEASE/KIND, with KIND.stamp beside them.
+image_dir() { echo "$IMAGES/$1/$2"; }   # RELEASE KIND
+
 image_stamp_value() {
-  local kind=$1 mirror
-  mirror=$(detect_mirror)
-  local v="$IMAGE_VERSION|$SUITE|$mirror|bare:${BARE_PKGS[*]}"
-  [[ $kind == preinstalled ]] && v="$v|$PRE_RECIPE|pre:${PRE_PKGS[*]}"
+  local release=$1 kind=$2 mirror
+  mirror=$(detect_mirror "$release")
+  local v="$IMAGE_VERSION|$release|$mirror|bare:${BARE_PKGS[*]}"
+  if [[ $kind == preinstalled ]]; then v="$v|$PRE_RECIPE|pre:$(pre_pkgs "$release")"; fi
   echo "$v"
 }
 
 image_ready() {
-  local kind=$1
-  [[ -d $IMAGES/$kind && -f $IMAGES/$kind.stamp ]] && [[ $(cat "$IMAGES/$kind.stamp") == "$(image_stamp_value "$kind")" ]]
+  local release=$1 kind=$2 img
+  img=$(image_dir "$release" "$kind")
+  [[ -d $img && -f $img.stamp ]] && [[ $(cat "$img.stamp") == "$(image_stamp_value "$release" "$kind")" ]]
 }
 
 # Processes of an image build under $1 (chrooted into it, or debootstrap working on it).
@@ -417,7 +444,7 @@ build_pids() {
   local base=$1 p r
   for p in /proc/[0-9]*; do
     r=$(readlink "$p/root" 2>/dev/null) || continue
-    if [[ $r == "$base"/* ]] || tr '\0' '\n' <"$p/cmdline" 2>/dev/null | grep -qE "^$base/[a-z]+\.tmp/?\$"; then
+    if [[ $r == "$base"/* ]] || tr '\0' '\n' <"$p/cmdline" 2>/dev/null | grep -qE "^$base/([a-z]+/)?[a-z]+\.tmp/?\$"; then
       echo "${p#/proc/}"
     fi
   done
@@ -446,28 +473,46 @@ build_cleanup() {
 }
 
 build_bare() {
-  local tmp="$IMAGES/bare.tmp" logf="$IMAGES/build-bare.log" mirror sec comps upd secu t0=$SECONDS
-  read -r mirror sec comps upd secu < <(detect_mirror)
-  log "building bare image (first time, ~1-2 min) from $mirror"
-  mkdir -p "$IMAGES"
+  local release=$1 dir="$IMAGES/$1" mirror sec comps upd secu t0=$SECONDS
+  local tmp="$dir/bare.tmp" logf="$dir/build-bare.log" keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  read -r mirror sec comps upd secu < <(detect_mirror "$release")
+  log "building the $release bare image (first time, ~1-2 min) from $mirror"
+  mkdir -p "$dir"
   safe_rm "$tmp"
   BUILD_TMP=$tmp
   : >"$logf"
   local include; include=$(IFS=,; echo "${BARE_PKGS[*]}")
+  # An older debootstrap may not know the suite yet: Debian suites share the sid script.
+  local script=()
+  [[ -e /usr/share/debootstrap/scripts/$release ]] || script=(/usr/share/debootstrap/scripts/sid)
+  [[ -f $keyring ]] || die "$keyring is missing (install debian-archive-keyring)"
   if ! http_proxy="$PROXY_URL" https_proxy="" debootstrap --variant=minbase --include="$include" \
-        --components="$comps" "$SUITE" "$tmp" "$mirror" >>"$logf" 2>&1 9>&-; then
+        --keyring="$keyring" --components="$comps" "$release" "$tmp" "$mirror" "${script[@]}" >>"$logf" 2>&1 9>&-; then
     tail -n 25 "$logf" >&2
     build_cleanup
-    die "debootstrap failed (full log: $logf)"
+    die "debootstrap failed (full log: $logf; a release newer than the machine's debian-archive-keyring fails its signature check)"
   fi
   umount_under "$tmp"   # debootstrap may leave proc/sys mounted on some failures
 
   # apt sources: the machine's mirror, plain http (works through the lab's apt proxy).
-  {
-    echo "deb $mirror $SUITE ${comps//,/ }"
-    (( upd )) && echo "deb $mirror $SUITE-updates ${comps//,/ }"
-    (( secu )) && echo "deb $sec $SUITE-security ${comps//,/ }"
-  } >"$tmp/etc/apt/sources.list"
+  # bookworm: one-line sources.list, as debootstrap writes it; trixie: deb822, as Debian 13 installs do.
+  if [[ $release == bookworm ]]; then
+    {
+      echo "deb $mirror $release ${comps//,/ }"
+      if (( upd )); then echo "deb $mirror $release-updates ${comps//,/ }"; fi
+      if (( secu )); then echo "deb $sec $release-security ${comps//,/ }"; fi
+    } >"$tmp/etc/apt/sources.list"
+  else
+    rm -f "$tmp/etc/apt/sources.list"
+    {
+      printf 'Types: deb\nURIs: %s\nSuites: %s%s\nComponents: %s\nSigned-By: %s\n' \
+        "$mirror" "$release" "$( (( upd )) && echo " $release-updates")" "${comps//,/ }" "$keyring"
+      if (( secu )); then
+        printf '\nTypes: deb\nURIs: %s\nSuites: %s-security\nComponents: %s\nSigned-By: %s\n' \
+          "$sec" "$release" "${comps//,/ }" "$keyring"
+      fi
+    } >"$tmp/etc/apt/sources.list.d/debian.sources"
+  fi
   printf '#!/bin/sh\nexit 101\n' >"$tmp/usr/sbin/policy-rc.d"; chmod 755 "$tmp/usr/sbin/policy-rc.d"
 
   chroot_mounts "$tmp"
@@ -499,37 +544,59 @@ build_bare() {
   rm -f "$tmp/usr/sbin/policy-rc.d"
   rm -rf "$tmp"/var/lib/apt/lists/* "$tmp"/var/cache/apt/*.bin "$tmp"/var/log/*.log 2>/dev/null || true
 
-  safe_rm "$IMAGES/bare"; rm -f "$IMAGES/bare.stamp" "$IMAGES/preinstalled.stamp"
-  mv "$tmp" "$IMAGES/bare"; BUILD_TMP=""
-  image_stamp_value bare >"$IMAGES/bare.stamp"   # written last
-  log "bare image ready ($(du -sh "$IMAGES/bare" | cut -f1), $((SECONDS - t0)) s)"
+  safe_rm "$dir/bare"; rm -f "$dir/bare.stamp" "$dir/preinstalled.stamp"
+  mv "$tmp" "$dir/bare"; BUILD_TMP=""
+  image_stamp_value "$release" bare >"$dir/bare.stamp"   # written last
+  log "$release bare image ready ($(du -sh "$dir/bare" | cut -f1), $((SECONDS - t0)) s)"
 }
 
 build_preinstalled() {
-  local tmp="$IMAGES/preinstalled.tmp" logf="$IMAGES/build-preinstalled.log" t0=$SECONDS
-  log "building preinstalled image (first time, ~1 min): ${PRE_PKGS[*]}"
+  local release=$1 dir="$IMAGES/$1" t0=$SECONDS pkgs
+  local tmp="$dir/preinstalled.tmp" logf="$dir/build-preinstalled.log"
+  read -r -a pkgs <<<"$(pre_pkgs "$release")"
+  log "building the $release preinstalled image (first time, ~1 min): ${pkgs[*]}"
   safe_rm "$tmp"
   BUILD_TMP=$tmp
   : >"$logf"
-  cp -a "$IMAGES/bare" "$tmp"
+  cp -a "$dir/bare" "$tmp"
   printf '#!/bin/sh\nexit 101\n' >"$tmp/usr/sbin/policy-rc.d"; chmod 755 "$tmp/usr/sbin/policy-rc.d"
   chroot_mounts "$tmp"
-  { chroot_apt "$tmp" update && chroot_apt "$tmp" install "${PRE_PKGS[@]}" \
+  { chroot_apt "$tmp" update && chroot_apt "$tmp" install "${pkgs[@]}" \
       && chroot_apt "$tmp" clean; } >>"$logf" 2>&1 \
     || { tail -n 25 "$logf" >&2; build_cleanup; die "installing packages into the preinstalled image failed (log: $logf)"; }
   umount_under "$tmp"
   rm -f "$tmp/usr/sbin/policy-rc.d" "$tmp"/etc/ssh/ssh_host_*
   rm -rf "$tmp"/var/lib/apt/lists/* "$tmp"/var/cache/apt/*.bin 2>/dev/null || true
-  safe_rm "$IMAGES/preinstalled"; rm -f "$IMAGES/preinstalled.stamp"
-  mv "$tmp" "$IMAGES/preinstalled"; BUILD_TMP=""
-  image_stamp_value preinstalled >"$IMAGES/preinstalled.stamp"   # written last
-  log "preinstalled image ready ($(du -sh "$IMAGES/preinstalled" | cut -f1), $((SECONDS - t0)) s)"
+  safe_rm "$dir/preinstalled"; rm -f "$dir/preinstalled.stamp"
+  mv "$tmp" "$dir/preinstalled"; BUILD_TMP=""
+  image_stamp_value "$release" preinstalled >"$dir/preinstalled.stamp"   # written last
+  log "$release preinstalled image ready ($(du -sh "$dir/preinstalled" | cut -f1), $((SECONDS - t0)) s)"
 }
 
+# Is the image directory $1 the lower layer of an existing host?
+image_in_use() {
+  local n
+  for n in $(list_hosts); do
+    [[ $(cat "$(host_dir "$n")/image" 2>/dev/null) == "$1" ]] && return 0
+  done
+  return 1
+}
+
+# A host's Debian release (hosts made before releases were recorded are bookworm).
+host_release() { cat "$(host_dir "$1")/release" 2>/dev/null || echo bookworm; }
+
 ensure_image() {
-  local kind=$1
-  image_ready bare || build_bare
-  if [[ $kind == preinstalled ]]; then image_ready preinstalled || build_preinstalled; fi
+  local release=$1 kind=$2 old
+  # The flat layout of older lab versions (images/{bare,preinstalled}) is not used any more.
+  for old in bare preinstalled; do
+    if [[ -e $IMAGES/$old.stamp || -d $IMAGES/$old ]] && ! image_in_use "$IMAGES/$old"; then
+      log "removing the old flat image cache $IMAGES/$old (images are per release now)"
+      rm -f "$IMAGES/$old.stamp" "$IMAGES/build-$old.log"
+      safe_rm "$IMAGES/$old"
+    fi
+  done
+  image_ready "$release" bare || build_bare "$release"
+  if [[ $kind == preinstalled ]]; then image_ready "$release" preinstalled || build_preinstalled "$release"; fi
 }
 
 # ------------------------------------------------------------------- hosts ---
@@ -554,10 +621,11 @@ ensure_overlay() {
 }
 
 host_create() {
-  local name=$1 kind=$2 d i addr root uidgid
+  local name=$1 kind=$2 release=$3 d i addr root uidgid
   d=$(host_dir "$name"); i=$(host_index "$name"); addr=$(host_addr "$i")
   mkdir -p "$d/upper" "$d/work" "$d/root"
-  echo "$IMAGES/$kind" >"$d/image"
+  image_dir "$release" "$kind" >"$d/image"
+  echo "$release" >"$d/release"
   ensure_overlay "$name"
   root="$d/root"
   echo "$name" >"$root/etc/hostname"
@@ -577,11 +645,11 @@ EOF
   install -d -m 700 "$root/root/.ssh"
   install -m 600 "$KEY.pub" "$root/root/.ssh/authorized_keys"
   uidgid=$(awk -F: '$1=="pgha" {print $3":"$4}' "$root/etc/passwd")
-  [[ -n $uidgid ]] || die "image has no pgha user (stale image? remove $IMAGES and retry)"
+  [[ -n $uidgid ]] || die "image has no pgha user (stale image? remove $IMAGES/$release and retry)"
   install -d -m 700 -o "${uidgid%:*}" -g "${uidgid#*:}" "$root/home/pgha/.ssh"
   install -m 600 -o "${uidgid%:*}" -g "${uidgid#*:}" "$KEY.pub" "$root/home/pgha/.ssh/authorized_keys"
   date -Is >"$d/created"   # written last: the host is complete
-  log "created $name ($addr)"
+  log "created $name ($addr, $release)"
 }
 
 # Rewrite the managed block of /etc/hosts on every host (through the overlay mount).
@@ -713,13 +781,16 @@ write_known_hosts() {
 }
 
 write_outputs() {
-  local n addr mode proxy=null hosts_json="[]"
+  local n addr rel mode proxy=null hosts_json="[]"
   mode=$(cat "$STATE/mode")
   acng_pid >/dev/null && proxy="\"$PROXY_URL\""
   for n in $(list_hosts); do
     addr=$(host_addr "$(host_index "$n")")
+    rel=$(host_release "$n")
     hosts_json=$(jq -c --arg name "$n" --arg addr "$addr" --arg key "$KEY" --arg hk "$(host_key_line "$n")" \
-      '. + [{name:$name, address:$addr, user:"root", sudoUser:"pgha", privateKeyPath:$key, hostKey:$hk}]' <<<"$hosts_json")
+      --arg rel "$rel" --arg ver "${RELEASE_VERSION[$rel]:-?}" \
+      '. + [{name:$name, address:$addr, user:"root", sudoUser:"pgha", privateKeyPath:$key, hostKey:$hk,
+             release:$rel, debianVersion:$ver}]' <<<"$hosts_json")
   done
   mkdir -p "$OUT_DIR"
   jq -n --arg subnet "$SUBNET" --arg gw "$GATEWAY" --argjson proxy "$proxy" \
@@ -748,18 +819,43 @@ EOF
 }
 
 # -------------------------------------------------------------------- verbs ---
+valid_release() {
+  [[ -n ${RELEASE_VERSION[$1]:-} ]] || die "unknown release '$1' (one of: $(printf '%s\n' "${!RELEASE_VERSION[@]}" | sort | paste -sd' '))"
+}
+
+# --host-release "labN=R[,labM=R...]" into HOST_RELEASE[labN]=R.
+declare -A HOST_RELEASE=()
+parse_host_release() {
+  local item name rel items
+  IFS=, read -r -a items <<<"$1"
+  (( ${#items[@]} )) || die "--host-release needs labN=RELEASE"
+  for item in "${items[@]}"; do
+    [[ $item =~ ^(lab[0-9]+)=([a-z]+)$ ]] || die "--host-release: '$item' is not labN=RELEASE"
+    name=${BASH_REMATCH[1]}; rel=${BASH_REMATCH[2]}
+    host_index "$name" >/dev/null || die "--host-release: '$name' is not a lab host name"
+    valid_release "$rel"
+    HOST_RELEASE[$name]=$rel
+  done
+}
+
 cmd_up() {
-  local nodes=3 kind=bare
+  local nodes=3 kind=bare release=$DEFAULT_RELEASE
+  local usage_up="up [--nodes N] [--preinstalled] [--release R] [--host-release labN=R[,labM=R]...]"
   while (( $# )); do
     case $1 in
       --nodes) [[ ${2:-} =~ ^[0-9]+$ ]] || die "--nodes needs a number"; nodes=$((10#$2)); shift 2 ;;
       --nodes=*) [[ ${1#*=} =~ ^[0-9]+$ ]] || die "--nodes needs a number"; nodes=$((10#${1#*=})); shift ;;
       --preinstalled) kind=preinstalled; shift ;;
+      --release) [[ -n ${2:-} ]] || die "--release needs a release name"; release=$2; shift 2 ;;
+      --release=*) release=${1#*=}; shift ;;
+      --host-release) [[ -n ${2:-} ]] || die "--host-release needs labN=RELEASE"; parse_host_release "$2"; shift 2 ;;
+      --host-release=*) parse_host_release "${1#*=}"; shift ;;
       -h|--help) usage; exit 0 ;;
-      *) die "up: unknown option '$1' (usage: up [--nodes N] [--preinstalled])" ;;
+      *) die "up: unknown option '$1' (usage: $usage_up)" ;;
     esac
   done
   (( nodes >= 1 && nodes <= MAX_NODES )) || die "--nodes must be between 1 and $MAX_NODES"
+  valid_release "$release"
   local t0=$SECONDS
   mkdir -p "$STATE" "$HOSTS_DIR"
   lock 600
@@ -773,10 +869,30 @@ cmd_up() {
     fi
   done
   local existing; existing=$(list_hosts)
+  # Each host's release: --host-release, else --release (default bookworm).
+  local -A want=()
+  for n in "${!HOST_RELEASE[@]}"; do
+    if (( $(host_index "$n") > nodes )) && [[ ! -d $(host_dir "$n") ]]; then
+      die "--host-release $n=${HOST_RELEASE[$n]}: $n is not among lab1..lab$nodes (raise --nodes)"
+    fi
+  done
+  for (( i = 1; i <= nodes; i++ )); do want[lab$i]=${HOST_RELEASE[lab$i]:-$release}; done
+  for n in "${!HOST_RELEASE[@]}"; do want[$n]=${HOST_RELEASE[$n]}; done
   if [[ -n $existing ]]; then
     local mode; mode=$(cat "$STATE/mode" 2>/dev/null || echo unknown)
     if [[ $mode != "$kind" ]]; then
       die "the lab is up with the '$mode' image; '$kind' was asked for. Run 'npm run lab -- down' first."
+    fi
+    local bad=() have
+    for n in $existing; do
+      have=$(host_release "$n")
+      if [[ -n ${want[$n]:-} && ${want[$n]} != "$have" ]]; then bad+=("$n is $have, not ${want[$n]}"); fi
+    done
+    if (( ${#bad[@]} )); then
+      local msg have_all=""
+      msg=$(printf '%s; ' "${bad[@]}"); msg=${msg%; }
+      for n in $existing; do have_all+="$n=$(host_release "$n"),"; done
+      die "the lab is up and a host's release cannot change ($msg). Pass the releases the hosts have (--host-release ${have_all%,}) or run 'npm run lab -- down' first."
     fi
   else
     echo "$kind" >"$STATE/mode"
@@ -787,17 +903,27 @@ cmd_up() {
   set_ssh_opts
   net_up
   acng_start
-  if [[ -z $existing ]]; then
-    trap build_cleanup EXIT
-    ensure_image "$kind"
-    trap - EXIT
-  fi
+  # Images for the hosts to create. An image that an existing host runs on is never rebuilt.
+  local r rels=()
+  for (( i = 1; i <= nodes; i++ )); do
+    n="lab$i"
+    [[ -d $(host_dir "$n") ]] && continue
+    [[ " ${rels[*]} " == *" ${want[$n]} "* ]] || rels+=("${want[$n]}")
+  done
+  for r in "${rels[@]}"; do
+    if ! image_in_use "$(image_dir "$r" "$kind")"; then
+      trap build_cleanup EXIT
+      ensure_image "$r" "$kind"
+      trap - EXIT
+    fi
+  done
 
   for (( i = 1; i <= nodes; i++ )); do
     n="lab$i"
     if [[ ! -d $(host_dir "$n") ]]; then
-      [[ -d $IMAGES/$kind ]] || die "image $IMAGES/$kind is missing; run 'npm run lab -- down' then 'up'"
-      host_create "$n" "$kind"; created+=("$n")
+      r=${want[$n]}
+      [[ -d $(image_dir "$r" "$kind") ]] || die "image $(image_dir "$r" "$kind") is missing; run 'npm run lab -- down' then 'up'"
+      host_create "$n" "$kind" "$r"; created+=("$n")
     fi
   done
   if (( ${#created[@]} )); then sync_etc_hosts; fi
@@ -833,7 +959,7 @@ cmd_up() {
   if (( ${#booted[@]} == 0 )); then
     log "lab already up: $nh host(s), '$(cat "$STATE/mode")' image; see $OUT_DIR/hosts.json"
   else
-    log "lab up: $nh host(s), '$kind' image, apt proxy $PROXY_URL, $((SECONDS - t0)) s; ssh -F .lab/ssh_config lab1"
+    log "lab up: $nh host(s) ($(for n in $(list_hosts); do printf '%s ' "$n=$(host_release "$n")"; done | sed 's/ $//')), '$kind' image, apt proxy $PROXY_URL, $((SECONDS - t0)) s; ssh -F .lab/ssh_config lab1"
   fi
 }
 
@@ -878,7 +1004,7 @@ cmd_down() {
   local c t; for c in "$LAB_CACHE" $(cat "$STATE/cache" 2>/dev/null || true); do
     if [[ -d $c/images ]]; then
       kill_build_pids "$c/images"; umount_under "$c/images"
-      for t in "$c/images"/*.tmp; do [[ -d $t ]] && safe_rm "$t"; done
+      for t in "$c/images"/*.tmp "$c/images"/*/*.tmp; do if [[ -d $t ]]; then safe_rm "$t"; fi; done
     fi
   done
   # Network: namespaces named after hosts, machine-side veths, the outside client, bridge, nft tables.
@@ -922,7 +1048,7 @@ cmd_status() {
   local iso; iso=" $(isolated_ports | tr '\n' ' ') "
   local proxy="down"; acng_pid >/dev/null && proxy="$PROXY_URL"
   echo "image: $(cat "$STATE/mode" 2>/dev/null || echo '?')   apt proxy: $proxy"
-  printf '%-6s %-13s %-5s %-9s %-9s %-9s %-10s %-9s %-10s\n' NAME ADDRESS STATE NET ETCD PATRONI POSTGRESQL HAPROXY KEEPALIVED
+  printf '%-6s %-13s %-9s %-5s %-9s %-9s %-9s %-10s %-9s %-10s\n' NAME ADDRESS RELEASE STATE NET ETCD PATRONI POSTGRESQL HAPROXY KEEPALIVED
   # A script run on each host: its $(...) and "$u" expand there, not here.
   # shellcheck disable=SC2016
   local probe='for u in etcd patroni; do printf "%s " "$(systemctl is-active "$u" 2>/dev/null || true)"; done
@@ -947,7 +1073,7 @@ cmd_status() {
     fi
     # shellcheck disable=SC2086
     set -- ${out:-- - - - -}
-    printf '%-6s %-13s %-5s %-9s %-9s %-9s %-10s %-9s %-10s\n' "$n" "$addr" "$state" "$net" "${1:--}" "${2:--}" "${3:--}" "${4:--}" "${5:--}"
+    printf '%-6s %-13s %-9s %-5s %-9s %-9s %-9s %-10s %-9s %-10s\n' "$n" "$addr" "$(host_release "$n")" "$state" "$net" "${1:--}" "${2:--}" "${3:--}" "${4:--}" "${5:--}"
   done
   if [[ -n $starred ]]; then echo "(up* = no ssh answer; services were read through nsenter)"; fi
 }
@@ -1062,13 +1188,44 @@ cmd_client() {
   return "$rc"   # the EXIT trap removes the netns
 }
 
+# Serve a directory of this machine over http from a lab host (e.g. an apt repository made by
+# tests/e2e/fixtures/apt-repo.sh): copied to $SERVE_DIR, served by a transient systemd unit.
+SERVE_UNIT="pgha-lab-serve"
+SERVE_DIR="/srv/pgha-lab-serve"
+cmd_serve() {
+  (( $# >= 2 && $# <= 3 )) || die "usage: serve NAME DIR [PORT] | serve NAME --stop"
+  local name=$1 dir=$2 port=${3:-8080} addr
+  valid_host "$name"
+  set_ssh_opts
+  nspawn_pid "$name" >/dev/null || die "$name is not running"
+  addr=$(host_addr "$(host_index "$name")")
+  if [[ $dir == --stop ]]; then
+    (( $# == 2 )) || die "usage: serve NAME --stop"
+    hssh "$name" "systemctl stop $SERVE_UNIT 2>/dev/null; systemctl reset-failed $SERVE_UNIT 2>/dev/null; rm -rf $SERVE_DIR; true"
+    log "$name: stopped serving"
+    return 0
+  fi
+  [[ -d $dir ]] || die "serve: '$dir' is not a directory"
+  if ! [[ $port =~ ^[0-9]+$ ]] || (( port < 1 || port > 65535 )); then die "serve: '$port' is not a port"; fi
+  hssh "$name" "systemctl stop $SERVE_UNIT 2>/dev/null; systemctl reset-failed $SERVE_UNIT 2>/dev/null; rm -rf $SERVE_DIR && mkdir -p $SERVE_DIR"
+  tar -C "$dir" -cf - . | hssh "$name" "tar -C $SERVE_DIR -xf - --no-same-owner && chmod -R a+rX $SERVE_DIR"
+  hssh "$name" "systemd-run --quiet --unit $SERVE_UNIT --property=Restart=on-failure \
+    python3 -m http.server $port --bind $addr --directory $SERVE_DIR"
+  local t=50
+  until curl -s --noproxy '*' --max-time 2 -o /dev/null "http://$addr:$port/"; do
+    (( t-- > 0 )) || { hssh "$name" "journalctl -u $SERVE_UNIT --no-pager -n 20" >&2 || true; die "$name: nothing answers on http://$addr:$port/"; }
+    sleep 0.1
+  done
+  log "$name serves $dir at http://$addr:$port/ (unit $SERVE_UNIT; 'serve $name --stop' ends it)"
+}
+
 # --------------------------------------------------------------------- main ---
 VERB=${1:-}
 [[ -n $VERB ]] || { usage >&2; exit 2; }
 shift
 case $VERB in
   -h|--help|help) usage; exit 0 ;;
-  up|down|status|kill|start|isolate|heal|ssh|client) require_root ;;
+  up|down|status|kill|start|isolate|heal|ssh|client|serve) require_root ;;
   *) usage >&2; die "unknown verb '$VERB'" ;;
 esac
 case $VERB in
@@ -1081,4 +1238,5 @@ case $VERB in
   heal) cmd_heal "$@" ;;
   ssh) cmd_ssh "$@" ;;
   client) cmd_client "$@" ;;
+  serve) cmd_serve "$@" ;;
 esac
