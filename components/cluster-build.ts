@@ -45,6 +45,9 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
     const { spec, secrets } = args;
     const conns = new Map<string, NodeConnection>(spec.nodes.map((n) => [n.name, nodeConnection(n, args.sshPrivateKey)]));
     const preps = new Map(spec.nodes.map((n) => [n.name, new HostPrep(`${n.name}-host`, { spec, conn: conns.get(n.name)! }, { parent })]));
+    // No host installs anything until every host passed its preflight.
+    const preflights = [...preps.values()].map((p) => p.preflight);
+    for (const p of preps.values()) p.install(preflights);
 
     const pki = new ClusterPki(`${spec.clusterName}-pki`, { spec, conns, preps, generations: args.certificateGenerations }, { parent });
     const tls = pki.files;

@@ -8,7 +8,9 @@ import { ClusterSpec, NodeSpec, Role } from "../core/spec";
 import { ETCD_NODE_TOOLS, HOST_PREP, LEADER_AWAY, POSTGRES_NODE_TOOLS } from "./pgha-tools";
 import { needsLeaderAway } from "../core/render/etcd-leader-away";
 import { PlacedFile, placeFile } from "./remote-file";
-import { NodeConnection, remoteScript, shq } from "./ssh";
+import { NodeConnection, remoteScript, sha256, shq } from "./ssh";
+import { PLATFORMS, platformLabel } from "../core/platforms";
+import { renderAptRepository } from "../core/render/apt-sources";
 
 /** Debian packages and the programs they must provide, per role. */
 export function packagesFor(spec: ClusterSpec, roles: readonly Role[]): { packages: string[]; programs: string[] } {
@@ -28,13 +30,37 @@ export function packagesFor(spec: ClusterSpec, roles: readonly Role[]): { packag
     return { packages, programs };
 }
 
+const installArgs = (spec: ClusterSpec): string[] => (spec.packages.install ? [`--install${spec.packages.aptProxy ? ` --apt-proxy ${shq(spec.packages.aptProxy)}` : ""}`] : []);
+const scriptText = (args: string[]): string => [`bash ${HOST_PREP.path} \\`, ...args.map((a, i) => `  ${a}${i < args.length - 1 ? " \\" : ""}`)].join("\n");
+
 /** The packages step's command text: server/pgha-host-prep.sh, with this node's packages, programs and roles. */
 export function hostPrepScript(spec: ClusterSpec, node: NodeSpec): string {
     const { packages, programs } = packagesFor(spec, node.roles);
-    const install = spec.packages.install ? [`--install${spec.packages.aptProxy ? ` --apt-proxy ${shq(spec.packages.aptProxy)}` : ""}`] : [];
     const roles = (["postgres", "etcd", "keepalived"] as const).filter((r) => node.roles.includes(r)).map((r) => `--${r}`);
-    const args = [[`--node ${shq(node.name)}`, ...install, ...roles].join(" "), packages.map((p) => `--package ${shq(p)}`).join(" "), programs.map((p) => `--program ${shq(p)}`).join(" ")];
-    return [`bash ${HOST_PREP.path} \\`, ...args.map((a, i) => `  ${a}${i < args.length - 1 ? " \\" : ""}`)].join("\n");
+    return scriptText([
+        [`--node ${shq(node.name)}`, ...installArgs(spec), ...roles].join(" "),
+        packages.map((p) => `--package ${shq(p)}`).join(" "),
+        programs.map((p) => `--program ${shq(p)}`).join(" "),
+    ]);
+}
+
+/**
+ * The preflight's command text: the host runs a supported release and its sources provide
+ * every package it lacks. `sourcesHash` fingerprints pgha's apt sources on the node, so a
+ * change of pgha:packages.repositories runs it again (and reads the sources anew).
+ */
+export function preflightScript(spec: ClusterSpec, node: NodeSpec, sourcesHash: string): string {
+    const { packages } = packagesFor(spec, node.roles);
+    const refresh = spec.packages.repositories.length > 0 ? ["--refresh"] : [];
+    const pg = node.roles.includes("postgres") ? [`--postgres-version ${spec.postgres.version}`] : [];
+    return [
+        `# apt sources sha256:${sourcesHash}`,
+        scriptText([
+            [`--preflight --node ${shq(node.name)}`, ...installArgs(spec), ...refresh, ...pg].join(" "),
+            PLATFORMS.map((p) => `--supported ${shq(`${p.id}:${p.versionId}:${platformLabel(p)}`)}`).join(" "),
+            packages.map((p) => `--package ${shq(p)}`).join(" "),
+        ]),
+    ].join("\n");
 }
 
 export interface HostPrepArgs {
@@ -42,28 +68,50 @@ export interface HostPrepArgs {
     readonly conn: NodeConnection;
 }
 
-/** The first step on every server; every other resource on it depends on this one. */
+/**
+ * The first steps on every server, in two phases: the preflight (constructor), then, once
+ * the caller has every node's preflight, the packages (`install`): so a host that cannot
+ * run the cluster stops the deployment before any host installs or starts anything.
+ * Every other resource on the server depends on `ready`.
+ */
 export class HostPrep extends pulumi.ComponentResource {
-    public readonly ready: command.remote.Command;
+    /** The release and package-source check; changes nothing but apt's lists. */
+    public readonly preflight: command.remote.Command;
+    public ready!: command.remote.Command;
     /** pgha's helper programs on postgres and etcd nodes. */
-    public readonly tools: PlacedFile[];
+    public tools: PlacedFile[] = [];
+    private readonly args: HostPrepArgs;
+    private readonly script: PlacedFile;
 
     constructor(name: string, args: HostPrepArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgha:host:HostPrep", name, {}, opts);
+        this.args = args;
         const node = args.conn.node;
         // Placed first: it installs what the other helpers need (python3 among them).
-        const script = placeFile(args.conn, { file: HOST_PREP }, { parent: this });
+        this.script = placeFile(args.conn, { file: HOST_PREP }, { parent: this });
+        const sources = args.spec.packages.repositories.flatMap(renderAptRepository).map((file) => placeFile(args.conn, { file }, { parent: this }));
+        this.preflight = remoteScript(
+            `${node.name}:preflight`,
+            { conn: args.conn, what: `preflight on ${node.name}`, create: preflightScript(args.spec, node, sha256(sources.map((s) => s.hash).join(",")).slice(0, 16)), timeoutSec: 600 },
+            { parent: this, dependsOn: [this.script.resource, ...sources.map((s) => s.resource)] },
+        );
+    }
+
+    /** The packages and helper programs, after `gate` (every node's preflight). */
+    install(gate: readonly pulumi.Resource[]): this {
+        const node = this.args.conn.node;
         this.ready = remoteScript(
             `${node.name}:packages`,
-            { conn: args.conn, what: `packages on ${node.name}`, create: hostPrepScript(args.spec, node), timeoutSec: 900 },
-            { parent: this, dependsOn: [script.resource] },
+            { conn: this.args.conn, what: `packages on ${node.name}`, create: hostPrepScript(this.args.spec, node), timeoutSec: 900 },
+            { parent: this, dependsOn: [this.script.resource, this.preflight, ...gate] },
         );
         const tools = [
             ...(node.roles.includes("postgres") ? POSTGRES_NODE_TOOLS : []),
             ...(node.roles.includes("etcd") ? ETCD_NODE_TOOLS : []),
-            ...(needsLeaderAway(args.spec, node) ? [LEADER_AWAY] : []),
+            ...(needsLeaderAway(this.args.spec, node) ? [LEADER_AWAY] : []),
         ];
-        this.tools = tools.map((file) => placeFile(args.conn, { file }, { parent: this, dependsOn: [this.ready] }));
-        this.registerOutputs({ ready: this.ready.stdout });
+        this.tools = tools.map((file) => placeFile(this.args.conn, { file }, { parent: this, dependsOn: [this.ready] }));
+        this.registerOutputs({ preflight: this.preflight.stdout, ready: this.ready.stdout });
+        return this;
     }
 }

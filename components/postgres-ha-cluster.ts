@@ -10,7 +10,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { formatConfigErrors, parseClusterConfig } from "../core/config";
 import { checkSecrets, deriveRestApiPassword } from "../core/config-secrets";
 import { CertificateStatus, certificateGenerations } from "../core/pki";
-import { ClusterSpec, SECRET_NAMES, Secrets } from "../core/spec";
+import { ClusterSpec, SECRET_NAMES, Secrets, nodesWithRole } from "../core/spec";
+import { defaultPostgresVersion } from "../core/platforms";
+import { readOsReleases } from "./host-facts";
 import { ClusterShape, clusterShape, unsafeTransitions } from "../core/transitions";
 import { BuiltCluster, ClusterBuildArgs, buildCluster } from "./cluster-build";
 
@@ -124,9 +126,11 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
                 ? pulumi.output(nodes.map((n) => [n.address as string, n.hostKey as string | undefined] as const))
                 : pulumi.all(nodes.map((n) => pulumi.all([pulumi.output(n.address), pulumi.output(n.hostKey)])));
             const previous = args.previous === undefined ? readOwnStackOutputs() : Promise.resolve(args.previous ?? {});
-            built = pulumi.all([resolved, previous]).apply(([pairs, prev]) => {
+            // The key, for reading the servers' release when the version is left to it (unsecret: it never leaves the apply).
+            const probeKey = args.config.postgres?.version === undefined && args.sshPrivateKey !== undefined ? pulumi.unsecret(pulumi.output(args.sshPrivateKey)) : pulumi.output(undefined);
+            built = pulumi.all([resolved, previous, probeKey]).apply(async ([pairs, prev, key]) => {
                 const config = { ...args.config, nodes: nodes.map((n, i) => withoutUndefined({ ...n, address: pairs[i][0], hostKey: pairs[i][1] })) };
-                const spec = guardedSpec(config, args, prev);
+                const spec = guardedSpec(config, args, prev, await resolvePostgresVersion(config, args, prev, key));
                 const tree = buildCluster(this, {
                     spec,
                     secrets: secretsOf(args, spec),
@@ -165,30 +169,61 @@ const withoutUndefined = <T extends object>(o: T): T => Object.fromEntries(Objec
  * The spec of resolved arguments, or every problem at once as one RunError naming each key
  * path: bad values, and edits that cannot be applied in place after `previous`.
  */
-export function guardedSpec(config: Record<string, unknown>, args: PostgresHaClusterArgs, previous: PreviousDeployment): ClusterSpec {
-    const spec = validatedSpec(config, args);
+export function guardedSpec(config: Record<string, unknown>, args: PostgresHaClusterArgs, previous: PreviousDeployment, postgresVersion?: number): ClusterSpec {
+    const spec = validatedSpec(config, args, postgresVersion);
     // Edits that cannot be applied in place are refused before any server is touched.
     const unsafe = unsafeTransitions(previous.clusterShape, spec);
     if (unsafe.length > 0) throw new pulumi.RunError(formatConfigErrors(unsafe));
     return spec;
 }
 
+/**
+ * pgha:postgres.version when the stack leaves it unset (undefined when it is set): the
+ * deployed cluster's major, else the one the PostgreSQL nodes' release ships, read from
+ * the servers (all of them must agree). Problems name the nodes and are refused at preview.
+ */
+export async function resolvePostgresVersion(config: Record<string, unknown>, args: PostgresHaClusterArgs, previous: PreviousDeployment, key?: string): Promise<number | undefined> {
+    const pg = config.postgres as Record<string, unknown> | undefined;
+    if (pg?.version !== undefined) return undefined;
+    if (previous.clusterShape?.postgresVersion !== undefined) return previous.clusterShape.postgresVersion;
+    // Settings first (every problem at once); the probe needs the nodes and the SSH settings.
+    const spec = validatedSpec(config, args, undefined, true);
+    let privateKey = key;
+    if (privateKey === undefined) {
+        try {
+            privateKey = fs.readFileSync(spec.ssh.privateKeyPath!, "utf8");
+        } catch (e) {
+            throw new pulumi.RunError(`pgha:ssh.privateKeyPath: cannot read ${spec.ssh.privateKeyPath}: ${(e as Error).message}`);
+        }
+    }
+    const pgNodes = nodesWithRole(spec, "postgres");
+    const read = await readOsReleases(pgNodes, { privateKey, strictHostKeys: spec.ssh.strictHostKeys });
+    const found = read.problems.length > 0 ? { problems: read.problems } : defaultPostgresVersion(read.releases);
+    const why = "is unset, so pgha reads the PostgreSQL nodes' release to choose its default (set it to skip this)";
+    if ("problems" in found) throw new pulumi.RunError(formatConfigErrors(found.problems.map((p) => `pgha:postgres.version ${why}: ${p}`)));
+    pulumi.log.info(`pgha:postgres.version is unset: PostgreSQL ${found.version}, the major of ${pgNodes.map((n) => n.name).join(", ")}'s release`);
+    return found.version;
+}
+
 /** The spec, or every problem at once as one RunError naming each key path. */
-function validatedSpec(config: Record<string, unknown>, args: PostgresHaClusterArgs): ClusterSpec {
+function validatedSpec(config: Record<string, unknown>, args: PostgresHaClusterArgs, postgresVersion?: number, quiet = false): ClusterSpec {
     // The secrets are arguments: validation sees only whether each is given (their values are checked in secretsOf).
     const given = (v: unknown, present = "set") => (v === undefined ? undefined : present);
-    const parsed = parseClusterConfig({
-        values: { ...config, generateMissingSecrets: false },
-        secrets: withoutUndefined({
-            superuserPassword: given(args.superuserPassword),
-            replicationPassword: given(args.replicationPassword),
-            keepalivedPassword: config.vip === undefined ? undefined : given(args.keepalivedPassword),
-            sshPrivateKey: given(args.sshPrivateKey, "-----BEGIN OPENSSH PRIVATE KEY-----\n-----END OPENSSH PRIVATE KEY-----"),
-        }),
-        homedir: os.homedir(),
-    });
+    const parsed = parseClusterConfig(
+        {
+            values: { ...config, generateMissingSecrets: false },
+            secrets: withoutUndefined({
+                superuserPassword: given(args.superuserPassword),
+                replicationPassword: given(args.replicationPassword),
+                keepalivedPassword: config.vip === undefined ? undefined : given(args.keepalivedPassword),
+                sshPrivateKey: given(args.sshPrivateKey, "-----BEGIN OPENSSH PRIVATE KEY-----\n-----END OPENSSH PRIVATE KEY-----"),
+            }),
+            homedir: os.homedir(),
+        },
+        { postgresVersion },
+    );
     if (!parsed.ok) throw new pulumi.RunError(formatConfigErrors(parsed.errors));
-    for (const w of parsed.warnings) pulumi.log.warn(w);
+    if (!quiet) for (const w of parsed.warnings) pulumi.log.warn(w);
     return parsed.spec;
 }
 

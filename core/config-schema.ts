@@ -285,7 +285,9 @@ const parametersSchema = z.record(parameterName, parameterValue);
 
 const postgresSchema = z
     .object({
-        version: int(12, 17).default(15),
+        // Absent from the stack: parseClusterConfig puts in the deployed cluster's major or the
+        // release's own (core/platforms.ts), so here it is always there.
+        version: int(12, 18),
         port: port.default(5432),
         parameters: parametersSchema.default({}),
         // Absent: the nodes' and the VIP's own addresses (/32), in buildSpec; [] means "only through HAProxy".
@@ -346,10 +348,47 @@ const aptProxy = text((s) => {
     return m && p >= 1 && p <= 65535 ? undefined : `${q(s)} is not of the form http://host:port`;
 });
 
+/** apt's words: a suite ("bookworm-pgdg"), a component ("main"); a flat repository's suite ends in "/". */
+const APT_WORD_RE = /^[A-Za-z0-9][A-Za-z0-9._+~/-]{0,127}$/;
+const APT_URI_RE = /^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[A-Za-z0-9._~%+/-]*)?$/;
+const aptWord = matching(APT_WORD_RE, "is not an apt suite or component (letters, digits and . _ + ~ / -)", 128);
+const PGP_BEGIN = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
+const PGP_END = "-----END PGP PUBLIC KEY BLOCK-----";
+/** Longest signing key accepted: a few armored keys with their signatures. */
+export const MAX_SIGNING_KEY_LENGTH = 65536;
+
+/** What is wrong with an armored OpenPGP public key (one that apt reads as `Signed-By: <file>.asc`), or undefined. */
+export function signingKeyProblem(s: string): string | undefined {
+    if (s.length > MAX_SIGNING_KEY_LENGTH) return tooLong(s.length, MAX_SIGNING_KEY_LENGTH);
+    // Line breaks are the armor's own; any other control character is not.
+    if (/[\u0000-\u0009\u000b-\u000c\u000e-\u001f\u007f-\u009f\u2028\u2029]/.test(s)) return "contains a control character other than a line break";
+    const lines = s.replace(/\r\n/g, "\n").trim().split("\n");
+    if (lines[0] !== PGP_BEGIN || lines[lines.length - 1] !== PGP_END)
+        return `is not an ASCII-armored OpenPGP public key (from "${PGP_BEGIN}" to "${PGP_END}", e.g. the output of gpg --armor --export)`;
+    const body = lines.slice(1, -1).filter((l) => !/^[A-Za-z-]+: /.test(l) && l !== "");
+    if (body.length === 0 || !body.every((l) => /^=?[A-Za-z0-9+/]*={0,2}$/.test(l))) return "is not an ASCII-armored OpenPGP public key: its body is not base64";
+    return undefined;
+}
+
+const repositorySchema = z
+    .object({
+        uri: matching(APT_URI_RE, "is not an http:// or https:// URL", 1024),
+        suites: z.array(aptWord).min(1),
+        // A flat repository (suite ending in "/") has none.
+        components: z.array(aptWord).default([]),
+        signingKey: z.string().superRefine((s, ctx) => {
+            const problem = signingKeyProblem(s);
+            if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+        }),
+    })
+    .strict();
+
 const packagesSchema = z
     .object({
         install: bool.default(true),
         aptProxy: aptProxy.default(""),
+        // apt sources added before anything is installed, each with its own signing key.
+        repositories: z.array(repositorySchema).default([]),
     })
     .strict();
 

@@ -11,6 +11,7 @@ import { formatKeyPath, formatZodIssues } from "./config-errors";
 import { checkSecrets } from "./config-secrets";
 import { RawConfig } from "./config-raw";
 import { parseCidr } from "./net";
+import { PLATFORMS } from "./platforms";
 
 export { RawConfig, readRawConfig, decodeConfigValue } from "./config-raw";
 export { formatConfigErrors, formatKeyPath } from "./config-errors";
@@ -20,6 +21,12 @@ export { secretValueProblem, KEEPALIVED_PASS_LENGTH } from "./config-secrets";
 export interface ParseOptions {
     /** Home directory that "~/" in pgha:ssh.privateKeyPath expands to; overrides RawConfig.homedir. */
     readonly homedir?: string;
+    /**
+     * pgha:postgres.version when the stack leaves it unset: the deployed cluster's, or its
+     * nodes' release's (resolved by components/postgres-ha-cluster.ts before it deploys).
+     * Validation alone may leave it out: the oldest supported release's is used.
+     */
+    readonly postgresVersion?: number;
 }
 
 export type ParseResult =
@@ -87,6 +94,11 @@ export function parseClusterConfig(raw: RawConfig, opts: ParseOptions = {}): Par
         delete values[k];
     }
 
+    // The version decides default paths that other keys are checked against.
+    if (values.postgres === undefined || isObject(values.postgres)) {
+        const pg = (values.postgres ?? {}) as Record<string, unknown>;
+        if (pg.version === undefined) values.postgres = { ...pg, version: opts.postgresVersion ?? PLATFORMS[0].postgresVersion };
+    }
     const parsed = checkedSchema.safeParse(values);
     const errors = [...(parsed.success ? [] : formatZodIssues(parsed.error.issues)), ...misplaced];
 

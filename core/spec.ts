@@ -95,6 +95,16 @@ export interface PackagesSpec {
     readonly install: boolean;
     /** "http://host:port" or "" for none. */
     readonly aptProxy: string;
+    /** apt sources added before anything is installed (pgha:packages.repositories). */
+    readonly repositories: readonly AptRepository[];
+}
+
+export interface AptRepository {
+    readonly uri: string;
+    readonly suites: readonly string[];
+    readonly components: readonly string[];
+    /** ASCII-armored OpenPGP public key: the only key apt accepts for this source. */
+    readonly signingKey: string;
 }
 
 export interface DestroySpec {

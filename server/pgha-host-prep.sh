@@ -6,16 +6,23 @@
 #
 #   pgha-host-prep.sh --node NAME [--install [--apt-proxy URL]] [--postgres] [--etcd] [--keepalived]
 #                     --package NAME ... --program PATH ...
+#   pgha-host-prep.sh --preflight --node NAME [--install [--apt-proxy URL]] [--refresh]
+#                     --supported 'ID:VERSION_ID:LABEL' ... [--postgres-version N] --package NAME ...
 #
+# --preflight changes nothing but apt's package lists: the host runs a supported release,
+# and every package it lacks can be installed from its sources (--refresh: read them
+# anew even when nothing is missing, as after pgha:packages.repositories changed). pgha
+# runs it on every node before any node installs anything or starts any service.
 # Without --install, a missing package is an error (pgha:packages.install is false).
 # --postgres: the distro's PostgreSQL clusters are stopped and kept from starting (never
 # dropped); --etcd: the distro's etcd is stopped until pgha's drop-in runs it; --keepalived:
 # the unprivileged user of keepalived's tracking script exists.
 # PGHA_POLICY_RC_D: where policy-rc.d is (tests only; default /usr/sbin/policy-rc.d).
+# PGHA_OS_RELEASE: where os-release is (tests only; default /etc/os-release).
 set -euo pipefail
 
-node="" install=false proxy="" postgres=false etcd=false keepalived=false
-packages=() programs=()
+node="" install=false proxy="" postgres=false etcd=false keepalived=false preflight=false refresh=false pg_version=""
+packages=() programs=() supported=()
 while [ "$#" -gt 0 ]; do
   case "$1" in
     --node) node=$2; shift 2;;
@@ -25,6 +32,10 @@ while [ "$#" -gt 0 ]; do
     --etcd) etcd=true; shift;;
     --keepalived) keepalived=true; shift;;
     --package) packages+=("$2"); shift 2;;
+    --preflight) preflight=true; shift;;
+    --refresh) refresh=true; shift;;
+    --supported) supported+=("$2"); shift 2;;
+    --postgres-version) pg_version=$2; shift 2;;
     --program) programs+=("$2"); shift 2;;
     *) echo "pgha-host-prep.sh: unknown argument: $1" >&2; exit 2;;
   esac
@@ -36,14 +47,65 @@ for p in "${packages[@]}"; do
   st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [ "$st" = "install ok installed" ] || missing+=("$p")
 done
+proxy_opt=()
+[ -z "$proxy" ] || proxy_opt=(-o "Acquire::http::Proxy=$proxy")
+
+if $preflight; then
+  # The release, from the host itself: a subshell keeps os-release's variables out of ours.
+  osr=${PGHA_OS_RELEASE:-/etc/os-release}
+  # shellcheck source=/dev/null
+  read -r os_id os_version os_codename < <(. "$osr" 2>/dev/null; echo "${ID:-unknown} ${VERSION_ID:-unknown} ${VERSION_CODENAME:--}")
+  # shellcheck source=/dev/null
+  os_pretty=$(. "$osr" 2>/dev/null; echo "${PRETTY_NAME:-$os_id $os_version}")
+  labels=() ok=false
+  for s in "${supported[@]}"; do
+    IFS=: read -r s_id s_version s_label <<<"$s"
+    labels+=("$s_label")
+    if [ "$s_id" = "$os_id" ] && [ "$s_version" = "$os_version" ]; then ok=true; fi
+  done
+  if ! $ok; then
+    list=$(printf '%s, ' "${labels[@]}"); list=${list%, }
+    echo "pgha: $node: runs $os_pretty, which pgha does not support; it supports $list" >&2
+    exit 1
+  fi
+  echo "pgha: $node: platform $os_id $os_version ($os_codename)"
+  if [ "${#missing[@]}" -gt 0 ] && ! $install; then
+    echo "pgha: $node: pgha:packages.install is false, but these packages are missing: ${missing[*]}" >&2
+    exit 1
+  fi
+  if $install && { [ "${#missing[@]}" -gt 0 ] || $refresh; }; then
+    apt_log=$(mktemp); trap 'rm -f "$apt_log"' EXIT
+    # apt exits non-zero when a source cannot be read or its signature does not verify; with
+    # --error-on=any also when it would only warn and keep the lists it read before (a key
+    # replaced by a wrong one must not pass on the strength of the old key's lists).
+    DEBIAN_FRONTEND=noninteractive apt-get "${proxy_opt[@]}" -q -o Dpkg::Use-Pty=0 --error-on=any update >"$apt_log" 2>&1 || {
+      grep -E '^(E|W): ' "$apt_log" | tail -n 20 >&2 || tail -n 20 "$apt_log" >&2
+      echo "pgha: $node: apt-get update failed: a package source above cannot be read or does not verify with its key" >&2
+      exit 1
+    }
+    unavailable=()
+    for p in "${missing[@]}"; do
+      cand=$(apt-cache policy "$p" 2>/dev/null | awk '$1 == "Candidate:" {print $2}')
+      [ -n "$cand" ] && [ "$cand" != "(none)" ] || unavailable+=("$p")
+    done
+    if [ "${#unavailable[@]}" -gt 0 ]; then
+      # shellcheck disable=SC2016 # apt's own format placeholders
+      sources=$(apt-get indextargets --format '$(SITE) $(RELEASE) $(COMPONENT)' 'Identifier: Packages' 2>/dev/null | sort -u | paste -sd ';' - || true)
+      what=""; [ -z "$pg_version" ] || what=" (PostgreSQL $pg_version: pgha:postgres.version)"
+      echo "pgha: $node: $os_pretty cannot install ${unavailable[*]}$what from its package sources: ${sources:-none}; add one that has them with pgha:packages.repositories" >&2
+      exit 1
+    fi
+  fi
+  echo "pgha: $node: preflight passed"
+  exit 0
+fi
+
 if [ "${#missing[@]}" -gt 0 ]; then
   if ! $install; then
     echo "pgha: $node: pgha:packages.install is false, but these packages are missing: ${missing[*]}" >&2
     exit 1
   fi
   echo "pgha: $node: installing ${missing[*]}"
-  proxy_opt=()
-  [ -z "$proxy" ] || proxy_opt=(-o "Acquire::http::Proxy=$proxy")
   apt_log=$(mktemp)
   # Keep services from starting with distro defaults while they install. A policy-rc.d
   # already there is the admin's: moved aside meanwhile and put back as it was.

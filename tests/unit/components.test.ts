@@ -24,6 +24,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
             "pg3:/usr/local/libexec/pgha/pgha-host-prep.sh",
             "pg3:etcd",
             "pg3:packages",
+            "pg3:preflight",
         ]);
         for (const n of ["pg1", "pg2"]) {
             expect(on(n)).toEqual(
@@ -44,6 +45,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
                     `${n}:haproxy`,
                     `${n}:keepalived`,
                     `${n}:packages`,
+                    `${n}:preflight`,
                     `${n}:patroni`,
                     `${n}:/usr/local/libexec/pgha/etcd-member.py`,
                     `${n}:/usr/local/libexec/pgha/patroni-dcs-apply.py`,
@@ -95,7 +97,10 @@ describe("PostgresHaCluster wiring (mocks)", () => {
     test("the packages step, the wait after Patroni's start and the verification call pgha's helpers, placed before they run", () => {
         const deps = (n: string) => classic.get(n)!.deps;
         for (const n of ["pg1", "pg2", "pg3"]) {
-            expect(deps(`${n}:packages`)).toEqual([`${n}:/usr/local/libexec/pgha/pgha-host-prep.sh`]);
+            // Every node's preflight passes before any node installs anything.
+            expect(deps(`${n}:packages`).sort()).toEqual([`${n}:/usr/local/libexec/pgha/pgha-host-prep.sh`, "pg1:preflight", "pg2:preflight", "pg3:preflight"].sort());
+            expect(deps(`${n}:preflight`)).toEqual([`${n}:/usr/local/libexec/pgha/pgha-host-prep.sh`]);
+            expect(String(classic.get(`${n}:preflight`)!.inputs.create)).toContain(`--preflight --node '\\''${n}'\\'' --install `);
             expect(String(classic.get(`${n}:packages`)!.inputs.create)).toContain(`bash /usr/local/libexec/pgha/pgha-host-prep.sh \\\n  --node '\\''${n}'\\'' --install `);
             // The host prep script needs nothing installed; the other helpers come after the packages.
             expect(deps(`${n}:/usr/local/libexec/pgha/pgha-host-prep.sh`)).toEqual([]);
@@ -174,6 +179,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
             "pg4:/usr/local/libexec/pgha/pgha_rest.py",
             "pg4:packages",
             "pg4:patroni",
+            "pg4:preflight",
             "pg4:role-passwords",
         ]);
         const differs = changedSince(classic, bigger);
@@ -224,6 +230,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
                 `${n}:/usr/local/libexec/pgha/pgha-host-prep.sh`,
                 `${n}:etcd`,
                 `${n}:packages`,
+                `${n}:preflight`,
             ]),
         );
         expect(five.get("pg4:etcd")!.deps).toContain("pg3:etcd");

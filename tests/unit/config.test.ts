@@ -43,7 +43,7 @@ const CLASSIC_SPEC: ClusterSpec = {
     },
     etcd: { clientPort: 2379, peerPort: 2380, dataDir: "/var/lib/etcd/pgha-pgsql", allowEvenMembers: false },
     haproxy: { primaryPort: 5000, replicaPort: 5001, statsPort: 7000 },
-    packages: { install: true, aptProxy: "" },
+    packages: { install: true, aptProxy: "", repositories: [] },
     destroy: { deleteData: false },
 };
 
@@ -88,7 +88,7 @@ describe("the classic example", () => {
         expect(spec.patroni).toEqual(CLASSIC_SPEC.patroni);
         expect(spec.etcd).toEqual(CLASSIC_SPEC.etcd);
         expect(spec.haproxy).toEqual(CLASSIC_SPEC.haproxy);
-        expect(spec.packages).toEqual({ install: true, aptProxy: "" });
+        expect(spec.packages).toEqual({ install: true, aptProxy: "", repositories: [] });
         expect(spec.destroy).toEqual({ deleteData: false });
     });
 
@@ -232,8 +232,8 @@ describe("single-field problems, each with its key path", () => {
         ["router id 256", (v) => (v.vip.virtualRouterId = 256), "pgha:vip.virtualRouterId: 256 is not an integer in 1..255"],
         ["interface with a space", (v) => (v.vip.interface = "eth 0"), 'pgha:vip.interface: "eth 0" is not a valid interface name (1 to 15 of letters, digits, _ . : -)'],
         ["interface too long", (v) => (v.vip.interface = "averyveryverylongif"), 'pgha:vip.interface: "averyveryverylongif" is not a valid interface name (1 to 15 of letters, digits, _ . : -)'],
-        ["postgres version 11", (v) => (v.postgres.version = 11), "pgha:postgres.version: 11 is not an integer in 12..17"],
-        ["postgres version 15.2", (v) => (v.postgres.version = 15.2), "pgha:postgres.version: 15.2 is not an integer in 12..17"],
+        ["postgres version 11", (v) => (v.postgres.version = 11), "pgha:postgres.version: 11 is not an integer in 12..18"],
+        ["postgres version 15.2", (v) => (v.postgres.version = 15.2), "pgha:postgres.version: 15.2 is not an integer in 12..18"],
         ["parameter value not scalar", (v) => (v.postgres.parameters = { work_mem: { a: 1 } }), "pgha:postgres.parameters.work_mem: must be a string, number or boolean"],
         [
             "parameter name not lowercase",
