@@ -101,7 +101,7 @@ Object.assign(config, {
     "pgha:nodes": rolesArg ? nodesFromRoles(lab.hosts, rolesArg) : classicNodes(lab.hosts),
     "pgha:vip": { address: "198.18.0.100", prefixLength: 24, interface: "eth0", virtualRouterId: 51 },
     // Only this machine (its address on the lab bridge): every other lab address is "outside".
-    "pgha:postgres": { version: 15, allowedClientCidrs: [`${lab.gateway}/32`] },
+    "pgha:postgres": { allowedClientCidrs: [`${lab.gateway}/32`] },
     "pgha:packages": { install, aptProxy: install ? lab.aptProxy || "" : "" },
     "pgha:generateMissingSecrets": false,
 });
