@@ -9,7 +9,7 @@ import * as path from "path";
 import { NodeSpec } from "../core/spec";
 
 /** How long one server may take to answer (connect and read), in seconds. */
-const PROBE_TIMEOUT_SEC = 20;
+const PROBE_TIMEOUT_SEC = 10;
 
 export interface ProbeSsh {
     /** The private key's content (never written anywhere but a 0600 file in a 0700 directory, removed after). */

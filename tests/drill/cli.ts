@@ -1,4 +1,4 @@
-// npm run drill -- <scenario|all> [--runs N] [--json FILE] [--profile default|fast]
+// npm run drill -- <scenario|all> [--runs N] [--json FILE] [--profile default|fast] [--release bookworm|trixie]
 // Deploys (or reuses) the drill stack on lab1..lab3, runs the failure drills
 // under write load, prints a table and writes the figures as JSON.
 import * as fs from "fs";
@@ -10,7 +10,7 @@ import { labHosts, run } from "../e2e/harness";
 
 function usage(msg?: string): never {
     if (msg) console.error(`drill: ${msg}`);
-    console.error(`usage: npm run drill -- <${SCENARIOS.join("|")}|all> [--runs N] [--json FILE] [--profile default|fast]`);
+    console.error(`usage: npm run drill -- <${SCENARIOS.join("|")}|all> [--runs N] [--json FILE] [--profile default|fast] [--release bookworm|trixie]`);
     process.exit(2);
 }
 
@@ -26,21 +26,24 @@ function parseArgs(argv: string[]) {
     const runs = Number(opt("--runs") ?? "1");
     const json = opt("--json");
     const profile = opt("--profile") ?? "default";
+    // The lab hosts' Debian release, when the drill brings the lab up (a running lab keeps its own).
+    const release = opt("--release") ?? "bookworm";
+    if (!["bookworm", "trixie"].includes(release)) usage("--release must be bookworm or trixie");
     if (!Number.isInteger(runs) || runs < 1) usage("--runs must be a positive integer");
     if (!["default", "fast"].includes(profile)) usage("--profile must be default or fast");
     if (argv.length !== 1) usage();
     const which = argv[0];
     const scenarios: Scenario[] = which === "all" ? [...SCENARIOS] : SCENARIOS.includes(which as Scenario) ? [which as Scenario] : usage(`unknown scenario ${which}`);
-    return { runs, json, profile, scenarios };
+    return { runs, json, profile, release, scenarios };
 }
 
 async function main(): Promise<void> {
-    const { runs, json, profile, scenarios } = parseArgs(process.argv.slice(2));
+    const { runs, json, profile, release, scenarios } = parseArgs(process.argv.slice(2));
     const log = (s: string) => console.log(s);
     const ref: StackRef = { stack: profile === "default" ? "drill" : `drill-${profile}`, env: process.env, log };
 
     // The lab: up if absent; every drill host powered on and connected (an interrupted drill may have left one off).
-    if (!fs.existsSync(".lab/hosts.json") || labHosts().hosts.length < DRILL_HOSTS.length) await labVerb("up", "--nodes", String(DRILL_HOSTS.length));
+    if (!fs.existsSync(".lab/hosts.json") || labHosts().hosts.length < DRILL_HOSTS.length) await labVerb("up", "--nodes", String(DRILL_HOSTS.length), "--release", release);
     for (const h of DRILL_HOSTS) {
         await labVerb("start", h);
         await labVerb("heal", h);
@@ -72,7 +75,7 @@ async function main(): Promise<void> {
     }
     await ctx.setSynchronous(false);
     log("\n" + formatTable(results));
-    const doc = { profile, ttl_s: ctx.ttl, measured_at: new Date().toISOString(), ...results };
+    const doc = { profile, release: labHosts().hosts[0].release, ttl_s: ctx.ttl, measured_at: new Date().toISOString(), ...results };
     if (json) fs.writeFileSync(json, JSON.stringify(doc, null, 2) + "\n");
     if (failures.length) {
         console.error(`\ndrill: ${failures.length} run(s) failed:\n${failures.join("\n")}`);

@@ -1,6 +1,27 @@
 // Issue 4: pulumi up delivers a verified HA cluster on real Debian hosts,
 // is idempotent, fails over, and destroy is careful. Real clients only.
-import { LabHosts, Member, configureStack, lab, previewOpsOf, labHosts, labStackLifecycle, upStack, patronictlList, psql, pulumi, ssh, sshLogins, steps, superuserPassword, waitFor } from "./harness";
+// Issue 14: on Debian 13 (Patroni 4, PostgreSQL 17, etcd 3.5), the release a new user
+// picks; Debian 12 is deployed by the security, day-2 and library suites, and the
+// platforms suite mixes both in one cluster.
+import {
+    LabHosts,
+    Member,
+    configureStack,
+    lab,
+    patroniPatchState,
+    previewOpsOf,
+    labHosts,
+    labStackLifecycle,
+    upStack,
+    patronictlList,
+    psql,
+    pulumi,
+    ssh,
+    sshLogins,
+    steps,
+    superuserPassword,
+    waitFor,
+} from "./harness";
 
 const STACK = "e2e";
 const VIP = "198.18.0.100";
@@ -9,7 +30,7 @@ let hosts: LabHosts;
 let password = "";
 const pgNodes = () => hosts.hosts.slice(0, 2).map((h) => h.name);
 
-labStackLifecycle(STACK, 3);
+labStackLifecycle(STACK, 3, [], ["--release", "trixie"]);
 beforeAll(() => {
     hosts = labHosts();
 });
@@ -36,9 +57,15 @@ step(
         const members = patronictlList("lab1");
         expect(members.map((m) => m.Member).sort()).toEqual(pgNodes());
         const leader = leaderOf(members);
-        // Patroni 3.0.2 reports a healthy replica as "running"; streaming is proven on the leader.
-        for (const m of members.filter((m) => m.Role !== "Leader")) expect(m.State).toMatch(/^(running|streaming)$/);
+        // Patroni 4 reports a healthy replica as "streaming"; streaming is proven on the leader too.
+        for (const m of members.filter((m) => m.Role !== "Leader")) expect(m.State).toBe("streaming");
         expect(streamingReplicas(leader)).toEqual(pgNodes().filter((n) => n !== leader));
+        // Debian 13's own versions, chosen by pgha from the hosts' release (the stack sets no version).
+        expect(psql(VIP, 5000, password, "show server_version_num").stdout.trim()).toMatch(/^17\d{4}$/);
+        for (const n of pgNodes()) {
+            expect(ssh(n, "patroni --version").stdout.trim()).toBe("patroni 4.0.7");
+            expect(patroniPatchState(n)).toBe("untouched");
+        }
     },
     1800,
 );
@@ -124,7 +151,7 @@ step(
                 expect(ssh(h.name, `systemctl is-enabled ${u}`, { allowFail: true }).stdout.trim()).not.toBe("enabled");
             }
             expect(ssh(h.name, "test -d /var/lib/etcd/pgha-pgsql/member && echo kept").stdout.trim()).toBe("kept");
-            if (h.name !== "lab3") expect(ssh(h.name, "test -f /var/lib/postgresql/15/pgsql/PG_VERSION && echo kept").stdout.trim()).toBe("kept");
+            if (h.name !== "lab3") expect(ssh(h.name, "test -f /var/lib/postgresql/17/pgsql/PG_VERSION && echo kept").stdout.trim()).toBe("kept");
         }
         const state = JSON.parse(pulumi(["stack", "export", "--stack", STACK], { echo: false }).stdout);
         expect(state.deployment.resources ?? []).toHaveLength(0);
@@ -160,7 +187,7 @@ step(
         pulumi(["destroy", "--yes", "--skip-preview", "--stack", STACK]);
         for (const h of DATA_HOSTS) {
             expect(ssh(h, "test -e /var/lib/etcd/pgha-pgsql && echo present || echo gone").stdout.trim()).toBe("gone");
-            if (h !== "lab3") expect(ssh(h, "test -e /var/lib/postgresql/15/pgsql && echo present || echo gone").stdout.trim()).toBe("gone");
+            if (h !== "lab3") expect(ssh(h, "test -e /var/lib/postgresql/17/pgsql && echo present || echo gone").stdout.trim()).toBe("gone");
             expect(ssh(h, "test -e /etc/pgha/delete-data && echo present || echo gone").stdout.trim()).toBe("gone");
         }
     },

@@ -13,7 +13,8 @@ const step = steps();
 let ctx: DrillContext;
 const log = (s: string) => process.stdout.write(`${s}\n`);
 
-labStackLifecycle(STACK, 3, [DRILL_ROLES_ARG]);
+// Debian 13 (Patroni 4, etcd 3.5): the release a new cluster gets; `npm run drill -- --release` measures either.
+labStackLifecycle(STACK, 3, [DRILL_ROLES_ARG], ["--release", "trixie"]);
 
 function report(name: string, f: RunFigures): void {
     log(`drill ${name}: ${JSON.stringify(f)}`);

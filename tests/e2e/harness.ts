@@ -14,6 +14,10 @@ export interface LabHost {
     sudoUser?: string;
     privateKeyPath: string;
     hostKey: string;
+    /** The host's Debian release: "bookworm" or "trixie". */
+    release: string;
+    /** "12" or "13". */
+    debianVersion: string;
 }
 export interface LabHosts {
     subnet: string;
@@ -155,11 +159,14 @@ function reportSshdTrouble(): void {
     }
 }
 
-/** A fresh lab of `nodes` hosts and a new stack before the suite; pass or fail, both torn down after it. */
-export function labStackLifecycle(stack: string, nodes: number, stackArgs: string[] = []): void {
+/**
+ * A fresh lab of `nodes` hosts and a new stack before the suite; pass or fail, both torn down after it.
+ * `labArgs`: more arguments of `lab up`, such as the hosts' Debian release (`--release trixie`).
+ */
+export function labStackLifecycle(stack: string, nodes: number, stackArgs: string[] = [], labArgs: string[] = []): void {
     beforeAll(() => {
         lab("down");
-        lab("up", "--nodes", String(nodes));
+        lab("up", "--nodes", String(nodes), ...labArgs);
         pulumi(["stack", "rm", "--yes", "--force", stack], { allowFail: true });
         configureStack(stack, stackArgs);
     }, 1800 * 1000);
@@ -169,6 +176,21 @@ export function labStackLifecycle(stack: string, nodes: number, stackArgs: strin
         pulumi(["stack", "rm", "--yes", "--force", stack], { allowFail: true });
         lab("down");
     }, 900 * 1000);
+}
+
+/**
+ * Whether pgha's start wrapper, loaded on `host` as Patroni's service loads it, replaces
+ * Etcd3._update_leader ("patched": pgha's fix for Patroni 3.0.2) or leaves Patroni's own ("untouched").
+ */
+export function patroniPatchState(host: string): string {
+    const py = [
+        "import runpy",
+        "from patroni.dcs import etcd3",
+        "before = etcd3.Etcd3._update_leader",
+        "runpy.run_path('/usr/local/libexec/pgha/patroni-run.py', run_name='pgha_patroni_run')",
+        "print('untouched' if etcd3.Etcd3._update_leader is before else 'patched')",
+    ].join("; ");
+    return ssh(host, `runuser -u postgres -- python3 -c "${py}"`).stdout.trim();
 }
 
 /** `pulumi up` as the suites use it: one run, which must succeed (no retry: a retry would hide what a user hits). */

@@ -31,7 +31,7 @@ function stackFrom(name: string, edit: (config: Record<string, any>) => void): v
 }
 
 afterAll(() => {
-    for (const s of ["e2e-preview-ok", "e2e-preview-bad", "e2e-own"]) fs.rmSync(path.join(ROOT, `Pulumi.${s}.yaml`), { force: true });
+    for (const s of ["e2e-preview-ok", "e2e-preview-bad", "e2e-preview-unset", "e2e-own"]) fs.rmSync(path.join(ROOT, `Pulumi.${s}.yaml`), { force: true });
     fs.rmSync(work, { recursive: true, force: true });
 });
 
@@ -41,8 +41,9 @@ test("preview of the classic example shows the per-server resource tree and touc
     for (const r of ["pg1:packages", "pg1:/etc/patroni/config.yml", "pg2:patroni", "pg3:etcd", "pg1:haproxy", "pg2:keepalived", "pgsql-etcd:etcd-health", "pgsql:verify"])
         expect(out).toContain(`command:remote:Command ${r}`);
     expect(out).not.toContain("pg3:patroni");
-    // The stack, 14 components, 72 remote commands (files, services, TLS files, the server programs; the etcd-leader-away helper on pg1 and pg2) and 4 local openssl commands (CA + one per node).
-    expect(out).toMatch(/\+ 91 to create/);
+    // The stack, 14 components, 75 remote commands (files, services, TLS files, the server programs, a preflight per node; the etcd-leader-away helper on pg1 and pg2) and 4 local openssl commands (CA + one per node).
+    expect(out).toMatch(/\+ 94 to create/);
+    expect(out).toContain("command:remote:Command pg3:preflight");
     expect(out).toContain("command:local:Command pgsql:ca");
     expect(out).not.toMatch(/Preview-superuserPassword-1/);
 });
@@ -61,6 +62,17 @@ test("a broken stack file is refused at preview with every problem and its key p
     expect(out).toMatch(/pgha:nodes\[1\]\.name: .*pg1/);
     expect(out).toMatch(/pgha:nodes\[2\]\.roles\[1\]: .*etcd-ish/);
     expect(out).toMatch(/pgha:haproxy\.replicaPort/);
+    expect(out).not.toContain("command:remote:Command");
+});
+
+test("with pgha:postgres.version unset, preview reads the PostgreSQL nodes' release over SSH: nodes it cannot reach are named, and nothing else happens", () => {
+    stackFrom("e2e-preview-unset", (c) => delete c["pgha:postgres"].version);
+    const r = pulumi(["preview", "--stack", "e2e-preview-unset"], { allowFail: true });
+    const out = r.stdout + r.stderr;
+    expect(r.status).not.toBe(0);
+    for (const n of ["pg1", "pg2"]) expect(out).toMatch(new RegExp(`pgha:postgres.version is unset, so pgha reads the PostgreSQL nodes' release to choose its default \\(set it to skip this\\): ${n}: cannot read /etc/os-release over SSH \\(root@172\\.51\\.216\\.8${n.slice(2)}:22\\)`));
+    // pg3 holds no PostgreSQL: its release does not decide the major.
+    expect(out).not.toMatch(/pg3: cannot read/);
     expect(out).not.toContain("command:remote:Command");
 });
 
