@@ -752,3 +752,117 @@ describe("pgha:patroni.profile", () => {
         expect(errorsOf(withPatroni({ profile: "fast", loopWait: 15 })).join("\n")).toMatch(/pgha:patroni\.ttl.*5 \+ 2|pgha:patroni\.ttl/);
     });
 });
+
+describe("pgha:packages.repositories", () => {
+    const KEY = ["-----BEGIN PGP PUBLIC KEY BLOCK-----", "", "mQINBGPfakeKeyMaterialForTests+/", "=abcd", "-----END PGP PUBLIC KEY BLOCK-----", ""].join("\n");
+    const PGDG = { uri: "https://apt.postgresql.org/pub/repos/apt", suites: ["bookworm-pgdg"], components: ["main"], signingKey: KEY };
+    const withRepos = (...repositories: unknown[]) => classicWith((v) => (v.packages.repositories = repositories));
+    const AT = "pgha:packages.repositories";
+
+    test("valid entries parse into spec.packages.repositories, components defaulting to none (a flat repository)", () => {
+        const flat = { uri: "http://10.0.0.5:8080", suites: ["repo/"], signingKey: KEY.replace(/\n/g, "\r\n") };
+        expect(specOf(withRepos(PGDG, flat)).packages).toEqual({ install: true, aptProxy: "", repositories: [PGDG, { ...flat, components: [] }] });
+    });
+
+    const refused: [string, Record<string, unknown>, RegExp][] = [
+        [
+            "a URI that is not http(s)",
+            { ...PGDG, uri: "ftp://ftp.debian.org/debian" },
+            /^pgha:packages\.repositories\[0\]\.uri: "ftp:\/\/ftp\.debian\.org\/debian" is not an http:\/\/ or https:\/\/ URL$/,
+        ],
+        ["a file: URI", { ...PGDG, uri: "file:///srv/repo" }, /^pgha:packages\.repositories\[0\]\.uri: "file:\/\/\/srv\/repo" is not an http/],
+        ["suites missing", { uri: PGDG.uri, components: ["main"], signingKey: KEY }, /^pgha:packages\.repositories\[0\]\.suites: missing$/],
+        ["suites empty", { ...PGDG, suites: [] }, /^pgha:packages\.repositories\[0\]\.suites: /],
+        ["a suite with a space", { ...PGDG, suites: ["bookworm-pgdg", "bookworm pgdg"] }, /^pgha:packages\.repositories\[0\]\.suites\[1\]: "bookworm pgdg" is not an apt suite or component/],
+        ["a component with a newline", { ...PGDG, components: ["main\nX"] }, /^pgha:packages\.repositories\[0\]\.components\[0\]: /],
+        ["a signing key that is not armored", { ...PGDG, signingKey: "mQINBGPfakeKeyMaterialForTests" }, /^pgha:packages\.repositories\[0\]\.signingKey: is not an ASCII-armored OpenPGP public key/],
+        ["a private key block", { ...PGDG, signingKey: KEY.replace(/PUBLIC/g, "PRIVATE") }, /^pgha:packages\.repositories\[0\]\.signingKey: is not an ASCII-armored OpenPGP public key/],
+        [
+            "an armor whose body is not base64",
+            { ...PGDG, signingKey: KEY.replace("mQINB", "mQ IN B!") },
+            /^pgha:packages\.repositories\[0\]\.signingKey: is not an ASCII-armored OpenPGP public key: its body is not base64$/,
+        ],
+        ["a signing key with a tab", { ...PGDG, signingKey: KEY.replace("mQINB", "mQ\tINB") }, /^pgha:packages\.repositories\[0\]\.signingKey: contains a control character other than a line break$/],
+        [
+            "a signing key with an escape",
+            { ...PGDG, signingKey: KEY.replace("=abcd", "=ab\u001bcd") },
+            /^pgha:packages\.repositories\[0\]\.signingKey: contains a control character other than a line break$/,
+        ],
+        ["an unknown key", { ...PGDG, signedBy: "/etc/apt/trusted.gpg" }, /^pgha:packages\.repositories\[0\]\.signedBy: unknown key/],
+    ];
+    test.each(refused)("refused with its key path: %s", (_name, repo, message) => {
+        const errors = errorsOf(withRepos(repo));
+        expect(errors).toHaveLength(1);
+        expect(errors[0]).toMatch(message);
+    });
+
+    test("the signing key is never quoted in a message", () => {
+        const errors = errorsOf(withRepos({ ...PGDG, signingKey: "Zebra\tQuartz" }, { ...PGDG, signingKey: "ZebraQuartz" }));
+        expect(errors).toHaveLength(2);
+        expect(errors.join("\n")).not.toMatch(/Zebra|Quartz/);
+    });
+
+    test("several problems, in several entries, are all reported at once", () => {
+        const errors = errorsOf(withRepos(PGDG, { uri: "gopher://x", suites: ["a b"], signingKey: "nope" }, { uri: PGDG.uri, suites: [], signingKey: KEY.replace("mQ", "m\u0000Q") }));
+        expect(errors.map((e) => e.split(":").slice(0, 2).join(":"))).toEqual([`${AT}[1].uri`, `${AT}[1].suites[0]`, `${AT}[1].signingKey`, `${AT}[2].suites`, `${AT}[2].signingKey`]);
+    });
+});
+
+describe("pgha:postgres.version left unset", () => {
+    const unset = () => classicWith((v) => delete v.postgres.version);
+    const parseWith = (values: Record<string, unknown>, postgresVersion?: number) => {
+        const r = parseClusterConfig({ values, secrets: { ...FAKE_SECRETS } }, { homedir: HOME, postgresVersion });
+        if (!r.ok) throw new Error(r.errors.join("\n"));
+        return r.spec.postgres;
+    };
+
+    test("the version the caller resolved (ParseOptions.postgresVersion) is used, and the default paths follow it", () => {
+        expect(parseWith(unset(), 17)).toMatchObject({ version: 17, dataDir: "/var/lib/postgresql/17/pgsql", binDir: "/usr/lib/postgresql/17/bin" });
+        expect(parseWith(unset(), 16)).toMatchObject({ version: 16, dataDir: "/var/lib/postgresql/16/pgsql", binDir: "/usr/lib/postgresql/16/bin" });
+        // Also when pgha:postgres itself is absent.
+        expect(
+            parseWith(
+                classicWith((v) => delete v.postgres),
+                17,
+            ),
+        ).toMatchObject({ version: 17, dataDir: "/var/lib/postgresql/17/pgsql" });
+    });
+
+    test("without one, the oldest supported release's: 15", () => {
+        expect(parseWith(unset())).toMatchObject({ version: 15, dataDir: "/var/lib/postgresql/15/pgsql", binDir: "/usr/lib/postgresql/15/bin" });
+        expect(specOf(classicWith((v) => delete v.postgres)).postgres.version).toBe(15);
+    });
+
+    test("a version set in the stack wins over the resolved one", () => {
+        expect(
+            parseWith(
+                classicWith((v) => (v.postgres.version = 16)),
+                17,
+            ),
+        ).toMatchObject({ version: 16, dataDir: "/var/lib/postgresql/16/pgsql", binDir: "/usr/lib/postgresql/16/bin" });
+        expect(
+            parseWith(
+                classicWith((v) => (v.postgres.version = "17")),
+                15,
+            ),
+        ).toMatchObject({ version: 17 });
+    });
+
+    test("a data directory given for another major is still checked against the resolved version's paths", () => {
+        // Only the shape is checked: /var/lib/postgresql/<version>/<name> of any version.
+        expect(
+            parseWith(
+                classicWith((v) => (delete v.postgres.version, (v.postgres.dataDir = "/var/lib/postgresql/17/main"))),
+                17,
+            ).dataDir,
+        ).toBe("/var/lib/postgresql/17/main");
+    });
+
+    test("18 is accepted, 19 refused", () => {
+        expect(specOf(classicWith((v) => (v.postgres.version = 18))).postgres).toMatchObject({ version: 18, binDir: "/usr/lib/postgresql/18/bin" });
+        expectOnly(
+            classicWith((v) => (v.postgres.version = 19)),
+            "pgha:postgres.version: 19 is not an integer in 12..18",
+        );
+    });
+});
