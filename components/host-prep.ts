@@ -9,25 +9,12 @@ import { ETCD_NODE_TOOLS, HOST_PREP, LEADER_AWAY, POSTGRES_NODE_TOOLS } from "./
 import { needsLeaderAway } from "../core/render/etcd-leader-away";
 import { PlacedFile, placeFile } from "./remote-file";
 import { NodeConnection, remoteScript, sha256, shq } from "./ssh";
-import { PLATFORMS, platformLabel } from "../core/platforms";
+import { PLATFORMS, platformLabel, rolePackages } from "../core/platforms";
 import { renderAptRepository } from "../core/render/apt-sources";
 
-/** Debian packages and the programs they must provide, per role. */
+/** The packages and programs a node's roles need (core/platforms.ts: the OS-specific part). */
 export function packagesFor(spec: ClusterSpec, roles: readonly Role[]): { packages: string[]; programs: string[] } {
-    const v = spec.postgres.version;
-    const table: Record<Role, { packages: string[]; programs: string[] }> = {
-        // python3: pgha's etcd-member.py (join, leave, membership) runs on every member.
-        etcd: { packages: ["etcd-server", "etcd-client", "python3"], programs: ["/usr/bin/etcd", "/usr/bin/etcdctl", "/usr/bin/python3"] },
-        postgres: {
-            packages: [`postgresql-${v}`, `postgresql-client-${v}`, "patroni", "python3-etcd", "python3-psycopg2"],
-            programs: [`${spec.postgres.binDir}/postgres`, `${spec.postgres.binDir}/pg_rewind`, "/usr/bin/patroni", "/usr/bin/patronictl", "/usr/bin/psql"],
-        },
-        haproxy: { packages: ["haproxy"], programs: ["/usr/sbin/haproxy"] },
-        keepalived: { packages: ["keepalived"], programs: ["/usr/sbin/keepalived"] },
-    };
-    const packages = [...new Set(roles.flatMap((r) => table[r].packages))];
-    const programs = [...new Set(roles.flatMap((r) => table[r].programs))];
-    return { packages, programs };
+    return rolePackages(roles, spec.postgres);
 }
 
 const installArgs = (spec: ClusterSpec): string[] => (spec.packages.install ? [`--install${spec.packages.aptProxy ? ` --apt-proxy ${shq(spec.packages.aptProxy)}` : ""}`] : []);

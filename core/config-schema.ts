@@ -348,10 +348,12 @@ const aptProxy = text((s) => {
     return m && p >= 1 && p <= 65535 ? undefined : `${q(s)} is not of the form http://host:port`;
 });
 
-/** apt's words: a suite ("bookworm-pgdg"), a component ("main"); a flat repository's suite ends in "/". */
-const APT_WORD_RE = /^[A-Za-z0-9][A-Za-z0-9._+~/-]{0,127}$/;
+/** apt's words: a suite ("bookworm-pgdg", or a flat repository's path ending in "/", such as "./"), a component ("main"). */
+const APT_SUITE_RE = /^(?!-)[A-Za-z0-9._+~/-]{1,128}$/;
+const APT_COMPONENT_RE = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/;
 const APT_URI_RE = /^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[A-Za-z0-9._~%+/-]*)?$/;
-const aptWord = matching(APT_WORD_RE, "is not an apt suite or component (letters, digits and . _ + ~ / -)", 128);
+const aptSuite = matching(APT_SUITE_RE, "is not an apt suite (letters, digits and . _ + ~ / -, not starting with -)", 128);
+const aptComponent = matching(APT_COMPONENT_RE, "is not an apt component (letters, digits and . _ + ~ -, starting with a letter or digit)", 128);
 const PGP_BEGIN = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
 const PGP_END = "-----END PGP PUBLIC KEY BLOCK-----";
 /** Longest signing key accepted: a few armored keys with their signatures. */
@@ -373,15 +375,25 @@ export function signingKeyProblem(s: string): string | undefined {
 const repositorySchema = z
     .object({
         uri: matching(APT_URI_RE, "is not an http:// or https:// URL", 1024),
-        suites: z.array(aptWord).min(1),
-        // A flat repository (suite ending in "/") has none.
-        components: z.array(aptWord).default([]),
+        suites: z.array(aptSuite).min(1, "lists no suite: give at least one (e.g. [trixie-pgdg], or [./] for a flat repository)"),
+        // A flat repository (suite ending in "/") has none; any other needs at least one.
+        components: z.array(aptComponent).default([]),
         signingKey: z.string().superRefine((s, ctx) => {
             const problem = signingKeyProblem(s);
             if (problem !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
         }),
     })
-    .strict();
+    .strict()
+    .superRefine((r, ctx) => {
+        const flat = r.suites.filter((x) => x.endsWith("/"));
+        if (flat.length > 0 && flat.length < r.suites.length) {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["suites"], message: "mixes flat suites (ending in /) with distribution suites: apt reads them differently; use one entry for each" });
+        } else if (flat.length > 0 && r.components.length > 0) {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["components"], message: "must be empty for a flat repository (its suite ends in /): apt refuses components there" });
+        } else if (flat.length === 0 && r.suites.length > 0 && r.components.length === 0) {
+            ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["components"], message: "lists no component: a distribution suite needs at least one (e.g. [main])" });
+        }
+    });
 
 const packagesSchema = z
     .object({

@@ -1,6 +1,7 @@
 // The operating systems pgha deploys to, and what each one ships. Everything that
 // differs between releases is decided here (and nowhere else in the core), so adding
 // a release, or another distribution, is one entry and the server-side check it feeds.
+import { Role } from "./spec";
 
 /** One supported release: `ID` and `VERSION_ID` of /etc/os-release, and what its archive ships. */
 export interface Platform {
@@ -77,4 +78,24 @@ export function defaultPostgresVersion(osReleases: ReadonlyMap<string, string>):
     if (problems.length > 0) return { problems };
     const [version] = [...byVersion.keys()];
     return version === undefined ? { problems: ["no PostgreSQL node's release could be read"] } : { version };
+}
+
+/**
+ * The Debian packages a node's roles need, and the programs they must provide (checked
+ * after installing). The same names on every supported release; another distribution
+ * family would add its own table here.
+ */
+export function rolePackages(roles: readonly Role[], postgres: { readonly version: number; readonly binDir: string }): { packages: string[]; programs: string[] } {
+    const v = postgres.version;
+    const table: Record<Role, { packages: string[]; programs: string[] }> = {
+        // python3: pgha's etcd-member.py (join, leave, membership) runs on every member.
+        etcd: { packages: ["etcd-server", "etcd-client", "python3"], programs: ["/usr/bin/etcd", "/usr/bin/etcdctl", "/usr/bin/python3"] },
+        postgres: {
+            packages: [`postgresql-${v}`, `postgresql-client-${v}`, "patroni", "python3-etcd", "python3-psycopg2"],
+            programs: [`${postgres.binDir}/postgres`, `${postgres.binDir}/pg_rewind`, "/usr/bin/patroni", "/usr/bin/patronictl", "/usr/bin/psql"],
+        },
+        haproxy: { packages: ["haproxy"], programs: ["/usr/sbin/haproxy"] },
+        keepalived: { packages: ["keepalived"], programs: ["/usr/sbin/keepalived"] },
+    };
+    return { packages: [...new Set(roles.flatMap((r) => table[r].packages))], programs: [...new Set(roles.flatMap((r) => table[r].programs))] };
 }

@@ -70,7 +70,12 @@ test("with pgha:postgres.version unset, preview reads the PostgreSQL nodes' rele
     const r = pulumi(["preview", "--stack", "e2e-preview-unset"], { allowFail: true });
     const out = r.stdout + r.stderr;
     expect(r.status).not.toBe(0);
-    for (const n of ["pg1", "pg2"]) expect(out).toMatch(new RegExp(`pgha:postgres.version is unset, so pgha reads the PostgreSQL nodes' release to choose its default \\(set it to skip this\\): ${n}: cannot read /etc/os-release over SSH \\(root@172\\.51\\.216\\.8${n.slice(2)}:22\\)`));
+    for (const n of ["pg1", "pg2"])
+        expect(out).toMatch(
+            new RegExp(
+                `pgha:postgres.version is unset, so pgha reads the PostgreSQL nodes' release to choose its default \\(set it to skip this\\): ${n}: cannot read /etc/os-release over SSH \\(root@172\\.51\\.216\\.8${n.slice(2)}:22\\)`,
+            ),
+        );
     // pg3 holds no PostgreSQL: its release does not decide the major.
     expect(out).not.toMatch(/pg3: cannot read/);
     expect(out).not.toContain("command:remote:Command");

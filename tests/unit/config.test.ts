@@ -761,7 +761,8 @@ describe("pgha:packages.repositories", () => {
 
     test("valid entries parse into spec.packages.repositories, components defaulting to none (a flat repository)", () => {
         const flat = { uri: "http://10.0.0.5:8080", suites: ["repo/"], signingKey: KEY.replace(/\n/g, "\r\n") };
-        expect(specOf(withRepos(PGDG, flat)).packages).toEqual({ install: true, aptProxy: "", repositories: [PGDG, { ...flat, components: [] }] });
+        const root = { uri: "http://10.0.0.5:8080/", suites: ["./"], signingKey: KEY };
+        expect(specOf(withRepos(PGDG, flat, root)).packages).toEqual({ install: true, aptProxy: "", repositories: [PGDG, { ...flat, components: [] }, { ...root, components: [] }] });
     });
 
     const refused: [string, Record<string, unknown>, RegExp][] = [
@@ -773,7 +774,11 @@ describe("pgha:packages.repositories", () => {
         ["a file: URI", { ...PGDG, uri: "file:///srv/repo" }, /^pgha:packages\.repositories\[0\]\.uri: "file:\/\/\/srv\/repo" is not an http/],
         ["suites missing", { uri: PGDG.uri, components: ["main"], signingKey: KEY }, /^pgha:packages\.repositories\[0\]\.suites: missing$/],
         ["suites empty", { ...PGDG, suites: [] }, /^pgha:packages\.repositories\[0\]\.suites: /],
-        ["a suite with a space", { ...PGDG, suites: ["bookworm-pgdg", "bookworm pgdg"] }, /^pgha:packages\.repositories\[0\]\.suites\[1\]: "bookworm pgdg" is not an apt suite or component/],
+        ["a suite with a space", { ...PGDG, suites: ["bookworm-pgdg", "bookworm pgdg"] }, /^pgha:packages\.repositories\[0\]\.suites\[1\]: "bookworm pgdg" is not an apt suite \(/],
+        ["a flat repository with components", { ...PGDG, suites: ["./"] }, /^pgha:packages\.repositories\[0\]\.components: must be empty for a flat repository/],
+        ["flat and distribution suites mixed", { ...PGDG, suites: ["./", "trixie"] }, /^pgha:packages\.repositories\[0\]\.suites: mixes flat suites/],
+        ["a distribution suite without components", { ...PGDG, components: [] }, /^pgha:packages\.repositories\[0\]\.components: lists no component/],
+        ["a suite starting with -", { ...PGDG, suites: ["-o"] }, /^pgha:packages\.repositories\[0\]\.suites\[0\]: "-o" is not an apt suite/],
         ["a component with a newline", { ...PGDG, components: ["main\nX"] }, /^pgha:packages\.repositories\[0\]\.components\[0\]: /],
         ["a signing key that is not armored", { ...PGDG, signingKey: "mQINBGPfakeKeyMaterialForTests" }, /^pgha:packages\.repositories\[0\]\.signingKey: is not an ASCII-armored OpenPGP public key/],
         ["a private key block", { ...PGDG, signingKey: KEY.replace(/PUBLIC/g, "PRIVATE") }, /^pgha:packages\.repositories\[0\]\.signingKey: is not an ASCII-armored OpenPGP public key/],
@@ -804,7 +809,14 @@ describe("pgha:packages.repositories", () => {
 
     test("several problems, in several entries, are all reported at once", () => {
         const errors = errorsOf(withRepos(PGDG, { uri: "gopher://x", suites: ["a b"], signingKey: "nope" }, { uri: PGDG.uri, suites: [], signingKey: KEY.replace("mQ", "m\u0000Q") }));
-        expect(errors.map((e) => e.split(":").slice(0, 2).join(":"))).toEqual([`${AT}[1].uri`, `${AT}[1].suites[0]`, `${AT}[1].signingKey`, `${AT}[2].suites`, `${AT}[2].signingKey`]);
+        expect(errors.map((e) => e.split(":").slice(0, 2).join(":"))).toEqual([
+            `${AT}[1].uri`,
+            `${AT}[1].suites[0]`,
+            `${AT}[1].signingKey`,
+            `${AT}[1].components`,
+            `${AT}[2].suites`,
+            `${AT}[2].signingKey`,
+        ]);
     });
 });
 
