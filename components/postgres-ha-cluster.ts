@@ -11,7 +11,7 @@ import { formatConfigErrors, parseClusterConfig } from "../core/config";
 import { checkSecrets, deriveRestApiPassword } from "../core/config-secrets";
 import { CertificateStatus, certificateGenerations } from "../core/pki";
 import { ClusterSpec, SECRET_NAMES, Secrets, nodesWithRole } from "../core/spec";
-import { defaultPostgresVersion } from "../core/platforms";
+import { defaultPostgresVersion, platformLabel, platformOf } from "../core/platforms";
 import { readOsReleases } from "./host-facts";
 import { ClusterShape, clusterShape, unsafeTransitions } from "../core/transitions";
 import { BuiltCluster, ClusterBuildArgs, buildCluster } from "./cluster-build";
@@ -201,7 +201,9 @@ export async function resolvePostgresVersion(config: Record<string, unknown>, ar
     const found = read.problems.length > 0 ? { problems: read.problems } : defaultPostgresVersion(read.releases);
     const why = "is unset, so pgha reads the PostgreSQL nodes' release to choose its default (set it to skip this)";
     if ("problems" in found) throw new pulumi.RunError(formatConfigErrors(found.problems.map((p) => `pgha:postgres.version ${why}: ${p}`)));
-    pulumi.log.info(`pgha:postgres.version is unset: PostgreSQL ${found.version}, the major of ${pgNodes.map((n) => n.name).join(", ")}'s release`);
+    const release = platformOf(read.releases.get(pgNodes[0].name) ?? "");
+    const label = "platform" in release ? platformLabel(release.platform) : "their release";
+    pulumi.log.info(`pgha:postgres.version is unset: PostgreSQL ${found.version}, the major of ${label}, which ${pgNodes.map((n) => n.name).join(", ")} run`);
     return found.version;
 }
 

@@ -46,7 +46,7 @@ BOOT_TIMEOUT=${PGHA_LAB_BOOT_TIMEOUT:-120}
 STOP_TIMEOUT=60
 # Debian releases a host can run (suite -> major version); each has its own cached images.
 declare -A RELEASE_VERSION=([bookworm]=12 [trixie]=13)
-DEFAULT_RELEASE="bookworm"
+DEFAULT_RELEASE="trixie"   # Debian 13, the current stable
 
 # Bump IMAGE_VERSION when the image recipe changes; package lists are part of the stamp too.
 IMAGE_VERSION="pgha-lab-image-3"
@@ -71,7 +71,7 @@ usage() {
 usage: npm run lab -- <verb> [args]   (or: bash lab/lab.sh <verb> [args]; needs root)
   up [--nodes N] [--preinstalled] [--release R] [--host-release labN=R[,labM=R]...]
                                     boot hosts lab1..labN (default 3), build/cache the images;
-                                    R is bookworm (the default) or trixie; --host-release sets
+                                    R is trixie (the default) or bookworm; --host-release sets
                                     one host's release (repeatable) and wins over --release
   down                              stop everything, delete host disks, remove .lab/hosts.json
   status                            table of hosts and their etcd/patroni/postgresql/haproxy/keepalived
@@ -869,7 +869,7 @@ cmd_up() {
     fi
   done
   local existing; existing=$(list_hosts)
-  # Each host's release: --host-release, else --release (default bookworm).
+  # Each host's release: --host-release, else --release (default trixie).
   local -A want=()
   for n in "${!HOST_RELEASE[@]}"; do
     if (( $(host_index "$n") > nodes )) && [[ ! -d $(host_dir "$n") ]]; then

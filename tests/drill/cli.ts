@@ -27,7 +27,7 @@ function parseArgs(argv: string[]) {
     const json = opt("--json");
     const profile = opt("--profile") ?? "default";
     // The lab hosts' Debian release, when the drill brings the lab up (a running lab keeps its own).
-    const release = opt("--release") ?? "bookworm";
+    const release = opt("--release") ?? "trixie";
     if (!["bookworm", "trixie"].includes(release)) usage("--release must be bookworm or trixie");
     if (!Number.isInteger(runs) || runs < 1) usage("--runs must be a positive integer");
     if (!["default", "fast"].includes(profile)) usage("--profile must be default or fast");

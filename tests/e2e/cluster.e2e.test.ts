@@ -164,7 +164,7 @@ step(
     () => {
         pulumi(["stack", "rm", "--yes", "--force", STACK], { allowFail: true });
         lab("down");
-        lab("up", "--nodes", "3", "--preinstalled");
+        lab("up", "--nodes", "3", "--preinstalled", "--release", "trixie");
         hosts = labHosts();
         const aptBefore = hosts.hosts.map((h) => ssh(h.name, "stat -c %Y /var/log/apt/history.log 2>/dev/null || echo none").stdout.trim());
         configureStack(STACK, ["--install=false"]);

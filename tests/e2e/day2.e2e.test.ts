@@ -15,7 +15,8 @@ const step = steps();
 const CLASSIC = "lab1=etcd+postgres+haproxy+keepalived,lab2=etcd+postgres+haproxy+keepalived,lab3=etcd";
 let password = "";
 
-labStackLifecycle(STACK, 5, [`--roles=${CLASSIC}`]);
+// Debian 12: day-2 edits are proven on the older release (the cluster suite covers Debian 13).
+labStackLifecycle(STACK, 5, [`--roles=${CLASSIC}`], ["--release", "bookworm"]);
 
 const setConfig = (key: string, value: string) => pulumi(["config", "set", "--path", key, value, "--stack", STACK], { echo: false });
 

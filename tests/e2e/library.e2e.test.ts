@@ -25,7 +25,7 @@ let superuser = "";
 
 beforeAll(() => {
     lab("down");
-    lab("up", "--nodes", "3");
+    lab("up", "--nodes", "3", "--release", "bookworm");
 }, 1800 * 1000);
 afterAll(() => {
     pulumi(["destroy", "--yes", "--skip-preview"], { allowFail: true, timeoutSec: 600 });

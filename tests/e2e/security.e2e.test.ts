@@ -65,7 +65,8 @@ const check = (name: string, fn: () => Promise<void> | void, timeoutSec: number)
         timeoutSec * 1000,
     );
 
-labStackLifecycle(STACK, 3, ["--user=pgha"]);
+// Debian 12 (the cluster suite covers Debian 13).
+labStackLifecycle(STACK, 3, ["--user=pgha"], ["--release", "bookworm"]);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-sec-")); // 0700: CA copy, ps samples
 beforeAll(() => {
     hosts = labHosts();

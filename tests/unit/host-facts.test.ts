@@ -218,7 +218,7 @@ describe("resolvePostgresVersion: pgha:postgres.version when the stack leaves it
         const info = jest.spyOn(pulumi.log, "info").mockImplementation(() => Promise.resolve());
         answer({ "172.51.216.81": "trixie", "172.51.216.82": "trixie", "172.51.216.83": "bookworm" });
         expect(await resolve(argsOf())).toBe(trixie.postgresVersion);
-        expect(info.mock.calls.map((c) => c[0])).toEqual(["pgha:postgres.version is unset: PostgreSQL 17, the major of pg1, pg2's release"]);
+        expect(info.mock.calls.map((c) => c[0])).toEqual(["pgha:postgres.version is unset: PostgreSQL 17, the major of Debian 13 (trixie), which pg1, pg2 run"]);
         info.mockRestore();
         expect(trixie.postgresVersion).toBe(17);
         // pg3 has no postgres role: its release does not count, and it is not asked.
