@@ -91,11 +91,14 @@ export function rolePackages(roles: readonly Role[], postgres: { readonly versio
         // python3: pgha's etcd-member.py (join, leave, membership) runs on every member.
         etcd: { packages: ["etcd-server", "etcd-client", "python3"], programs: ["/usr/bin/etcd", "/usr/bin/etcdctl", "/usr/bin/python3"] },
         postgres: {
-            packages: [`postgresql-${v}`, `postgresql-client-${v}`, "patroni", "python3-etcd", "python3-psycopg2"],
-            programs: [`${postgres.binDir}/postgres`, `${postgres.binDir}/pg_rewind`, "/usr/bin/patroni", "/usr/bin/patronictl", "/usr/bin/psql"],
+            // etcd-client: the verification (pgha-verify.py) runs etcdctl here, also where no etcd member runs.
+            packages: [`postgresql-${v}`, `postgresql-client-${v}`, "patroni", "python3-etcd", "python3-psycopg2", "etcd-client"],
+            programs: [`${postgres.binDir}/postgres`, `${postgres.binDir}/pg_rewind`, "/usr/bin/patroni", "/usr/bin/patronictl", "/usr/bin/psql", "/usr/bin/etcdctl"],
         },
         haproxy: { packages: ["haproxy"], programs: ["/usr/sbin/haproxy"] },
         keepalived: { packages: ["keepalived"], programs: ["/usr/sbin/keepalived"] },
+        // A pgBackRest repository host (PostgreSQL nodes add pgbackrest too when pgha:backup is set: core/render/pgbackrest.ts).
+        backup: { packages: ["pgbackrest"], programs: ["/usr/bin/pgbackrest"] },
     };
     return { packages: [...new Set(roles.flatMap((r) => table[r].packages))], programs: [...new Set(roles.flatMap((r) => table[r].programs))] };
 }
