@@ -1,8 +1,8 @@
 // Normalises a parsed (and fully checked) configuration into the ClusterSpec:
 // defaults that depend on other keys, node order, role order, ~ expansion.
 
-import { ClusterSpec, NodeSpec, ROLES, Role } from "./spec";
-import { ParsedConfig, ParsedNode, normalisePath } from "./config-schema";
+import { BackupSpec, BackupType, ClusterSpec, CompressType, NodeSpec, ROLES, RepositorySpec, RestoreSpec, RestoreTarget, Role } from "./spec";
+import { ParsedConfig, ParsedNode, RestoreTargetKind, normalisePath, parseRestoreTarget } from "./config-schema";
 
 export const DEFAULT_PRIVATE_KEY_PATH = "~/.ssh/id_ed25519";
 export const defaultPostgresDataDir = (version: number, clusterName: string): string => `/var/lib/postgresql/${version}/${clusterName}`;
@@ -65,6 +65,46 @@ export interface BuildOptions {
     readonly sshPrivateKeyFromSecret: boolean;
 }
 
+/** A target already checked by the schema. */
+function target(s: string, kinds: readonly RestoreTargetKind[]): RestoreTarget {
+    const r = parseRestoreTarget(s, kinds);
+    if ("problem" in r) throw new Error(`pgha: unchecked restore target: ${r.problem}`);
+    return r.target;
+}
+
+/** The repositories of pgha:backup: repo1, then repo2 (on repository.host unless it names its own). */
+export function backupRepositories(backup: NonNullable<ParsedConfig["backup"]>): RepositorySpec[] {
+    const repos: RepositorySpec[] = [{ index: 1, host: backup.repository.host, path: normalisePath(backup.repository.path) }];
+    const second = backup.secondRepository;
+    if (second !== undefined) repos.push({ index: 2, host: second.host ?? backup.repository.host, path: normalisePath(second.path) });
+    return repos;
+}
+
+function buildBackup(cfg: ParsedConfig): BackupSpec | undefined {
+    const b = cfg.backup;
+    if (b === undefined) return undefined;
+    const schedule: Partial<Record<BackupType, string>> = {};
+    for (const t of ["full", "diff", "incr"] as const) if (b.schedule[t] !== "") schedule[t] = b.schedule[t];
+    const from = b.restoreFrom;
+    return {
+        stanza: b.stanza ?? cfg.clusterName,
+        repositories: backupRepositories(b),
+        retention: { ...b.retention },
+        schedule,
+        encryption: b.encryption,
+        archiveTimeout: b.archiveTimeout,
+        processMax: b.processMax,
+        compressType: b.compressType as CompressType,
+        port: b.port,
+        ...(from !== undefined ? { restoreFrom: { stanza: from.stanza, repo: from.repo === 2 ? 2 : 1, target: target(from.target, ["latest", "time", "name", "xid"]) } } : {}),
+    };
+}
+
+function buildRestore(cfg: ParsedConfig): RestoreSpec | undefined {
+    const r = cfg.restore;
+    return r === undefined ? undefined : { id: r.id, target: target(r.target, ["latest", "time"]) };
+}
+
 export function buildSpec(cfg: ParsedConfig, opts: BuildOptions): ClusterSpec {
     // Plain code-unit comparison: locale-independent, so every machine sorts alike.
     const nodes = cfg.nodes.map((n) => buildNode(n, cfg)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -97,5 +137,11 @@ export function buildSpec(cfg: ParsedConfig, opts: BuildOptions): ClusterSpec {
         haproxy: { ...cfg.haproxy },
         packages: { ...cfg.packages },
         destroy: { ...cfg.destroy },
+        ...optional("backup", buildBackup(cfg)),
+        ...optional("restore", buildRestore(cfg)),
     };
+}
+
+function optional<K extends string, V>(k: K, v: V | undefined): Partial<Record<K, V>> {
+    return v === undefined ? {} : ({ [k]: v } as Record<K, V>);
 }

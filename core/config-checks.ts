@@ -147,6 +147,9 @@ function listeners(cfg: ParsedConfig, n: IndexedNode): Listener[] {
         out.push({ path: ["etcd", "clientPort"], port: cfg.etcd.clientPort });
         out.push({ path: ["etcd", "peerPort"], port: cfg.etcd.peerPort });
     }
+    if (cfg.backup !== undefined && (n.roles.includes("postgres") || n.roles.includes("backup"))) {
+        out.push({ path: ["backup", "port"], port: cfg.backup.port });
+    }
     // sshd shares the host only when SSH goes to the cluster address itself
     // (an sshHost elsewhere may be a jump host's forwarded port).
     if ((n.node.sshHost ?? n.node.address) === n.node.address) {
@@ -273,6 +276,112 @@ function dataDirRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem
     return out;
 }
 
+/** Parameters pgBackRest's archiving sets when pgha:backup is on. */
+const ARCHIVE_PARAMETERS = ["archive_mode", "archive_command", "archive_timeout", "archive_library"];
+
+function backupNodeRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem[] {
+    const out: Problem[] = [];
+    const backup = cfg.backup;
+    const hosts = backup === undefined ? [] : [backup.repository?.host, backup.secondRepository?.host].filter((h): h is string => typeof h === "string");
+    for (const n of withRole(nodes, "backup")) {
+        const others = n.roles.filter((r) => r !== "backup");
+        if (others.length > 0) {
+            out.push({
+                path: nodePath(n.index, "roles"),
+                message: `the backup role must be the node's only role (a repository host runs no etcd, PostgreSQL, HAProxy or keepalived); it also has ${others.join(", ")}`,
+            });
+        }
+        if (backup === undefined) {
+            out.push({ path: nodePath(n.index, "roles"), message: `has the backup role, but ${key(["backup"])} is not set (a backup node holds the pgBackRest repository it names)` });
+        } else if (!hosts.includes(n.node.name)) {
+            out.push({
+                path: nodePath(n.index, "roles"),
+                message: `has the backup role, but neither ${key(["backup", "repository", "host"])} nor ${key(["backup", "secondRepository", "host"])} names it`,
+            });
+        }
+    }
+    return out;
+}
+
+function repositoryHostProblem(nodes: readonly IndexedNode[], host: string): string | undefined {
+    if (!NAME_RE.test(host)) return undefined; // already reported on its own key
+    const n = nodes.find((x) => x.node.name === host);
+    if (n === undefined) return `${q(host)} names no node of ${key(["nodes"])}; it must name the node with the backup role that holds the repository`;
+    if (!n.roles.includes("backup")) return `${host} is ${label(n)}, which lacks the backup role; a repository host is a node with only the backup role`;
+    return undefined;
+}
+
+function backupRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem[] {
+    const out: Problem[] = [];
+    const backup = cfg.backup;
+    if (backup === undefined) return out;
+    const mainHost = backup.repository?.host;
+    if (typeof mainHost === "string") {
+        const problem = repositoryHostProblem(nodes, mainHost);
+        if (problem !== undefined) out.push({ path: ["backup", "repository", "host"], message: problem });
+    }
+    const second = backup.secondRepository;
+    if (second !== undefined) {
+        if (typeof second.host === "string") {
+            const problem = repositoryHostProblem(nodes, second.host);
+            if (problem !== undefined) out.push({ path: ["backup", "secondRepository", "host"], message: problem });
+        }
+        const [a, b] = [backup.repository?.path, second.path];
+        const sameHost = (second.host ?? mainHost) === mainHost;
+        if (sameHost && typeof a === "string" && typeof b === "string" && absolutePath(a) === undefined && absolutePath(b) === undefined && overlaps(normalisePath(a), normalisePath(b))) {
+            out.push({
+                path: ["backup", "secondRepository", "path"],
+                message: `${q(normalisePath(b))} overlaps ${key(["backup", "repository", "path"])} ${q(normalisePath(a))} on the same host; a second repository must be a separate directory`,
+            });
+        }
+    }
+    const stanza = backup.stanza ?? cfg.clusterName;
+    const from = backup.restoreFrom;
+    if (from !== undefined) {
+        if (from.stanza === stanza) {
+            out.push({
+                path: ["backup", "restoreFrom", "stanza"],
+                message:
+                    `${q(from.stanza)} is this cluster's own stanza: a cluster made from a backup archives to its own stanza, never to the source's ` +
+                    `(give this cluster another ${key(["clusterName"])} or ${key(["backup", "stanza"])})`,
+            });
+        }
+        if (from.repo === 2 && second === undefined) {
+            out.push({ path: ["backup", "restoreFrom", "repo"], message: `is 2, but there is no ${key(["backup", "secondRepository"])}` });
+        }
+    }
+    for (const p of ARCHIVE_PARAMETERS) {
+        if (Object.hasOwn(cfg.postgres.parameters ?? {}, p)) {
+            out.push({
+                path: ["postgres", "parameters", p],
+                message: `cannot be set together with ${key(["backup"])}: pgBackRest's WAL archiving sets it (the archive timeout is ${key(["backup", "archiveTimeout"])})`,
+            });
+        }
+    }
+    return out;
+}
+
+function restoreRules(cfg: ParsedConfig): Problem[] {
+    const restore = cfg.restore;
+    if (restore === undefined) return [];
+    const out: Problem[] = [];
+    if (cfg.backup === undefined) {
+        out.push({ path: ["restore"], message: `needs ${key(["backup"])}: the repository to restore from` });
+    } else if (cfg.backup.restoreFrom !== undefined) {
+        out.push({
+            path: ["restore"],
+            message: `cannot be combined with ${key(["backup", "restoreFrom"])}: that one makes a new cluster from a backup, this one rewinds the running cluster`,
+        });
+    }
+    if (restore.confirmDataLoss !== true) {
+        out.push({
+            path: ["restore", "confirmDataLoss"],
+            message: `must be true: an in-place restore replaces the running cluster's data with the backup's, and every change after the target is lost`,
+        });
+    }
+    return out;
+}
+
 export function crossFieldProblems(cfg: ParsedConfig): Problem[] {
     const nodes = indexed(cfg);
     return [
@@ -284,5 +393,8 @@ export function crossFieldProblems(cfg: ParsedConfig): Problem[] {
         ...strictSyncRules(cfg, nodes),
         ...hostKeyRules(cfg, nodes),
         ...dataDirRules(cfg, nodes),
+        ...backupNodeRules(cfg, nodes),
+        ...backupRules(cfg, nodes),
+        ...restoreRules(cfg),
     ];
 }

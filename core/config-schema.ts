@@ -406,8 +406,188 @@ const packagesSchema = z
 
 const destroySchema = z.object({ deleteData: bool.default(false) }).strict();
 
+// ---------------------------------------------------------------------------
+// Backups (pgBackRest) and restores
+
+export const DEFAULT_REPOSITORY_PATH = "/var/lib/pgbackrest";
+export const DEFAULT_BACKUP_SCHEDULE = { full: "Sun *-*-* 01:00:00", diff: "Mon..Sat *-*-* 01:00:00", incr: "" } as const;
+export const DEFAULT_BACKUP_RETENTION = { full: 2, diff: 6 } as const;
+/** pgBackRest's own default TLS server port. */
+export const DEFAULT_PGBACKREST_PORT = 8432;
+/** pgBackRest's allowed range for repo-retention-full and repo-retention-diff. */
+const MAX_RETENTION = 9999999;
+/** Supported by pgBackRest 2.45 (Debian 12) and 2.55 (Debian 13): lz4 since 2.25, zst since 2.27. */
+const COMPRESS_TYPE_NAMES = ["none", "gz", "bz2", "lz4", "zst"] as const;
+
+const WEEKDAY = "(Mon|Tue|Wed|Thu|Fri|Sat|Sun)";
+const WEEKDAYS = `${WEEKDAY}(\\.\\.${WEEKDAY})?(,${WEEKDAY}(\\.\\.${WEEKDAY})?)*`;
+const calendarField = (digits: number): string => {
+    const n = `[0-9]{1,${digits}}`;
+    return `(\\*|${n}(\\.\\.${n})?(,${n}(\\.\\.${n})?)*)(/[0-9]{1,2})?`;
+};
+/** "[weekdays ]year-month-day hour:minute[:second]", each field `*`, numbers, a..b ranges, lists and /steps. */
+const CALENDAR_RE = new RegExp(`^(?:(${WEEKDAYS}) )?(${calendarField(4)})-(${calendarField(2)})-(${calendarField(2)}) (${calendarField(2)}):(${calendarField(2)})(?::(${calendarField(2)}))?$`);
+const CALENDAR_WORDS = ["hourly", "daily", "weekly", "monthly"];
+const CALENDAR_RULE =
+    'is not a systemd OnCalendar time pgha accepts: "[weekdays ]YYYY-MM-DD HH:MM[:SS]" with *, numbers, a..b, lists and /steps (e.g. "Sun *-*-* 01:00:00", "Mon..Sat *-*-* 01:00"), hourly, daily, weekly or monthly, or "" for none';
+
+/** What is wrong with a systemd OnCalendar expression ("" = no timer), or undefined. Conservative: a subset systemd 252 and 257 both read. */
+export function calendarProblem(s: string): string | undefined {
+    if (s === "" || CALENDAR_WORDS.includes(s)) return undefined;
+    const m = CALENDAR_RE.exec(s);
+    if (m === null) return `${q(s)} ${CALENDAR_RULE}`;
+    // Groups: weekdays (and their inner groups), then year, month, day, hour, minute, second (each with inner groups).
+    const fields = s.replace(/^[A-Za-z.,]+ /, "").split(/[- :]/);
+    const [, month, day, hour, minute, second] = fields;
+    const bounds: [string | undefined, number, number, string][] = [
+        [month, 1, 12, "month"],
+        [day, 1, 31, "day"],
+        [hour, 0, 23, "hour"],
+        [minute, 0, 59, "minute"],
+        [second, 0, 59, "second"],
+    ];
+    for (const [field, min, max, what] of bounds) {
+        if (field === undefined) continue;
+        const values = field
+            .replace(/\/[0-9]+$/, "")
+            .split(/,|\.\./)
+            .filter((v) => v !== "*");
+        if (values.some((v) => Number(v) < min || Number(v) > max)) return `${q(s)} has a ${what} outside ${min}..${max}`;
+    }
+    return undefined;
+}
+const calendar = text(calendarProblem, 128);
+
+const RESTORE_POINT_RE = /^[A-Za-z0-9_.-]{1,63}$/;
+const XID_RE = /^[0-9]{1,20}$/;
+/** ISO 8601 with a zone: 2025-01-31T12:00:00Z, 2025-01-31 12:00:00+01:00, seconds and a fraction optional. */
+const ISO_TIME_RE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)$/;
+
+export type RestoreTargetKind = "latest" | "time" | "name" | "xid";
+export type ParsedRestoreTarget = { type: "latest" } | { type: "time"; time: string } | { type: "name"; name: string } | { type: "xid"; xid: string };
+
+/**
+ * An ISO 8601 time with a zone, as UTC in the form PostgreSQL's recovery_target_time and
+ * pgBackRest's --target read ("2025-01-31 11:00:00+00"), or undefined when it is not a valid time.
+ */
+export function normaliseTargetTime(s: string): string | undefined {
+    const m = ISO_TIME_RE.exec(s);
+    if (m === null) return undefined;
+    const [y, mo, d, h, mi, sec] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? "00"].map(Number);
+    const fraction = m[7] ?? "";
+    const zone = m[8];
+    if (mo < 1 || mo > 12 || h > 23 || mi > 59 || sec > 59) return undefined;
+    const local = Date.UTC(y, mo - 1, d, h, mi, sec);
+    const check = new Date(local);
+    if (check.getUTCFullYear() !== y || check.getUTCMonth() !== mo - 1 || check.getUTCDate() !== d) return undefined;
+    let offsetMin = 0;
+    if (zone !== "Z") {
+        const digits = zone.slice(1).replace(":", "");
+        const oh = Number(digits.slice(0, 2));
+        const om = digits.length > 2 ? Number(digits.slice(2, 4)) : 0;
+        if (oh > 14 || om > 59) return undefined;
+        offsetMin = (zone[0] === "-" ? -1 : 1) * (oh * 60 + om);
+    }
+    const utc = new Date(local - offsetMin * 60000);
+    const p2 = (n: number): string => String(n).padStart(2, "0");
+    return `${String(utc.getUTCFullYear()).padStart(4, "0")}-${p2(utc.getUTCMonth() + 1)}-${p2(utc.getUTCDate())} ${p2(utc.getUTCHours())}:${p2(utc.getUTCMinutes())}:${p2(utc.getUTCSeconds())}${fraction}+00`;
+}
+
+const TARGET_FORMS: Readonly<Record<RestoreTargetKind, string>> = {
+    latest: "latest",
+    time: "an ISO 8601 time with a zone (2025-01-31T12:00:00Z)",
+    name: "name:<restore point>",
+    xid: "xid:<transaction id>",
+};
+
+/** A restore target of one of the `kinds`, or the problem with it. */
+export function parseRestoreTarget(s: string, kinds: readonly RestoreTargetKind[]): { target: ParsedRestoreTarget } | { problem: string } {
+    const expected = `expected ${kinds.map((k) => TARGET_FORMS[k]).join(", ")}`;
+    if (s === "latest" && kinds.includes("latest")) return { target: { type: "latest" } };
+    if (s.startsWith("name:") && kinds.includes("name")) {
+        const name = s.slice(5);
+        return RESTORE_POINT_RE.test(name) ? { target: { type: "name", name } } : { problem: `${q(s)}: a restore point name here is 1 to 63 of letters, digits and _ . -` };
+    }
+    if (s.startsWith("xid:") && kinds.includes("xid")) {
+        const xid = s.slice(4);
+        return XID_RE.test(xid) ? { target: { type: "xid", xid } } : { problem: `${q(s)}: a transaction id is a number` };
+    }
+    if (/^[0-9]{4}-/.test(s) && kinds.includes("time")) {
+        const time = normaliseTargetTime(s);
+        return time !== undefined ? { target: { type: "time", time } } : { problem: `${q(s)} is not a valid time (ISO 8601 with a zone, such as 2025-01-31T12:00:00Z or 2025-01-31T13:00:00+01:00)` };
+    }
+    return { problem: `${q(s)} is not a restore target (${expected})` };
+}
+const restoreTarget = (kinds: readonly RestoreTargetKind[]) =>
+    text((s) => {
+        const r = parseRestoreTarget(s, kinds);
+        return "problem" in r ? r.problem : undefined;
+    }, 128);
+
+const compressType = text((s) => ((COMPRESS_TYPE_NAMES as readonly string[]).includes(s) ? undefined : `${q(s)} is not a compression type (expected one of ${COMPRESS_TYPE_NAMES.join(", ")})`));
+
+const backupRepositorySchema = z
+    .object({
+        // The node (with the backup role) that holds the repository.
+        host: name,
+        path: dirPath.default(DEFAULT_REPOSITORY_PATH),
+    })
+    .strict();
+
+const secondRepositorySchema = z
+    .object({
+        // Absent: the same node as repository.host.
+        host: name.optional(),
+        path: dirPath,
+    })
+    .strict();
+
+const restoreFromSchema = z
+    .object({
+        // The source cluster's stanza, found in this cluster's repository `repo`.
+        stanza: name,
+        repo: int(1, 2).default(1),
+        target: restoreTarget(["latest", "time", "name", "xid"]),
+    })
+    .strict();
+
+const backupSchema = z
+    .object({
+        stanza: name.optional(),
+        repository: backupRepositorySchema,
+        secondRepository: secondRepositorySchema.optional(),
+        retention: z
+            .object({ full: int(1, MAX_RETENTION).default(DEFAULT_BACKUP_RETENTION.full), diff: int(1, MAX_RETENTION).default(DEFAULT_BACKUP_RETENTION.diff) })
+            .strict()
+            .default({}),
+        schedule: z
+            .object({
+                full: calendar.default(DEFAULT_BACKUP_SCHEDULE.full),
+                diff: calendar.default(DEFAULT_BACKUP_SCHEDULE.diff),
+                incr: calendar.default(DEFAULT_BACKUP_SCHEDULE.incr),
+            })
+            .strict()
+            .default({}),
+        encryption: bool.default(true),
+        archiveTimeout: int(0, 86400).default(60),
+        processMax: int(1, 64).default(2),
+        compressType: compressType.default("zst"),
+        port: port.default(DEFAULT_PGBACKREST_PORT),
+        restoreFrom: restoreFromSchema.optional(),
+    })
+    .strict();
+
+const restoreSchema = z
+    .object({
+        // A new id is a new restore; the same id is never applied twice.
+        id: name,
+        target: restoreTarget(["latest", "time"]),
+        confirmDataLoss: bool.default(false),
+    })
+    .strict();
+
 /** Top-level keys that hold secrets; they travel in RawConfig.secrets, never in values. */
-export const CONFIG_SECRET_KEYS = ["superuserPassword", "replicationPassword", "keepalivedPassword", "restApiPassword", "sshPrivateKey"] as const;
+export const CONFIG_SECRET_KEYS = ["superuserPassword", "replicationPassword", "keepalivedPassword", "restApiPassword", "sshPrivateKey", "backupCipherPassphrase"] as const;
 export type ConfigSecretName = (typeof CONFIG_SECRET_KEYS)[number];
 
 /** Every non-secret `pgha:*` key. */
@@ -424,6 +604,9 @@ export const configSchema = z
         haproxy: haproxySchema.default({}),
         packages: packagesSchema.default({}),
         destroy: destroySchema.default({}),
+        // `{}` counts as absent, as for vip: no backups, no restore.
+        backup: z.preprocess((v) => (isEmptyObject(v) ? undefined : v), backupSchema.optional()),
+        restore: z.preprocess((v) => (isEmptyObject(v) ? undefined : v), restoreSchema.optional()),
         generateMissingSecrets: bool.default(true),
     })
     .strict();

@@ -10,6 +10,9 @@ import { formatKeyPath as key } from "./config-errors";
 export const SECRET_MAX_LENGTH = 128;
 /** VRRP PASS authentication carries 8 bytes; keepalived ignores the rest. */
 export const KEEPALIVED_PASS_LENGTH = 8;
+/** pgha:backupCipherPassphrase: the repository's aes-256-cbc passphrase (e.g. `openssl rand -base64 48`). */
+export const CIPHER_PASSPHRASE_MIN = 16;
+export const CIPHER_PASSPHRASE_MAX = 256;
 
 // keepalived's config parser splits on whitespace and treats # and ! as
 // comments, quotes and backslashes as escapes, braces as blocks, and $NAME as
@@ -30,6 +33,14 @@ export function secretValueProblem(name: ConfigSecretName, value: string): strin
         }
         return undefined;
     }
+    if (name === "backupCipherPassphrase") {
+        if (value.length < CIPHER_PASSPHRASE_MIN || value.length > CIPHER_PASSPHRASE_MAX) return `must be ${CIPHER_PASSPHRASE_MIN} to ${CIPHER_PASSPHRASE_MAX} characters long`;
+        const unsafeCipher = unsafeCharacterProblem(value);
+        if (unsafeCipher !== undefined) return unsafeCipher;
+        // pgBackRest's ini reader trims a value: a passphrase with outer blanks would silently change.
+        if (value.trim() !== value) return "must not start or end with a space or tab (pgbackrest.conf would drop it)";
+        return undefined;
+    }
     if (value.length < 1 || value.length > SECRET_MAX_LENGTH) return `must be 1 to ${SECRET_MAX_LENGTH} characters long`;
     const unsafe = unsafeCharacterProblem(value);
     if (unsafe !== undefined) return unsafe;
@@ -45,6 +56,10 @@ export interface SecretsInput {
     readonly markedSecret?: ReadonlySet<string>;
     readonly generateMissing: boolean;
     readonly hasVip: boolean;
+    /** pgha:backup is set with encryption (the default): pgha:backupCipherPassphrase is required, never generated. */
+    readonly backupEncryption?: boolean;
+    /** pgha:backup is set at all (else a passphrase is unused). */
+    readonly hasBackup?: boolean;
 }
 
 export interface SecretsCheck {
@@ -63,10 +78,17 @@ export function checkSecrets(input: SecretsInput): SecretsCheck {
     const needed: readonly SecretName[] = input.hasVip ? ["superuserPassword", "replicationPassword", "keepalivedPassword"] : ["superuserPassword", "replicationPassword"];
 
     // restApiPassword is optional: when absent it is derived from the superuser password (deriveRestApiPassword).
-    const names: readonly ConfigSecretName[] = ["superuserPassword", "replicationPassword", "keepalivedPassword", "restApiPassword", "sshPrivateKey"];
+    const names: readonly ConfigSecretName[] = ["superuserPassword", "replicationPassword", "keepalivedPassword", "restApiPassword", "sshPrivateKey", "backupCipherPassphrase"];
     for (const name of names) {
         const value = input.secrets[name];
         if (value === undefined || value === "") {
+            if (name === "backupCipherPassphrase" && input.backupEncryption === true) {
+                // Never generated: a passphrase kept only in the stack state would be lost with it, and every backup with it.
+                errors.push(
+                    `${key([name])}: missing, and ${key(["backup", "encryption"])} is true: the repository is encrypted with it (aes-256-cbc) and restoring needs it, ` +
+                        `so pgha never generates it; keep a copy outside the stack and ${setHint(name)}, or set ${key(["backup", "encryption"])} false`,
+                );
+            }
             if ((needed as readonly string[]).includes(name)) {
                 if (input.generateMissing) toGenerate.push(name as SecretName);
                 else errors.push(`${key([name])}: missing; ${setHint(name)}`);
@@ -77,6 +99,9 @@ export function checkSecrets(input: SecretsInput): SecretsCheck {
         if (problem !== undefined) errors.push(`${key([name])}: ${problem}`);
         if (input.markedSecret !== undefined && !input.markedSecret.has(name)) {
             errors.push(`${key([name])}: stored in plain text; ${setHint(name)}`);
+        }
+        if (name === "backupCipherPassphrase" && input.backupEncryption !== true) {
+            warnings.push(`${key([name])}: set but unused, as ${input.hasBackup === true ? `${key(["backup", "encryption"])} is false` : `there is no ${key(["backup"])}`}`);
         }
         if (name === "keepalivedPassword") {
             if (!input.hasVip) warnings.push(`${key([name])}: set but unused, as there is no ${key(["vip"])}`);

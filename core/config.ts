@@ -110,11 +110,18 @@ export function parseClusterConfig(raw: RawConfig, opts: ParseOptions = {}): Par
     // Without a parse the raw values still tell whether a VIP is wanted and whether to generate.
     const hasVip = parsed.success ? parsed.data.vip !== undefined : isObject(values.vip) && Object.keys(values.vip).length > 0;
     const generateMissing = parsed.success ? parsed.data.generateMissingSecrets : values.generateMissingSecrets !== false && values.generateMissingSecrets !== "false";
+    // Likewise whether backups are on and encrypted (encryption is on unless explicitly false).
+    const hasBackup = parsed.success ? parsed.data.backup !== undefined : isObject(values.backup) && Object.keys(values.backup).length > 0;
+    const backupEncryption = parsed.success
+        ? parsed.data.backup?.encryption === true
+        : hasBackup && isObject(values.backup) && values.backup.encryption !== false && values.backup.encryption !== "false";
     const secretCheck = checkSecrets({
         secrets,
         markedSecret: raw.secretKeysMarkedSecret === undefined ? undefined : new Set(raw.secretKeysMarkedSecret),
         generateMissing,
         hasVip,
+        backupEncryption,
+        hasBackup,
     });
     errors.push(...secretCheck.errors);
 

@@ -5,8 +5,9 @@
 
 import { ProfileName } from "./profiles";
 
-export type Role = "etcd" | "postgres" | "haproxy" | "keepalived";
-export const ROLES: readonly Role[] = ["etcd", "postgres", "haproxy", "keepalived"];
+/** `backup`: a dedicated pgBackRest repository host (pgha:backup); it holds no other role. */
+export type Role = "etcd" | "postgres" | "haproxy" | "keepalived" | "backup";
+export const ROLES: readonly Role[] = ["etcd", "postgres", "haproxy", "keepalived", "backup"];
 
 export interface SshSpec {
     /** Login user; a non-root user runs every script through `sudo -n`. */
@@ -112,6 +113,65 @@ export interface DestroySpec {
     readonly deleteData: boolean;
 }
 
+/** pgBackRest compression types that both pgBackRest 2.45 (Debian 12) and 2.55 (Debian 13) support. */
+export type CompressType = "none" | "gz" | "bz2" | "lz4" | "zst";
+export const COMPRESS_TYPES: readonly CompressType[] = ["none", "gz", "bz2", "lz4", "zst"];
+
+export type BackupType = "full" | "diff" | "incr";
+export const BACKUP_TYPES: readonly BackupType[] = ["full", "diff", "incr"];
+
+/** A pgBackRest repository: a directory on a node with the backup role. */
+export interface RepositorySpec {
+    /** pgBackRest's repository index (repo1, repo2). */
+    readonly index: 1 | 2;
+    /** Name of the node with the backup role that holds it and runs its backups. */
+    readonly host: string;
+    /** Absolute, normalised. */
+    readonly path: string;
+}
+
+/**
+ * Where recovery stops. `latest`: the end of the archived WAL. The others stop at the
+ * target and promote. A time is kept normalised to UTC as PostgreSQL and pgBackRest read it
+ * ("2025-01-31 11:00:00+00").
+ */
+export type RestoreTarget =
+    { readonly type: "latest" } | { readonly type: "time"; readonly time: string } | { readonly type: "name"; readonly name: string } | { readonly type: "xid"; readonly xid: string };
+
+/** A new cluster made from another cluster's backup (pgha:backup.restoreFrom). */
+export interface RestoreFromSpec {
+    /** The source cluster's stanza; never this cluster's own. */
+    readonly stanza: string;
+    /** Which of this cluster's repositories holds it. */
+    readonly repo: 1 | 2;
+    readonly target: RestoreTarget;
+}
+
+export interface BackupSpec {
+    /** pgBackRest stanza: the cluster name unless set. */
+    readonly stanza: string;
+    /** repo1, then the optional repo2. */
+    readonly repositories: readonly RepositorySpec[];
+    readonly retention: { readonly full: number; readonly diff: number };
+    /** systemd OnCalendar expressions; absent: no timer for that type. */
+    readonly schedule: Readonly<Partial<Record<BackupType, string>>>;
+    /** aes-256-cbc with pgha:backupCipherPassphrase (the secret is never part of the spec). */
+    readonly encryption: boolean;
+    /** PostgreSQL's archive_timeout, seconds (0: off). */
+    readonly archiveTimeout: number;
+    readonly processMax: number;
+    readonly compressType: CompressType;
+    /** pgBackRest TLS server port on every node that serves (tls-server-port). */
+    readonly port: number;
+    readonly restoreFrom?: RestoreFromSpec;
+}
+
+/** An in-place restore of the running cluster (pgha:restore), applied once per id. */
+export interface RestoreSpec {
+    readonly id: string;
+    readonly target: RestoreTarget;
+}
+
 export interface ClusterSpec {
     /** Patroni scope; lowercase letters, digits and '-'. */
     readonly clusterName: string;
@@ -125,6 +185,10 @@ export interface ClusterSpec {
     readonly haproxy: HaproxySpec;
     readonly packages: PackagesSpec;
     readonly destroy: DestroySpec;
+    /** pgha:backup; absent: no backups, no archiving. */
+    readonly backup?: BackupSpec;
+    /** pgha:restore; only with backup. */
+    readonly restore?: RestoreSpec;
 }
 
 /** Names of the secrets a cluster needs; values are never part of ClusterSpec. */
