@@ -3,7 +3,7 @@ import * as path from "path";
 import { parse as parseYaml } from "yaml";
 import { decodeConfigValue, parseClusterConfig, readRawConfig } from "../../core/config";
 import { knownKeysAt } from "../../core/config-schema";
-import { FAKE_SECRETS, HOME, placeholderHostKey, specOf } from "./fixtures";
+import { FAKE_SECRETS, HOME, classicWith, placeholderHostKey, specOf } from "./fixtures";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -81,6 +81,7 @@ describe("project files", () => {
         const raw = readRawConfig(Object.keys(all), (k) => all[k], HOME);
         const r = parseClusterConfig({ ...raw, secrets: { ...FAKE_SECRETS } });
         if (!r.ok) throw new Error(r.errors.join("\n"));
-        expect(r.spec).toEqual(specOf());
+        // The example pins PostgreSQL 17 (Debian 13's); the fixture, and the golden renders, use 15.
+        expect(r.spec).toEqual(specOf(classicWith((v) => (v.postgres.version = 17))));
     });
 });
