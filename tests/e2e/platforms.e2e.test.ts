@@ -167,7 +167,7 @@ step(
     () => {
         const other = "e2e-platforms-mixed";
         pulumi(["stack", "rm", "--yes", "--force", other], { allowFail: true });
-        configureStack(other, ["--roles=lab1=etcd+postgres,lab3=etcd+postgres,lab5=etcd"]);
+        configureStack(other, ["--roles=lab1=etcd+postgres+haproxy+keepalived,lab3=etcd+postgres+haproxy+keepalived,lab5=etcd"]);
         try {
             const r = pulumi(["preview", "--stack", other], { allowFail: true });
             const out = r.stdout + r.stderr;
