@@ -14,7 +14,8 @@ ssh -F .lab/ssh_config -o BatchMode=yes "$host" bash -s <<'EOF'
 set -euo pipefail
 conf=/etc/etcd/pgha-etcd.yml
 [ -f "$conf" ] || { echo "bench-etcd-lease: $(hostname) runs no pgha etcd member" >&2; exit 1; }
-ep=$(awk '$1 == "advertise-client-urls:" {print $2}' "$conf" | tr -d '"')
+# JSON after pgha's comment lines.
+ep=$(python3 -c 'import json,sys; print(json.loads("".join(l for l in open(sys.argv[1]) if not l.startswith("#")))["advertise-client-urls"])' "$conf")
 tls=(--cacert /etc/pgha/tls/ca.crt --cert /etc/pgha/tls/etcd.crt --key /etc/pgha/tls/etcd.key --command-timeout=5s)
 all=$(etcdctl "${tls[@]}" --endpoints "$ep" member list -w json | python3 -c 'import json,sys; print(",".join(u for m in json.load(sys.stdin)["members"] for u in m.get("clientURLs", [])))')
 ttl=20; wait_s=9
