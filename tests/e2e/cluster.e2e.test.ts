@@ -49,7 +49,7 @@ function leaderOf(members: Member[]): string {
 
 step(
     "1. cold deploy from bare Debian hosts through the apt proxy",
-    () => {
+    async () => {
         const up = upStack(STACK);
         expect(up.stdout).toMatch(/verified: .*answers as the primary/);
         password = superuserPassword(STACK);
@@ -57,9 +57,17 @@ step(
         const members = patronictlList("lab1");
         expect(members.map((m) => m.Member).sort()).toEqual(pgNodes());
         const leader = leaderOf(members);
-        // Patroni 4 reports a healthy replica as "streaming"; streaming is proven on the leader too.
-        for (const m of members.filter((m) => m.Role !== "Leader")) expect(m.State).toBe("streaming");
+        // Streaming is proven on the leader (pg_stat_replication), as pgha's verification does.
         expect(streamingReplicas(leader)).toEqual(pgNodes().filter((n) => n !== leader));
+        // Patroni 4 also says so: a replica's state becomes "streaming" (not 3.0.2's "running")
+        // once Patroni's loop has seen its WAL receiver stream, within a loop_wait or two of the start.
+        await waitFor("Patroni 4 reporting every replica as streaming", 60, () =>
+            patronictlList("lab1")
+                .filter((m) => m.Role !== "Leader")
+                .every((m) => m.State === "streaming")
+                ? true
+                : undefined,
+        );
         // Debian 13's own versions, chosen by pgha from the hosts' release (the stack sets no version).
         expect(psql(VIP, 5000, password, "show server_version_num").stdout.trim()).toMatch(/^17\d{4}$/);
         for (const n of pgNodes()) {
