@@ -227,6 +227,8 @@ step(
             "lab2:/etc/keepalived/keepalived.conf",
             "lab2:keepalived",
             "lab3:packages",
+            // lab3's packages change (haproxy, keepalived): its preflight checks them again first.
+            "lab3:preflight",
             "pgsql:dynamic-config",
             "pgsql:verify",
         ]);
