@@ -2,6 +2,7 @@
 // parent, dependencies and ignoreChanges as they are, and each input as a short hash. Pinned in
 // tests/unit/golden-tree/ (UPDATE_GOLDEN=1 rewrites it), so a change that should leave the tree
 // alone (a feature switched off) is proven to leave it byte for byte as it was.
+import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -47,7 +48,11 @@ const UPDATE = process.env.UPDATE_GOLDEN === "1";
 /** The pinned fingerprint named `name` (written from `tree` under UPDATE_GOLDEN=1). */
 export function pinnedTree(name: string, tree: ReadonlyMap<string, Registered>): Record<string, ResourceFingerprint> {
     const file = path.join(GOLDEN_TREE_DIR, `${name}.json`);
-    if (UPDATE) fs.writeFileSync(file, `${JSON.stringify(treeFingerprint(tree), null, 1)}\n`);
+    if (UPDATE) {
+        fs.writeFileSync(file, `${JSON.stringify(treeFingerprint(tree), null, 4)}\n`);
+        // As `npm run lint` wants it (prettier checks tests/).
+        spawnSync(path.join(__dirname, "..", "..", "node_modules", ".bin", "prettier"), ["--write", file], { stdio: "ignore" });
+    }
     if (!fs.existsSync(file)) throw new Error(`missing ${file}: run UPDATE_GOLDEN=1 npx jest --selectProjects unit --runTestsByPath tests/unit/backup-wiring.test.ts`);
     return JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, ResourceFingerprint>;
 }
