@@ -36,6 +36,8 @@ const cluster = new PostgresHaCluster(spec.clusterName, {
     ...(spec.vip ? { keepalivedPassword: secret("keepalivedPassword") } : {}),
     ...(all["pgha:restApiPassword"] ? { restApiPassword: config.requireSecret("restApiPassword") } : {}),
     ...(all["pgha:sshPrivateKey"] ? { sshPrivateKey: config.requireSecret("sshPrivateKey") } : {}),
+    // Never generated (core/config-secrets.ts); only as secret stdin to the repository hosts.
+    ...(spec.backup && all["pgha:backupCipherPassphrase"] ? { backupCipherPassphrase: config.requireSecret("backupCipherPassphrase") } : {}),
 });
 
 export const primaryEndpoint = cluster.primaryEndpoint;
@@ -49,3 +51,5 @@ export const caCertificate = cluster.caCertificate;
 // Read back by the next run (the component's guards): keep these names.
 export const certificates = cluster.certificates;
 export const clusterShape = cluster.clusterShape;
+// pgha:backup: stanza, repository (host:path) and schedule; absent without backups.
+export const backup = cluster.backup;

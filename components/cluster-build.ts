@@ -1,11 +1,16 @@
 // Builds the whole cluster from a validated spec, in dependency order:
 // packages → etcd healthy → bootstrap leader → replicas → HAProxy → keepalived → verification.
+// With pgha:backup: pgBackRest's servers beside them, the stanza after the leader and before
+// the dynamic config (which turns archiving on), then check, first full backup (after the
+// replicas) and timers before the verification.
 // Every child hangs off `parent` (the PostgresHaCluster component).
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterSpec, Secrets, nodesWithRole } from "../core/spec";
+import { formatConfigErrors } from "../core/config-errors";
 import { bootstrapNode, clusterEndpoints, connectionString } from "../core/topology";
 import { CertificateStatus } from "../core/pki";
 import { renderDeleteDataMarker } from "../core/render/data-policy";
+import { BackupRepository, BackupSummary, PgbackrestNode, backupSummary } from "./backup-repository";
 import { ClusterPki } from "./cluster-pki";
 import { ClusterVerification } from "./cluster-verification";
 import { EtcdCluster } from "./etcd-cluster";
@@ -17,6 +22,7 @@ import { PatroniNode } from "./patroni-node";
 import { PostgresRoles } from "./postgres-roles";
 import { placeFile } from "./remote-file";
 import { NodeConnection, nodeConnection } from "./ssh";
+import { pgbackrestServerNodes } from "../core/render/pgbackrest";
 
 export interface ClusterBuildArgs {
     readonly spec: ClusterSpec;
@@ -26,6 +32,8 @@ export interface ClusterBuildArgs {
     readonly sshPrivateKey: pulumi.Output<string>;
     /** Per node: the certificate generation (renewal near expiry). Default 0. */
     readonly certificateGenerations?: Readonly<Record<string, number>>;
+    /** pgha:backupCipherPassphrase (secret), required with pgha:backup while encryption is on. */
+    readonly backupCipherPassphrase?: pulumi.Output<string>;
 }
 
 /** What the cluster offers once built: endpoints, the last verification, the CA and certificate records. */
@@ -39,10 +47,27 @@ export interface BuiltCluster {
     readonly verification: pulumi.Output<string>;
     readonly caCertificate: pulumi.Output<string>;
     readonly certificates: pulumi.Output<Record<string, CertificateStatus>>;
+    /** pgha:backup's stanza, repositories and schedule; undefined without it. */
+    readonly backup?: BackupSummary;
+}
+
+/** What this version refuses before any server is touched: restores, and backups without their passphrase. */
+export function backupRefusals(spec: ClusterSpec, hasPassphrase: boolean): string[] {
+    const out: string[] = [];
+    if (spec.restore !== undefined) out.push(`pgha:restore: in-place restores are not implemented yet; remove pgha:restore (nothing was changed)`);
+    if (spec.backup?.restoreFrom !== undefined) {
+        out.push(`pgha:backup.restoreFrom: making a cluster from another cluster's backup is not implemented yet; remove pgha:backup.restoreFrom (nothing was changed)`);
+    }
+    if (spec.backup?.encryption === true && !hasPassphrase) {
+        out.push(`pgha:backupCipherPassphrase: missing, and pgha:backup.encryption is true (pass backupCipherPassphrase, or set pgha:backup.encryption false)`);
+    }
+    return out;
 }
 
 export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): BuiltCluster {
     const { spec, secrets } = args;
+    const refused = backupRefusals(spec, args.backupCipherPassphrase !== undefined);
+    if (refused.length > 0) throw new pulumi.RunError(formatConfigErrors(refused));
     const conns = new Map<string, NodeConnection>(spec.nodes.map((n) => [n.name, nodeConnection(n, args.sshPrivateKey)]));
     const preps = new Map(spec.nodes.map((n) => [n.name, new HostPrep(`${n.name}-host`, { spec, conn: conns.get(n.name)! }, { parent })]));
     // No host installs anything until every host passed its preflight.
@@ -79,9 +104,26 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
         { parent },
     );
     patroni.set(leader.name, first);
+    // pgBackRest (pgha:backup only): every node's server, and the stanza once the primary runs.
+    const pgbackrest = new Map(
+        pgbackrestServerNodes(spec).map((n) => [
+            n.name,
+            new PgbackrestNode(
+                `${n.name}-pgbackrest`,
+                { spec, conn: conns.get(n.name)!, prep: preps.get(n.name)!, tls: tls.get(n.name)!, backupCipherPassphrase: args.backupCipherPassphrase },
+                { parent },
+            ),
+        ]),
+    );
+    const backup = spec.backup ? new BackupRepository(`${spec.clusterName}-backup`, { spec, conns, nodes: pgbackrest, primary: first.service }, { parent }) : undefined;
     // Settings reach the DCS once the leader runs and before any replica clones,
     // so replicas start with them; later edits re-apply only this resource.
-    const dynamic = new PatroniDynamicConfig(`${spec.clusterName}-dynamic-config`, { spec, conn: conns.get(leader.name)!, after: [first.service, preps.get(leader.name)!] }, { parent });
+    // Archiving (pgha:backup) starts once the stanza exists.
+    const dynamic = new PatroniDynamicConfig(
+        `${spec.clusterName}-dynamic-config`,
+        { spec, conn: conns.get(leader.name)!, after: [first.service, preps.get(leader.name)!, ...(backup?.stanzas ?? [])] },
+        { parent },
+    );
     for (const node of nodesWithRole(spec, "postgres").filter((n) => n.name !== leader.name)) {
         patroni.set(
             node.name,
@@ -102,6 +144,7 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
         );
     }
     const members = [...patroni.values()].map((p) => p.service);
+    backup?.finish([dynamic.applied], members);
 
     const balancers = nodesWithRole(spec, "haproxy").map(
         (node) =>
@@ -116,7 +159,7 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
             conn: conns.get(leader.name)!,
             superuserPassword: secrets.apply((s) => s.superuserPassword),
             // The leader's HostPrep: it installs pgha-verify.py there.
-            after: [...members, dynamic.applied, ...balancers.map((b) => b.service), ...(keepalived?.services ?? []), preps.get(leader.name)!],
+            after: [...members, dynamic.applied, ...balancers.map((b) => b.service), ...(keepalived?.services ?? []), preps.get(leader.name)!, ...(backup?.ready ?? [])],
         },
         { parent },
     );
@@ -132,5 +175,6 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
         verification: verify.check.stdout,
         caCertificate: pki.caCertificate,
         certificates: pki.statuses,
+        ...(spec.backup ? { backup: backupSummary(spec) } : {}),
     };
 }

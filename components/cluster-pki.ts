@@ -20,12 +20,12 @@ import {
     TlsFilePaths,
     caScript,
     nodeCertScript,
-    nodeSubjectAltNames,
     parseCaOutput,
     parseNodeCertOutput,
     subjectAltNameText,
 } from "../core/pki";
 import { file } from "../core/render/file";
+import { BACKUP_TLS, pgbackrestSubjectAltNames } from "../core/render/pgbackrest";
 import { ClusterSpec, NodeSpec } from "../core/spec";
 import { HostPrep } from "./host-prep";
 import { PlacedFile, placeFile } from "./remote-file";
@@ -46,6 +46,8 @@ export interface NodeTlsFiles {
     readonly etcd?: readonly PlacedFile[];
     /** The node certificate and key owned by postgres (postgres nodes). */
     readonly postgres?: readonly PlacedFile[];
+    /** A repository host's certificate and key for pgBackRest (BACKUP_TLS, owned by postgres). */
+    readonly pgbackrest?: readonly PlacedFile[];
 }
 
 /** The etcd certificate files' constant restart key: a renewed certificate never restarts etcd. */
@@ -88,10 +90,14 @@ export class ClusterPki extends pulumi.ComponentResource {
         const files = new Map<string, NodeTlsFiles>();
         for (const node of spec.nodes) {
             const generation = args.generations?.[node.name] ?? 0;
-            const sans = subjectAltNameText(nodeSubjectAltNames(spec, node));
+            // With pgha:backup, nodes serving pgBackRest also carry their address as a DNS name
+            // (pgBackRest 2.45 matches no IP SAN); without it, exactly nodeSubjectAltNames, so
+            // nothing is reissued.
+            const names = pgbackrestSubjectAltNames(spec, node);
+            const sans = subjectAltNameText(names);
             const cert = opensslCommand(
                 `${node.name}:tls-cert`,
-                nodeCertScript(node.name, nodeSubjectAltNames(spec, node), CERT_VALIDITY_DAYS),
+                nodeCertScript(node.name, names, CERT_VALIDITY_DAYS),
                 // The CA key and certificate, as the CA command printed them.
                 { stdin: caPem, triggers: [sans, generation, CERT_VALIDITY_DAYS] },
                 { parent: this },
@@ -135,6 +141,8 @@ export class ClusterPki extends pulumi.ComponentResource {
             // etcd reads its certificate and key on every TLS handshake: a renewal needs no restart.
             ...(node.roles.includes("etcd") ? { etcd: pair(ETCD_TLS, ETCD_CERT_RELOADED_PER_HANDSHAKE) } : {}),
             ...(node.roles.includes("postgres") ? { postgres: pair(POSTGRES_TLS) } : {}),
+            // The backup role exists only with pgha:backup.
+            ...(node.roles.includes("backup") ? { pgbackrest: pair(BACKUP_TLS) } : {}),
         };
     }
 }

@@ -5,17 +5,27 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterSpec, NodeSpec, Role } from "../core/spec";
-import { ETCD_NODE_TOOLS, HOST_PREP, LEADER_AWAY, POSTGRES_NODE_TOOLS } from "./pgha-tools";
+import { ETCD_NODE_TOOLS, HOST_PREP, LEADER_AWAY, PGBACKREST_NODE_TOOLS, POSTGRES_NODE_TOOLS } from "./pgha-tools";
+import { PGBACKREST, pgbackrestServerNodes } from "../core/render/pgbackrest";
 import { needsLeaderAway } from "../core/render/etcd-leader-away";
 import { PlacedFile, placeFile } from "./remote-file";
 import { NodeConnection, remoteScript, sha256, shq } from "./ssh";
 import { PLATFORMS, platformLabel, rolePackages } from "../core/platforms";
 import { renderAptRepository } from "../core/render/apt-sources";
 
-/** The packages and programs a node's roles need (core/platforms.ts: the OS-specific part). */
+/**
+ * The packages and programs a node's roles need (core/platforms.ts: the OS-specific part).
+ * With pgha:backup, PostgreSQL nodes also need pgbackrest (archive-push, restores, its TLS
+ * server); the backup role brings it by itself.
+ */
 export function packagesFor(spec: ClusterSpec, roles: readonly Role[]): { packages: string[]; programs: string[] } {
-    return rolePackages(roles, spec.postgres);
+    const base = rolePackages(roles, spec.postgres);
+    if (spec.backup === undefined || !roles.includes("postgres")) return base;
+    return { packages: [...new Set([...base.packages, "pgbackrest"])], programs: [...new Set([...base.programs, PGBACKREST])] };
 }
+
+/** Whether `node` takes part in pgBackRest (pgha:backup set; a PostgreSQL node or a repository host). */
+export const runsPgbackrest = (spec: ClusterSpec, node: NodeSpec): boolean => pgbackrestServerNodes(spec).some((n) => n.name === node.name);
 
 const installArgs = (spec: ClusterSpec): string[] => (spec.packages.install ? [`--install${spec.packages.aptProxy ? ` --apt-proxy ${shq(spec.packages.aptProxy)}` : ""}`] : []);
 const scriptText = (args: string[]): string => [`bash ${HOST_PREP.path} \\`, ...args.map((a, i) => `  ${a}${i < args.length - 1 ? " \\" : ""}`)].join("\n");
@@ -96,6 +106,7 @@ export class HostPrep extends pulumi.ComponentResource {
             ...(node.roles.includes("postgres") ? POSTGRES_NODE_TOOLS : []),
             ...(node.roles.includes("etcd") ? ETCD_NODE_TOOLS : []),
             ...(needsLeaderAway(this.args.spec, node) ? [LEADER_AWAY] : []),
+            ...(runsPgbackrest(this.args.spec, node) ? PGBACKREST_NODE_TOOLS : []),
         ];
         this.tools = tools.map((file) => placeFile(this.args.conn, { file }, { parent: this, dependsOn: [this.ready] }));
         this.registerOutputs({ preflight: this.preflight.stdout, ready: this.ready.stdout });

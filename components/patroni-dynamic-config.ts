@@ -3,7 +3,7 @@
 // member, with a rolling restart only when PostgreSQL says it needs one.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { patroniDynamicConfig } from "../core/render/patroni";
+import { patroniDynamicConfigWithBackup } from "../core/render/pgbackrest";
 import { ClusterSpec } from "../core/spec";
 import { patroniApiUrl, postgresMembers } from "../core/topology";
 import { DCS_APPLY } from "./pgha-tools";
@@ -31,9 +31,14 @@ export function dynamicConfigScript(spec: ClusterSpec, conn: NodeConnection): st
     ].join("\n");
 }
 
-/** What the applier reads on stdin: the desired dynamic config (keys sorted, so equal settings give equal text) and the members the stack lists. */
+/**
+ * What the applier reads on stdin: the desired dynamic config (keys sorted, so equal settings
+ * give equal text) and the members the stack lists. With pgha:backup it carries the archive
+ * settings (archive_mode needs a restart: the pending_restart flow does it); without it,
+ * exactly patroniDynamicConfig.
+ */
 export function desiredDynamicConfig(spec: ClusterSpec): string {
-    return JSON.stringify({ config: sortKeys(patroniDynamicConfig(spec)), members: postgresMembers(spec).map((n) => n.name) });
+    return JSON.stringify({ config: sortKeys(patroniDynamicConfigWithBackup(spec)), members: postgresMembers(spec).map((n) => n.name) });
 }
 
 export class PatroniDynamicConfig extends pulumi.ComponentResource {

@@ -3,7 +3,8 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { PLACEHOLDER_SECRETS } from "../core/render/file";
-import { renderPatroniConfig, renderPatroniDropIn } from "../core/render/patroni";
+import { renderPatroniDropIn } from "../core/render/patroni";
+import { renderPatroniConfigWithBackup } from "../core/render/pgbackrest";
 import { ClusterSpec, NodeSpec, Secrets } from "../core/spec";
 import { patroniApiUrl } from "../core/topology";
 import { CA_CERT_PATH } from "../core/pki";
@@ -44,10 +45,11 @@ export class PatroniNode extends pulumi.ComponentResource {
         super("pgha:patroni:PatroniNode", name, {}, opts);
         const { spec, conn } = args;
         const node = conn.node;
-        const redacted = renderPatroniConfig(spec, node, PLACEHOLDER_SECRETS);
+        // With pgha:backup: replicas from the repository, restore_command; without it, byte for byte renderPatroniConfig.
+        const redacted = renderPatroniConfigWithBackup(spec, node, PLACEHOLDER_SECRETS);
         const config = placeFile(
             conn,
-            { file: redacted, secretContent: args.secrets.apply((s) => renderPatroniConfig(spec, node, s).content) },
+            { file: redacted, secretContent: args.secrets.apply((s) => renderPatroniConfigWithBackup(spec, node, s).content) },
             { parent: this, dependsOn: [args.prep, ...args.beforeConfig] },
         );
         // Not among the service's files: a new launcher must not restart a running Patroni.

@@ -51,3 +51,9 @@ export const ETCD_NODE_TOOLS: readonly RenderedFile[] = [ETCD_MEMBER];
 
 /** Hands etcd's raft leadership away from the PostgreSQL primary's host (hosts with both; a service, see the script). */
 export const LEADER_AWAY = tool("etcd-leader-away.py");
+
+/** pgBackRest's steps: the TLS server's start, stanza-create, check, the first full backup, the timers (argv: see the script). pgha:backup only. */
+export const PGBACKREST_STEPS = tool("pgha-pgbackrest.sh");
+
+/** On the nodes running a pgBackRest server (PostgreSQL nodes and repository hosts), only while pgha:backup is set. */
+export const PGBACKREST_NODE_TOOLS: readonly RenderedFile[] = [PGBACKREST_STEPS];

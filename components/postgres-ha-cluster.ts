@@ -8,13 +8,14 @@ import * as fs from "fs";
 import * as os from "os";
 import * as pulumi from "@pulumi/pulumi";
 import { formatConfigErrors, parseClusterConfig } from "../core/config";
-import { checkSecrets, deriveRestApiPassword } from "../core/config-secrets";
+import { checkSecrets, deriveRestApiPassword, secretValueProblem } from "../core/config-secrets";
 import { CertificateStatus, certificateGenerations } from "../core/pki";
 import { ClusterSpec, SECRET_NAMES, Secrets, nodesWithRole } from "../core/spec";
 import { defaultPostgresVersion, platformLabel, platformOf } from "../core/platforms";
 import { readOsReleases } from "./host-facts";
 import { ClusterShape, clusterShape, unsafeTransitions } from "../core/transitions";
 import { BuiltCluster, ClusterBuildArgs, buildCluster } from "./cluster-build";
+import { BackupSummary } from "./backup-repository";
 
 /** One server, as in `pgha:nodes[]`. Its address and host key may be Outputs of other resources. */
 export interface NodeArgs {
@@ -60,6 +61,10 @@ export interface ClusterConfigArgs {
     readonly packages?: Readonly<Record<string, unknown>>;
     /** `deleteData` (false). */
     readonly destroy?: Readonly<Record<string, unknown>>;
+    /** pgBackRest: `repository` {host, path}, `secondRepository`, `stanza`, `retention`, `schedule`, `encryption`, ...; absent: no backups. */
+    readonly backup?: Readonly<Record<string, unknown>>;
+    /** An in-place restore: refused by this version (not implemented yet). */
+    readonly restore?: Readonly<Record<string, unknown>>;
 }
 
 /** What the previous deployment recorded: read back to refuse unsafe edits and to renew certificates. */
@@ -78,6 +83,11 @@ export interface PostgresHaClusterArgs {
     readonly restApiPassword?: pulumi.Input<string>;
     /** The SSH private key's content; default: the file at `config.ssh.privateKeyPath` (`~/.ssh/id_ed25519`). */
     readonly sshPrivateKey?: pulumi.Input<string>;
+    /**
+     * The pgBackRest repository passphrase (aes-256-cbc), required with `config.backup` unless
+     * `backup.encryption` is false. It reaches the repository hosts only as secret stdin.
+     */
+    readonly backupCipherPassphrase?: pulumi.Input<string>;
     /**
      * The previous deployment's record. Default: read from this stack's own outputs
      * `clusterShape` and `certificates`, so export `cluster.clusterShape` and
@@ -110,6 +120,8 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     public readonly certificates: pulumi.Output<Record<string, CertificateStatus>>;
     /** The deployment's shape (names, addresses, versions; no secrets). Export as `clusterShape`. */
     public readonly clusterShape: pulumi.Output<ClusterShape>;
+    /** pgha:backup: stanza, repository (`host:path`), schedule (not secret); undefined without backups. */
+    public readonly backup: pulumi.Output<BackupSummary | undefined>;
 
     constructor(name: string, args: PostgresHaClusterArgs | PostgresHaClusterSpecArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgha:cluster:PostgresHaCluster", name, {}, opts);
@@ -137,6 +149,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
                     sshPrivateKey: sshPrivateKeyOf(args, spec),
                     // Certificates near their end (by the last deployment's record) get a new generation: reissued.
                     certificateGenerations: certificateGenerations(spec, prev.certificates, new Date()),
+                    ...(args.backupCipherPassphrase !== undefined ? { backupCipherPassphrase: backupCipherPassphraseOf(args.backupCipherPassphrase) } : {}),
                 });
                 return { tree, shape: clusterShape(spec) };
             }) as unknown as pulumi.Output<{ tree: BuiltCluster; shape: ClusterShape }>;
@@ -152,6 +165,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
         this.caCertificate = member((t) => t.caCertificate);
         this.certificates = member((t) => t.certificates);
         this.clusterShape = built.apply((h) => h.shape);
+        this.backup = member((t) => t.backup);
         this.registerOutputs({
             primaryEndpoint: this.primaryEndpoint,
             replicaEndpoint: this.replicaEndpoint,
@@ -159,6 +173,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
             patroniApiUrls: this.patroniApiUrls,
             etcdEndpoints: this.etcdEndpoints,
             connectionString: this.connectionString,
+            backup: this.backup,
         });
     }
 }
@@ -219,6 +234,8 @@ function validatedSpec(config: Record<string, unknown>, args: PostgresHaClusterA
                 replicationPassword: given(args.replicationPassword),
                 keepalivedPassword: config.vip === undefined ? undefined : given(args.keepalivedPassword),
                 sshPrivateKey: given(args.sshPrivateKey, "-----BEGIN OPENSSH PRIVATE KEY-----\n-----END OPENSSH PRIVATE KEY-----"),
+                // A stand-in of valid form: the value itself is checked in backupCipherPassphraseOf.
+                backupCipherPassphrase: given(args.backupCipherPassphrase, "given-but-not-read-here"),
             }),
             homedir: os.homedir(),
         },
@@ -247,6 +264,17 @@ function secretsOf(args: PostgresHaClusterArgs, spec: ClusterSpec): pulumi.Outpu
             if (check.errors.length > 0) throw new pulumi.RunError(formatConfigErrors(check.errors));
             for (const w of check.warnings) pulumi.log.warn(w);
             return s;
+        }),
+    );
+}
+
+/** The passphrase, secret, checked once known (the message names the argument, never the value). */
+function backupCipherPassphraseOf(value: pulumi.Input<string>): pulumi.Output<string> {
+    return pulumi.secret(
+        pulumi.output(value).apply((v) => {
+            const problem = secretValueProblem("backupCipherPassphrase", v);
+            if (problem !== undefined) throw new pulumi.RunError(formatConfigErrors([`backupCipherPassphrase: ${problem}`]));
+            return v;
         }),
     );
 }

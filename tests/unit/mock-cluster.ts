@@ -29,13 +29,14 @@ const urnName = (urn: string) => urn.split("::").pop()!;
 const urnType = (urn: string) => urn.split("::")[2]?.split("$").pop() ?? "";
 
 /** Runs the component tree under mocks and returns every registered resource by name. */
-export async function registerCluster(spec: ClusterSpec, secrets: Secrets = FAKE_SECRETS, sshPrivateKey: string = MOCK_SSH_KEY): Promise<Map<string, Registered>> {
+export async function registerCluster(spec: ClusterSpec, secrets: Secrets = FAKE_SECRETS, sshPrivateKey: string = MOCK_SSH_KEY, backupCipherPassphrase?: string): Promise<Map<string, Registered>> {
     return registerTree(
         () =>
             new PostgresHaCluster(spec.clusterName, {
                 spec,
                 secrets: pulumi.secret(pulumi.output(secrets)),
                 sshPrivateKey: pulumi.secret(sshPrivateKey),
+                ...(backupCipherPassphrase !== undefined ? { backupCipherPassphrase: pulumi.secret(backupCipherPassphrase) } : {}),
             }),
     );
 }
