@@ -203,14 +203,7 @@ export async function resolvePostgresVersion(config: Record<string, unknown>, ar
     if (previous.clusterShape?.postgresVersion !== undefined) return previous.clusterShape.postgresVersion;
     // Settings first (every problem at once); the probe needs the nodes and the SSH settings.
     const spec = validatedSpec(config, args, undefined, true);
-    let privateKey = key;
-    if (privateKey === undefined) {
-        try {
-            privateKey = fs.readFileSync(spec.ssh.privateKeyPath!, "utf8");
-        } catch (e) {
-            throw new pulumi.RunError(`pgha:ssh.privateKeyPath: cannot read ${spec.ssh.privateKeyPath}: ${(e as Error).message}`);
-        }
-    }
+    const privateKey = key ?? readPrivateKeyFile(spec);
     const pgNodes = nodesWithRole(spec, "postgres");
     const read = await readOsReleases(pgNodes, { privateKey, strictHostKeys: spec.ssh.strictHostKeys });
     const found = read.problems.length > 0 ? { problems: read.problems } : defaultPostgresVersion(read.releases);
@@ -281,9 +274,14 @@ function backupCipherPassphraseOf(value: pulumi.Input<string>): pulumi.Output<st
 
 function sshPrivateKeyOf(args: PostgresHaClusterArgs, spec: ClusterSpec): pulumi.Output<string> {
     if (args.sshPrivateKey !== undefined) return pulumi.secret(pulumi.output(args.sshPrivateKey));
+    return pulumi.secret(readPrivateKeyFile(spec));
+}
+
+/** The key file at pgha:ssh.privateKeyPath; a problem names the key and the path, never the content. */
+function readPrivateKeyFile(spec: ClusterSpec): string {
     const path = spec.ssh.privateKeyPath!;
     try {
-        return pulumi.secret(fs.readFileSync(path, "utf8"));
+        return fs.readFileSync(path, "utf8");
     } catch (e) {
         throw new pulumi.RunError(`pgha:ssh.privateKeyPath: cannot read ${path}: ${(e as Error).message}`);
     }
