@@ -3,10 +3,12 @@
 // Pulumi.<stack>.yaml, and sets every secret (made once, kept encrypted):
 // lab stacks never need the random provider.
 //   node scripts/lab-stack.js <stack> [--install=false] [--roles=lab1=etcd+postgres,lab4=postgres,...]
-//                                     [--user=pgha]
+//                                     [--user=pgha] [--backup=labN]
 // Without --roles: the classic topology on lab1..lab3.
 // --user=pgha: log in as the lab's non-root user (hosts.json sudoUser); pgha then runs
 // every remote script through `sudo -n`. Default: root.
+// --backup=labN: pgha:backup with its repository on labN (give labN the role backup in
+// --roles), and a made-once pgha:backupCipherPassphrase. Without it, pgha:backup is left as it is.
 // Clients are allowed from this machine's bridge address only (gateway/32), so any
 // other lab address (e.g. `npm run lab -- client ...`, 198.18.0.250) is outside them.
 // Requires scripts/env.sh in the environment (backend, passphrase, PATH).
@@ -33,6 +35,7 @@ if (!fs.existsSync(hostsFile)) {
 }
 const lab = JSON.parse(fs.readFileSync(hostsFile, "utf8"));
 
+const backupHost = (args.find((a) => a.startsWith("--backup=")) || "").slice("--backup=".length);
 const userArg = (args.find((a) => a.startsWith("--user=")) || "").slice("--user=".length);
 const sshUser = userArg || lab.hosts[0].user;
 {
@@ -105,6 +108,7 @@ Object.assign(config, {
     "pgha:packages": { install, aptProxy: install ? lab.aptProxy || "" : "" },
     "pgha:generateMissingSecrets": false,
 });
+if (backupHost) config["pgha:backup"] = { ...(config["pgha:backup"] || {}), repository: { host: backupHost } };
 doc.config = config;
 fs.writeFileSync(file, YAML.stringify(doc));
 
@@ -117,6 +121,7 @@ const secrets = [
     ["replicationPassword", 24],
     ["keepalivedPassword", 8],
     ["restApiPassword", 24],
+    ...(backupHost ? [["backupCipherPassphrase", 32]] : []),
 ];
 for (const [key, len] of secrets.filter(([k]) => declared.includes(k))) {
     if (config[`pgha:${key}`] === undefined) {
