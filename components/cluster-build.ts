@@ -16,6 +16,7 @@ import { ClusterVerification } from "./cluster-verification";
 import { EtcdCluster } from "./etcd-cluster";
 import { HaproxyBalancer } from "./haproxy-balancer";
 import { HostPrep } from "./host-prep";
+import { InPlaceRestore } from "./in-place-restore";
 import { KeepalivedPair } from "./keepalived-pair";
 import { PatroniDynamicConfig } from "./patroni-dynamic-config";
 import { PatroniNode } from "./patroni-node";
@@ -51,13 +52,9 @@ export interface BuiltCluster {
     readonly backup?: BackupSummary;
 }
 
-/** What this version refuses before any server is touched: restores, and backups without their passphrase. */
+/** What is refused before any server is touched: backups without their passphrase. */
 export function backupRefusals(spec: ClusterSpec, hasPassphrase: boolean): string[] {
     const out: string[] = [];
-    if (spec.restore !== undefined) out.push(`pgha:restore: in-place restores are not implemented yet; remove pgha:restore (nothing was changed)`);
-    if (spec.backup?.restoreFrom !== undefined) {
-        out.push(`pgha:backup.restoreFrom: making a cluster from another cluster's backup is not implemented yet; remove pgha:backup.restoreFrom (nothing was changed)`);
-    }
     if (spec.backup?.encryption === true && !hasPassphrase) {
         out.push(`pgha:backupCipherPassphrase: missing, and pgha:backup.encryption is true (pass backupCipherPassphrase, or set pgha:backup.encryption false)`);
     }
@@ -152,6 +149,14 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
     );
     const keepalived = spec.vip ? new KeepalivedPair(`${spec.clusterName}-keepalived`, { spec, conns, preps, secrets, after: balancers.map((b) => b.service) }, { parent }) : undefined;
 
+    // pgha:restore: once the rest of the update is done; the verification then checks the restored cluster.
+    const restore = spec.restore
+        ? new InPlaceRestore(
+              `${spec.clusterName}-restore`,
+              { spec, conns, secrets, after: [...members, dynamic.applied, ...balancers.map((b) => b.service), ...(keepalived?.services ?? []), ...(backup?.ready ?? [])] },
+              { parent },
+          )
+        : undefined;
     const verify = new ClusterVerification(
         spec.clusterName,
         {
@@ -159,7 +164,7 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
             conn: conns.get(leader.name)!,
             superuserPassword: secrets.apply((s) => s.superuserPassword),
             // The leader's HostPrep: it installs pgha-verify.py there.
-            after: [...members, dynamic.applied, ...balancers.map((b) => b.service), ...(keepalived?.services ?? []), preps.get(leader.name)!, ...(backup?.ready ?? [])],
+            after: [...members, dynamic.applied, ...balancers.map((b) => b.service), ...(keepalived?.services ?? []), preps.get(leader.name)!, ...(backup?.ready ?? []), ...(restore?.done ?? [])],
         },
         { parent },
     );

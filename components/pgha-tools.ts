@@ -55,5 +55,8 @@ export const LEADER_AWAY = tool("etcd-leader-away.py");
 /** pgBackRest's steps: the TLS server's start, stanza-create, check, the first full backup, the timers (argv: see the script). pgha:backup only. */
 export const PGBACKREST_STEPS = tool("pgha-pgbackrest.sh");
 
+/** The steps of an in-place restore (pgha:restore), one per host (argv: see the script). pgha:backup only. */
+export const RESTORE_STEPS = tool("pgha-restore.py");
+
 /** On the nodes running a pgBackRest server (PostgreSQL nodes and repository hosts), only while pgha:backup is set. */
-export const PGBACKREST_NODE_TOOLS: readonly RenderedFile[] = [PGBACKREST_STEPS];
+export const PGBACKREST_NODE_TOOLS: readonly RenderedFile[] = [PGBACKREST_STEPS, RESTORE_STEPS];

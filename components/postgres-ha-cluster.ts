@@ -16,6 +16,7 @@ import { readOsReleases } from "./host-facts";
 import { ClusterShape, clusterShape, unsafeTransitions } from "../core/transitions";
 import { BuiltCluster, ClusterBuildArgs, buildCluster } from "./cluster-build";
 import { BackupSummary } from "./backup-repository";
+import { restorePlan } from "../core/render/restore";
 
 /** One server, as in `pgha:nodes[]`. Its address and host key may be Outputs of other resources. */
 export interface NodeArgs {
@@ -63,7 +64,7 @@ export interface ClusterConfigArgs {
     readonly destroy?: Readonly<Record<string, unknown>>;
     /** pgBackRest: `repository` {host, path}, `secondRepository`, `stanza`, `retention`, `schedule`, `encryption`, ...; absent: no backups. */
     readonly backup?: Readonly<Record<string, unknown>>;
-    /** An in-place restore: refused by this version (not implemented yet). */
+    /** An in-place restore: `id` (a new id restores once), `target` (`latest` or an ISO 8601 time with a zone), `confirmDataLoss` (must be true). */
     readonly restore?: Readonly<Record<string, unknown>>;
 }
 
@@ -188,7 +189,12 @@ export function guardedSpec(config: Record<string, unknown>, args: PostgresHaClu
     const spec = validatedSpec(config, args, postgresVersion);
     // Edits that cannot be applied in place are refused before any server is touched.
     const unsafe = unsafeTransitions(previous.clusterShape, spec);
+    if (spec.restore !== undefined && previous.clusterShape === undefined) {
+        unsafe.push(`pgha:restore: the cluster is not deployed yet, so there is nothing to restore in place; a new cluster from a backup is pgha:backup.restoreFrom`);
+    }
     if (unsafe.length > 0) throw new pulumi.RunError(formatConfigErrors(unsafe));
+    // A restore this stack has not applied yet: say what it does and what is lost, at preview and up.
+    if (spec.restore !== undefined && previous.clusterShape?.restoreId !== spec.restore.id) pulumi.log.warn(restorePlan(spec));
     return spec;
 }
 

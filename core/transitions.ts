@@ -13,6 +13,8 @@ export interface ClusterShape {
     readonly transport?: "tls";
     /** Each node's name and address; absent in a shape recorded by an earlier pgha. */
     readonly nodes?: readonly { readonly name: string; readonly address: string }[];
+    /** pgha:restore's id while the stack sets it (so a preview can tell a new restore from the applied one). */
+    readonly restoreId?: string;
 }
 
 export function clusterShape(spec: ClusterSpec): ClusterShape {
@@ -23,6 +25,7 @@ export function clusterShape(spec: ClusterSpec): ClusterShape {
         postgresMembers: nodesWithRole(spec, "postgres").map((n) => n.name),
         transport: "tls",
         nodes: nodeAddresses(spec),
+        ...(spec.restore !== undefined ? { restoreId: spec.restore.id } : {}),
     };
 }
 

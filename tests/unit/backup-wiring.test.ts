@@ -1,6 +1,6 @@
 // pgha:backup's wiring (components/backup-repository.ts) under pulumi.runtime.setMocks.
 import * as pulumi from "@pulumi/pulumi";
-import { buildCluster, backupRefusals } from "../../components/cluster-build";
+import { backupRefusals } from "../../components/cluster-build";
 import { PostgresHaCluster } from "../../components/postgres-ha-cluster";
 import { Secrets } from "../../core/spec";
 import { backupSpec, backupValues, backupWith } from "./backup-fixtures";
@@ -60,6 +60,7 @@ describe("with pgha:backup (mocks)", () => {
                 "backup1:/etc/systemd/system/pgha-pgbackrest-server.service",
                 "backup1:/usr/local/libexec/pgha/pgha-host-prep.sh",
                 "backup1:/usr/local/libexec/pgha/pgha-pgbackrest.sh",
+                "backup1:/usr/local/libexec/pgha/pgha-restore.py",
                 "backup1:backup-timers",
                 "backup1:first-full-backup",
                 "backup1:packages",
@@ -89,6 +90,7 @@ describe("with pgha:backup (mocks)", () => {
                     `${n}:/etc/pgbackrest/pgbackrest.conf`,
                     `${n}:/etc/systemd/system/pgha-pgbackrest-server.service`,
                     `${n}:/usr/local/libexec/pgha/pgha-pgbackrest.sh`,
+                    `${n}:/usr/local/libexec/pgha/pgha-restore.py`,
                     `${n}:pgbackrest-dirs`,
                     `${n}:pgbackrest-server`,
                 ])
@@ -254,24 +256,69 @@ describe("with pgha:backup (mocks)", () => {
 
 describe("refused before any server is touched", () => {
     const spec = (edit: (v: any) => void) => backupSpec(backupWith(edit));
-    test("pgha:restore and pgha:backup.restoreFrom: not implemented yet", () => {
+    test("pgha:restore and pgha:backup.restoreFrom are no longer refused (with the passphrase)", () => {
         const restore = spec((v) => (v.restore = { id: "r1", target: "latest", confirmDataLoss: true }));
         const from = spec((v) => (v.backup.restoreFrom = { stanza: "other", target: "latest" }));
-        expect(backupRefusals(restore, true)).toEqual([expect.stringMatching(/^pgha:restore: in-place restores are not implemented yet/)]);
-        expect(backupRefusals(from, true)).toEqual([expect.stringMatching(/^pgha:backup\.restoreFrom: .*not implemented yet/)]);
-        for (const s of [restore, from]) {
-            const build = () =>
-                buildCluster(undefined as unknown as pulumi.Resource, {
-                    spec: s,
-                    secrets: pulumi.output(FAKE_SECRETS),
-                    sshPrivateKey: pulumi.output(MOCK_SSH_KEY),
-                    backupCipherPassphrase: pulumi.output(PASS),
-                });
-            expect(build).toThrow(/the stack configuration has 1 problem:\n {2}- pgha:.*not implemented yet/);
-        }
+        expect(backupRefusals(restore, true)).toEqual([]);
+        expect(backupRefusals(from, true)).toEqual([]);
     });
     test("encryption without the passphrase", () => {
         expect(backupRefusals(backupSpec(), false)).toEqual([expect.stringMatching(/^pgha:backupCipherPassphrase: missing, and pgha:backup.encryption is true/)]);
         expect(backupRefusals(specOf(), false)).toEqual([]);
+    });
+});
+
+describe("pgha:restore (mocks): one chain of steps, after the rest of the update and before the verification", () => {
+    const restoreValues = (id: string) => backupWith((v) => (v.restore = { id, target: "2026-11-30T04:10:00+01:00", confirmDataLoss: true }));
+    let plain: Map<string, Registered>;
+    let tree: Map<string, Registered>;
+    let again: Map<string, Registered>;
+    let next: Map<string, Registered>;
+    beforeAll(async () => {
+        plain = await withBackup();
+        tree = await withBackup(restoreValues("r1"));
+        again = await withBackup(restoreValues("r1"));
+        next = await withBackup(restoreValues("r2"));
+    });
+    const steps = (t: Map<string, Registered>) =>
+        commands(t)
+            .filter((c) => c.name.includes(":restore-"))
+            .map((c) => c.name)
+            .sort();
+    const deps = (n: string) => tree.get(n)!.deps;
+
+    test("the steps: precheck on the repository host, stop everywhere, leader on the bootstrap member, a backup, the replicas", () => {
+        expect(steps(tree)).toEqual(["backup1:restore-backup", "backup1:restore-precheck", "pg1:restore-leader", "pg1:restore-stop", "pg2:restore-replica", "pg2:restore-stop"]);
+        expect(steps(plain)).toEqual([]);
+    });
+
+    test("order: the leader's member stops last, the backup follows the leader, the replicas the backup; the verification waits for all", () => {
+        expect(deps("pg2:restore-stop")).toContain("backup1:restore-precheck");
+        expect(deps("pg1:restore-stop")).toEqual(expect.arrayContaining(["backup1:restore-precheck", "pg2:restore-stop"]));
+        expect(deps("pg1:restore-leader")).toEqual(expect.arrayContaining(["pg1:restore-stop", "pg2:restore-stop"]));
+        expect(deps("backup1:restore-backup")).toEqual(["pg1:restore-leader"]);
+        expect(deps("pg2:restore-replica")).toEqual(["backup1:restore-backup"]);
+        expect(deps("pgsql:verify")).toEqual(expect.arrayContaining(["pg1:restore-leader", "backup1:restore-backup", "pg2:restore-replica"]));
+        // The precheck waits for everything else of the update (the first backup and the members included).
+        expect(deps("backup1:restore-precheck")).toEqual(expect.arrayContaining(["pg1:patroni", "pg2:patroni", "backup1:first-full-backup", "pgsql:dynamic-config"]));
+    });
+
+    test("the commands carry the id, the target in UTC and its epoch; secrets travel only on the leader step's stdin", () => {
+        const leader = tree.get("pg1:restore-leader")!;
+        expect(String(leader.inputs.create)).toContain(`--id '\\''r1'\\''`);
+        expect(String(leader.inputs.create)).toContain(`--type=time "--target=2026-11-30 03:10:00+00" --target-action=promote`);
+        expect(String(tree.get("backup1:restore-precheck")!.inputs.create)).toContain(`--target-epoch ${Date.UTC(2026, 10, 30, 3, 10) / 1000}`);
+        for (const c of commands(tree).filter((x) => x.name.includes(":restore-"))) {
+            expect(texts(c)).not.toContain(FAKE_SECRETS.superuserPassword);
+            expect(texts(c)).not.toContain(FAKE_SECRETS.replicationPassword);
+        }
+        expect(JSON.stringify(leader.inputs.stdin)).toContain(FAKE_SECRETS.superuserPassword);
+    });
+
+    test("the same id changes nothing; a new id changes every step (and only the restore steps and the verification)", () => {
+        expect(changedSince(tree, again)).toEqual([]);
+        expect(changedSince(tree, next).sort()).toEqual([...steps(tree), "pgsql:verify"].sort());
+        // Adding a restore changes nothing that exists: it only adds the steps (and re-runs the verification).
+        expect(changedSince(plain, tree)).toEqual(["pgsql:verify"]);
     });
 });
