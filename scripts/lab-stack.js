@@ -116,13 +116,7 @@ fs.writeFileSync(file, YAML.stringify(doc));
 // project does not declare yet (restApiPassword before the TLS work) would be refused as
 // an unknown key: set only what Pulumi.yaml declares.
 const declared = Object.keys((YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) || {}).config || {}).map((k) => k.replace(/^pgha:/, ""));
-const secrets = [
-    ["superuserPassword", 24],
-    ["replicationPassword", 24],
-    ["keepalivedPassword", 8],
-    ["restApiPassword", 24],
-    ...(backupHost ? [["backupCipherPassphrase", 32]] : []),
-];
+const secrets = [["superuserPassword", 24], ["replicationPassword", 24], ["keepalivedPassword", 8], ["restApiPassword", 24], ...(backupHost ? [["backupCipherPassphrase", 32]] : [])];
 for (const [key, len] of secrets.filter(([k]) => declared.includes(k))) {
     if (config[`pgha:${key}`] === undefined) {
         const value = crypto.randomBytes(32).toString("base64url").slice(0, len);
