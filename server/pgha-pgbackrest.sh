@@ -29,9 +29,11 @@
 #       segments waiting to be archived (.ready files) and the WAL segment being written
 #
 # PGHA_PGBACKREST: the pgbackrest binary (tests only; default /usr/bin/pgbackrest).
+# PGHA_PGBACKREST_LOG: pgBackRest's log directory (tests only; default /var/log/pgbackrest).
 set -euo pipefail
 
 PGBACKREST=${PGHA_PGBACKREST:-/usr/bin/pgbackrest}
+LOG_DIR=${PGHA_PGBACKREST_LOG:-/var/log/pgbackrest}
 cmd=${1:-}
 [ "$#" -gt 0 ] && shift
 unit="" address="" port="" timeout="" stanza="" type="" bin=""
@@ -144,7 +146,7 @@ case "$cmd" in
     elif [ "$rc" -ne 0 ]; then
       echo "pgha: the first full backup of $stanza failed (exit $rc); the last lines of the backup log:" >&2
       if [ -n "$unit" ]; then journalctl -u "$unit" -n 20 --no-pager >&2 || true; fi
-      tail -n 20 "/var/log/pgbackrest/$stanza-backup.log" >&2 2>/dev/null || true
+      tail -n 20 "$LOG_DIR/$stanza-backup.log" >&2 2>/dev/null || true
       exit 1
     fi
     as_postgres "--stanza=$stanza" info
@@ -185,10 +187,16 @@ case "$cmd" in
       done
     fi
     if [ "$rc" -ne 0 ]; then
-      # Lines cut at 300 characters: a run's first line lists every option it was given.
+      # This run's lines only (the unit's journal; else pgBackRest's log from its start, a
+      # line without a time going with the one before), cut at 300 characters: a run's first
+      # line lists every option it was given.
       echo "pgha: the $type backup of $stanza on $(hostname) failed (exit $rc); the last lines of its log:" >&2
-      if [ -n "$via" ]; then journalctl -u "$via" --since "$since" -n 15 --no-pager -o cat 2>/dev/null | cut -c 1-300 >&2 || true; fi
-      tail -n 15 "/var/log/pgbackrest/$stanza-backup.log" 2>/dev/null | cut -c 1-300 >&2 || true
+      if [ -n "$via" ]; then
+        journalctl -u "$via" --since "$since" -n 20 --no-pager -o cat 2>/dev/null | cut -c 1-300 >&2 || true
+      else
+        awk -v since="$since" '/^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] / { keep = ($1 " " $2 >= since) } keep' \
+          "$LOG_DIR/$stanza-backup.log" 2>/dev/null | tail -n 20 | cut -c 1-300 >&2 || true
+      fi
       exit 1
     fi
     echo "pgha: the $type backup of $stanza on $(hostname) is complete"

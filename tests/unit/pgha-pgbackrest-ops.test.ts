@@ -13,7 +13,14 @@ describe("server/pgha-pgbackrest.sh take, info, archive-status (stand-ins for sy
         fs.writeFileSync(path.join(dir, "calls"), "");
         const r = spawnSync("bash", [script, ...args], {
             encoding: "utf8",
-            env: { ...process.env, PATH: `${dir}/bin:${process.env.PATH}`, CALLS: path.join(dir, "calls"), PGHA_PGBACKREST: path.join(dir, "bin", "pgbackrest"), ...env },
+            env: {
+                ...process.env,
+                PATH: `${dir}/bin:${process.env.PATH}`,
+                CALLS: path.join(dir, "calls"),
+                PGHA_PGBACKREST: path.join(dir, "bin", "pgbackrest"),
+                PGHA_PGBACKREST_LOG: path.join(dir, "log"),
+                ...env,
+            },
         });
         return { status: r.status, stdout: r.stdout, stderr: r.stderr, calls: fs.readFileSync(path.join(dir, "calls"), "utf8").trim().split("\n").filter(Boolean) };
     };
@@ -21,6 +28,7 @@ describe("server/pgha-pgbackrest.sh take, info, archive-status (stand-ins for sy
     beforeAll(() => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-take-"));
         fs.mkdirSync(path.join(dir, "bin"));
+        fs.mkdirSync(path.join(dir, "log"));
         stub("systemctl", 'case "$1" in show) echo "${UNIT_STATE:-loaded}";; start) exit "${START_RC:-0}";; esac');
         stub("runuser", 'shift 3; exec "$@"');
         stub("journalctl", 'echo "journal: ERROR: [050]: unable to acquire lock"');
@@ -52,10 +60,29 @@ describe("server/pgha-pgbackrest.sh take, info, archive-status (stand-ins for sy
         expect(r.stdout).toContain("(pgha-backup-incr.service is not installed here: pgBackRest directly)");
     });
 
-    test("a failure stops there, exits 1 and shows why", () => {
+    test("a failure stops there, exits 1 and shows why: pgBackRest's log from this run's start, or the unit's journal", () => {
+        const stamp = (d: Date) => `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")} ${d.toTimeString().slice(0, 8)}.123`;
+        const earlier = stamp(new Date(Date.now() - 3600_000));
+        const now = stamp(new Date(Date.now() + 60_000));
+        fs.writeFileSync(
+            path.join(dir, "log", "pgsql-backup.log"),
+            [
+                `${earlier} P00   INFO: an earlier run`,
+                `                  its continuation`,
+                "",
+                "-------------------PROCESS START-------------------",
+                `${now} P00   INFO: backup command begin ${"x".repeat(400)}`,
+                `${now} P00  ERROR: [050]: this run`,
+                `                  HINT: its continuation`,
+                "",
+            ].join("\n"),
+        );
         const direct = run([...take, "--type", "diff"], { PGBR_RC: "50" });
         expect([direct.status, direct.calls.filter((c) => c.startsWith("pgbackrest")).length]).toEqual([1, 1]);
         expect(direct.stderr).toMatch(/ERROR: \[050\]: stand-in failure\npgha: the diff backup of pgsql on .* failed \(exit 50\); the last lines of its log:\n/);
+        const tail = direct.stderr.split("the last lines of its log:\n")[1];
+        const begin = `${now} P00   INFO: backup command begin ${"x".repeat(400)}`;
+        expect(tail).toBe(`${begin.slice(0, 300)}\n${now} P00  ERROR: [050]: this run\n                  HINT: its continuation\n`);
         const viaUnit = run([...take, "--type", "full", ...unit], { START_RC: "1" });
         expect(viaUnit.status).toBe(1);
         expect(viaUnit.calls).toContain("journalctl -u pgha-backup-full.service --since " + viaUnit.calls.find((c) => c.startsWith("journalctl"))!.split("--since ")[1]);
