@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 export PATH="$PWD/node_modules/.bin:$PATH"
-ts_js=(index.ts core components tests examples/composed/index.ts scripts/*.js eslint.config.js)
+ts_js=(index.ts core components tests examples/composed/index.ts scripts/*.js scripts/ops eslint.config.js)
 shell=(scripts/*.sh lab/lab.sh toolchain/install.sh .ci/run server/*.sh)
 failed=()
 step() { # name command...

@@ -16,13 +16,27 @@
 #   pgha-pgbackrest.sh timers [--timer NAME.timer ...]
 #       enable and start the given pgha-backup-*.timer units, disable every other one
 #
+# Operations (scripts/ops/backup.ts, `npm run backup`):
+#   pgha-pgbackrest.sh take --stanza S --type full|diff|incr --repo N [--repo N] [--unit UNIT]
+#       a backup now, into each repository of this host: through UNIT (pgha-backup-TYPE.service,
+#       which backs up every repository of this host) when it is installed here, else
+#       pgBackRest directly, one repository after the other; returns when it is done. On a
+#       failure, the last lines of the unit's journal and of pgBackRest's backup log.
+#   pgha-pgbackrest.sh info --stanza S
+#       pgBackRest's info of the stanza, as JSON (every repository this host holds)
+#   pgha-pgbackrest.sh archive-status --port PORT --bin DIR
+#       on a PostgreSQL node: one JSON line, whether it is in recovery, pg_stat_archiver, the
+#       segments waiting to be archived (.ready files) and the WAL segment being written
+#
 # PGHA_PGBACKREST: the pgbackrest binary (tests only; default /usr/bin/pgbackrest).
+# PGHA_PGBACKREST_LOG: pgBackRest's log directory (tests only; default /var/log/pgbackrest).
 set -euo pipefail
 
 PGBACKREST=${PGHA_PGBACKREST:-/usr/bin/pgbackrest}
+LOG_DIR=${PGHA_PGBACKREST_LOG:-/var/log/pgbackrest}
 cmd=${1:-}
 [ "$#" -gt 0 ] && shift
-unit="" address="" port="" timeout="" stanza=""
+unit="" address="" port="" timeout="" stanza="" type="" bin=""
 repos=() timers=()
 while [ "$#" -gt 0 ]; do
   case "$1" in
@@ -33,6 +47,8 @@ while [ "$#" -gt 0 ]; do
     --stanza) stanza=$2; shift 2;;
     --repo) repos+=("$2"); shift 2;;
     --timer) timers+=("$2"); shift 2;;
+    --type) type=$2; shift 2;;
+    --bin) bin=$2; shift 2;;
     *) echo "pgha-pgbackrest.sh: unknown argument: $1" >&2; exit 2;;
   esac
 done
@@ -130,7 +146,7 @@ case "$cmd" in
     elif [ "$rc" -ne 0 ]; then
       echo "pgha: the first full backup of $stanza failed (exit $rc); the last lines of the backup log:" >&2
       if [ -n "$unit" ]; then journalctl -u "$unit" -n 20 --no-pager >&2 || true; fi
-      tail -n 20 "/var/log/pgbackrest/$stanza-backup.log" >&2 2>/dev/null || true
+      tail -n 20 "$LOG_DIR/$stanza-backup.log" >&2 2>/dev/null || true
       exit 1
     fi
     as_postgres "--stanza=$stanza" info
@@ -152,8 +168,57 @@ case "$cmd" in
       fi
     done < <(systemctl list-unit-files 'pgha-backup-*.timer' --no-legend 2>/dev/null || true)
     ;;
+  take)
+    need --stanza "$stanza"; need --type "$type"
+    case "$type" in full|diff|incr) ;; *) echo "pgha-pgbackrest.sh take: --type must be full, diff or incr, not $type" >&2; exit 2;; esac
+    [ "${#repos[@]}" -gt 0 ] || { echo "pgha-pgbackrest.sh take: --repo is required" >&2; exit 2; }
+    since=$(date '+%Y-%m-%d %H:%M:%S')
+    via=""
+    if [ -n "$unit" ] && [ "$(systemctl show -p LoadState --value "$unit" 2>/dev/null)" = loaded ]; then via=$unit; fi
+    rc=0
+    if [ -n "$via" ]; then
+      echo "pgha: $type backup of $stanza on $(hostname) (repo ${repos[*]}) through $via"
+      # A oneshot service: start returns when the backup ends (joining one the timer started).
+      systemctl start "$via" || rc=$?
+    else
+      for r in "${repos[@]}"; do
+        echo "pgha: $type backup of $stanza on $(hostname) into repo $r${unit:+ ($unit is not installed here: pgBackRest directly)}"
+        as_postgres "--stanza=$stanza" "--repo=$r" "--type=$type" backup || { rc=$?; break; }
+      done
+    fi
+    if [ "$rc" -ne 0 ]; then
+      # This run's lines only (the unit's journal; else pgBackRest's log from its start, a
+      # line without a time going with the one before), cut at 300 characters: a run's first
+      # line lists every option it was given.
+      echo "pgha: the $type backup of $stanza on $(hostname) failed (exit $rc); the last lines of its log:" >&2
+      if [ -n "$via" ]; then
+        journalctl -u "$via" --since "$since" -n 20 --no-pager -o cat 2>/dev/null | cut -c 1-300 >&2 || true
+      else
+        awk -v since="$since" '/^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] / { keep = ($1 " " $2 >= since) } keep' \
+          "$LOG_DIR/$stanza-backup.log" 2>/dev/null | tail -n 20 | cut -c 1-300 >&2 || true
+      fi
+      exit 1
+    fi
+    echo "pgha: the $type backup of $stanza on $(hostname) is complete"
+    ;;
+  info)
+    need --stanza "$stanza"
+    as_postgres "--stanza=$stanza" --output=json info
+    ;;
+  archive-status)
+    need --port "$port"; need --bin "$bin"
+    # now() is the server's clock: ages are measured there. pg_ls_archive_statusdir: PostgreSQL 12+.
+    sql="select json_build_object('in_recovery', pg_is_in_recovery(), 'archive_mode', current_setting('archive_mode'), 'now', now(),
+      'archived_count', a.archived_count, 'last_archived_wal', a.last_archived_wal, 'last_archived_time', a.last_archived_time,
+      'failed_count', a.failed_count, 'last_failed_wal', a.last_failed_wal, 'last_failed_time', a.last_failed_time,
+      'stats_reset', a.stats_reset,
+      'ready', (select count(*) from pg_ls_archive_statusdir() s where s.name like '%.ready'),
+      'current_wal', case when pg_is_in_recovery() then null else pg_walfile_name(pg_current_wal_lsn()) end)
+      from pg_stat_archiver a"
+    runuser -u postgres -- "$bin/psql" -XAtq -h /var/run/postgresql -p "$port" -d postgres -v ON_ERROR_STOP=1 -c "$sql"
+    ;;
   *)
-    echo "pgha-pgbackrest.sh: unknown command: ${cmd:-(none)} (server-start, stanza-create, check, first-backup, timers)" >&2
+    echo "pgha-pgbackrest.sh: unknown command: ${cmd:-(none)} (server-start, stanza-create, check, first-backup, timers, take, info, archive-status)" >&2
     exit 2
     ;;
 esac
