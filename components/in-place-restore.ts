@@ -5,7 +5,7 @@
 // so a step is never applied twice for one id, even when the key is removed and re-added.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { backupCommand, leaderCommand, precheckCommand, replicaCommand, restoreRepositoryHost, restoredMember, stopCommand, RESTORE_STALL_SEC } from "../core/render/restore";
+import { flushCommand, backupCommand, leaderCommand, precheckCommand, replicaCommand, restoreRepositoryHost, restoredMember, stopCommand, RESTORE_STALL_SEC } from "../core/render/restore";
 import { ClusterSpec, Secrets } from "../core/spec";
 import { postgresMembers } from "../core/topology";
 import { desiredDynamicConfig } from "./patroni-dynamic-config";
@@ -40,7 +40,8 @@ export class InPlaceRestore extends pulumi.ComponentResource {
                 { conn: conns.get(node)!, what: `restore ${id}: ${stepName} on ${node}`, create, timeoutSec, ...(stdin !== undefined ? { stdin } : {}) },
                 { parent: this, dependsOn },
             );
-        const precheck = run(repo.name, "precheck", precheckCommand(spec), STOP_SEC, args.after);
+        const flushes = postgresMembers(spec).map((n) => run(n.name, "flush", flushCommand(spec), STOP_SEC, args.after));
+        const precheck = run(repo.name, "precheck", precheckCommand(spec), STOP_SEC, flushes);
         const stops = others.map((n) => run(n.name, "stop", stopCommand(spec), STOP_SEC, [precheck]));
         const leaderStop = run(leader.name, "stop", stopCommand(spec), STOP_SEC, [precheck, ...stops]);
         const stdin = pulumi.secret(args.secrets.apply((s) => JSON.stringify({ superuser: s.superuserPassword, replication: s.replicationPassword, dynamic: desiredDynamicConfig(spec) })));

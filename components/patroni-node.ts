@@ -34,8 +34,19 @@ export interface PatroniNodeArgs {
 /** Waits (server/patroni-wait.py) for the member's own REST API to report the expected role; prints the last state on failure. */
 export function patroniWaitScript(spec: ClusterSpec, node: NodeSpec, bootstrap: boolean, timeoutSec: number): string {
     const role = bootstrap ? "leader" : "replica";
+    // A bootstrap from another cluster's backup grows with the data: bounded by progress (the data directory's size).
+    const progress = restoresAtBootstrap(spec, bootstrap) ? ` --progress-dir ${shq(spec.postgres.dataDir)} --stall ${RESTORE_STALL_SEC}` : "";
     // Values reach the shell only as quoted words, even those validation already restricts.
-    return `python3 ${PATRONI_WAIT.path} --member ${shq(node.name)} --role ${role} --timeout ${timeoutSec} --cacert ${CA_CERT_PATH} ${shq(`${patroniApiUrl(spec, node)}/patroni`)}`;
+    return `python3 ${PATRONI_WAIT.path} --member ${shq(node.name)} --role ${role} --timeout ${timeoutSec} --cacert ${CA_CERT_PATH}${progress} ${shq(`${patroniApiUrl(spec, node)}/patroni`)}`;
+}
+
+/** The bootstrap member of a cluster made from a backup (pgha:backup.restoreFrom). */
+const restoresAtBootstrap = (spec: ClusterSpec, bootstrap: boolean): boolean => bootstrap && spec.backup?.restoreFrom !== undefined;
+
+/** How long pgha waits for Patroni after starting it: the restore of a bootstrap from a backup is bounded by progress instead. */
+export function patroniWaitSec(spec: ClusterSpec, bootstrap: boolean): number {
+    if (restoresAtBootstrap(spec, bootstrap)) return 24 * 3600;
+    return bootstrap ? 300 : 900;
 }
 
 export class PatroniNode extends pulumi.ComponentResource {
@@ -54,7 +65,7 @@ export class PatroniNode extends pulumi.ComponentResource {
         );
         // Not among the service's files: a new launcher must not restart a running Patroni.
         const dropIn = placeFile(conn, { file: renderPatroniDropIn(spec, PATRONI_RUN.path) }, { parent: this, dependsOn: [args.prep] });
-        const waitSec = args.bootstrap ? 300 : 900;
+        const waitSec = patroniWaitSec(spec, args.bootstrap);
         this.service = serviceUnit(
             `${node.name}:patroni`,
             {

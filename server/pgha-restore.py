@@ -1,6 +1,8 @@
 # pgha's in-place restore (pgha:restore), one step per host, run as root by
 # components/in-place-restore.ts in this order:
 #
+#   flush     (every member)     on the primary: one commit, so the archive holds a commit after
+#                                any past target (a time target is reached only at such a commit)
 #   precheck  (repository host)  the repository holds a backup the target can be reached from;
 #                                pgBackRest's check flushes the primary's WAL into the archive
 #   stop      (every member)     Patroni stopped, PostgreSQL down
@@ -125,6 +127,24 @@ def precheck(a):
     if problem is not None:
         fail("restore %s refused before anything was stopped: %s" % (a.id, problem))
     say("restore %s: %d backup(s) of %s, the oldest ending %s: the target %s can be reached" % (a.id, len(backups), a.stanza, utc(backups[0]["timestamp"]["stop"]), a.target))
+
+
+# ---------------------------------------------------------------------------- flush
+
+
+def flush(a):
+    if done_already(a.id, "flush"):
+        return
+    if not postgres_running(a.data_dir):
+        say("PostgreSQL does not run on this member: nothing to flush")
+        return
+    if psql(a, "select pg_is_in_recovery()") != "f":
+        say("this member is not the primary: nothing to flush")
+        return
+    # PostgreSQL stops a recovery to a time at the first commit after it: an idle cluster has
+    # none, and the replay would end with "recovery ended before configured recovery target was reached".
+    xid = psql(a, "select txid_current()")
+    say("the primary committed transaction %s, so a commit after the target is in the WAL" % xid)
 
 
 # ---------------------------------------------------------------------------- stop
@@ -258,7 +278,7 @@ def leader(a):
         return (state.startswith("f|"), state)
 
     wait_progress("the replay to %s" % a.target, replayed, a.stall)
-    timeline = psql(a, "select timeline_id from pg_control_checkpoint()")
+    timeline = int(psql(a, "select substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)") or "0", 16)
     say("PostgreSQL reached the target and was promoted (timeline %s)" % timeline)
     run(["python3", os.path.join(TOOLS_DIR, "pg-set-passwords.py"), a.socket_dir, str(a.port)], "role passwords", stdin=json.dumps({"superuser": secrets["superuser"], "replication": secrets["replication"]}), as_postgres=True)
     run(["runuser", "-u", "postgres", "--", pg_ctl, "-D", a.data_dir, "-m", "fast", "-w", "-t", "600", "stop"], "pg_ctl stop")
@@ -333,7 +353,7 @@ def replica(a):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="pgha-restore.py")
-    ap.add_argument("step", choices=["precheck", "stop", "leader", "backup", "replica"])
+    ap.add_argument("step", choices=["flush", "precheck", "stop", "leader", "backup", "replica"])
     ap.add_argument("--id", required=True)
     ap.add_argument("--stanza")
     ap.add_argument("--target", default="latest")
@@ -353,7 +373,7 @@ def main(argv=None):
     ap.add_argument("--repo-path", action="append", default=[])
     ap.add_argument("--stall", type=int, default=600)
     a = ap.parse_args(argv)
-    {"precheck": precheck, "stop": stop, "leader": leader, "backup": backup, "replica": replica}[a.step](a)
+    {"flush": flush, "precheck": precheck, "stop": stop, "leader": leader, "backup": backup, "replica": replica}[a.step](a)
 
 
 if __name__ == "__main__":

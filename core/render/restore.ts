@@ -1,6 +1,6 @@
 // The in-place restore (pgha:restore), as pure text: each host's step command
 // (server/pgha-restore.py) and the plan `pulumi preview` prints. The steps run in this
-// order: precheck on the repository host, stop on every member (the restored one last),
+// order: flush on every member, precheck on the repository host, stop on every member (the restored one last),
 // leader on the restored member, a full backup of the new timeline on the repository
 // host, replica on every other member.
 import { CA_CERT_PATH } from "../pki";
@@ -63,6 +63,11 @@ export function precheckCommand(spec: ClusterSpec): string {
     return step("precheck", spec, [`--stanza ${shq(b.stanza)}`, `--target-type ${r.target.type}`, `--target ${shq(targetText(r.target))}`, `--target-epoch ${targetEpoch(r.target)}`]);
 }
 
+/** On every member; only the primary commits (so the archive holds a commit after a past time target). */
+export function flushCommand(spec: ClusterSpec): string {
+    return step("flush", spec, [`--data-dir ${shq(spec.postgres.dataDir)}`, `--bin-dir ${shq(spec.postgres.binDir)}`, `--socket-dir ${POSTGRES_SOCKET_DIR}`, `--port ${spec.postgres.port}`]);
+}
+
 export function stopCommand(spec: ClusterSpec): string {
     return step("stop", spec, [`--data-dir ${shq(spec.postgres.dataDir)}`]);
 }
@@ -100,7 +105,7 @@ export function restorePlan(spec: ClusterSpec): string {
     const repo = b.repositories[0];
     return [
         `pgha:restore ${r.id}: this update restores cluster ${spec.clusterName} IN PLACE to ${targetText(r.target)}, from stanza ${b.stanza} in ${repo.host}:${repo.path}.`,
-        `  1. ${repo.host}: checks that a backup reaches the target (else nothing is stopped) and flushes the primary's WAL into the archive`,
+        `  1. the primary commits once and ${repo.host} checks that a backup reaches the target (else nothing is stopped), with the primary's WAL archived up to now`,
         `  2. stops Patroni and PostgreSQL on ${postgresMembers(spec)
             .map((n) => n.name)
             .join(", ")}: the cluster is down until step 4 ends`,

@@ -288,7 +288,16 @@ describe("pgha:restore (mocks): one chain of steps, after the rest of the update
     const deps = (n: string) => tree.get(n)!.deps;
 
     test("the steps: precheck on the repository host, stop everywhere, leader on the bootstrap member, a backup, the replicas", () => {
-        expect(steps(tree)).toEqual(["backup1:restore-backup", "backup1:restore-precheck", "pg1:restore-leader", "pg1:restore-stop", "pg2:restore-replica", "pg2:restore-stop"]);
+        expect(steps(tree)).toEqual([
+            "backup1:restore-backup",
+            "backup1:restore-precheck",
+            "pg1:restore-flush",
+            "pg1:restore-leader",
+            "pg1:restore-stop",
+            "pg2:restore-flush",
+            "pg2:restore-replica",
+            "pg2:restore-stop",
+        ]);
         expect(steps(plain)).toEqual([]);
     });
 
@@ -299,8 +308,9 @@ describe("pgha:restore (mocks): one chain of steps, after the rest of the update
         expect(deps("backup1:restore-backup")).toEqual(["pg1:restore-leader"]);
         expect(deps("pg2:restore-replica")).toEqual(["backup1:restore-backup"]);
         expect(deps("pgsql:verify")).toEqual(expect.arrayContaining(["pg1:restore-leader", "backup1:restore-backup", "pg2:restore-replica"]));
-        // The precheck waits for everything else of the update (the first backup and the members included).
-        expect(deps("backup1:restore-precheck")).toEqual(expect.arrayContaining(["pg1:patroni", "pg2:patroni", "backup1:first-full-backup", "pgsql:dynamic-config"]));
+        // The flushes wait for everything else of the update (the first backup and the members included); the precheck for them.
+        expect(deps("pg1:restore-flush")).toEqual(expect.arrayContaining(["pg1:patroni", "pg2:patroni", "backup1:first-full-backup", "pgsql:dynamic-config"]));
+        expect(deps("backup1:restore-precheck")).toEqual(["pg1:restore-flush", "pg2:restore-flush"]);
     });
 
     test("the commands carry the id, the target in UTC and its epoch; secrets travel only on the leader step's stdin", () => {

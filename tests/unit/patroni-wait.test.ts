@@ -90,7 +90,11 @@ const openssl3 = (spawnSync("openssl", ["version"], { encoding: "utf8" }).stdout
         const t0 = Date.now();
         const r = await wait(true, 3);
         expect(Date.now() - t0).toBeGreaterThanOrEqual(3000);
-        expect(r).toEqual({ status: 1, stdout: "", stderr: "pgha: pg1 is not the leader after 3 s: role/state/replication: replica running streaming\njournalctl -u patroni -n 15 --no-pager\n" });
+        expect(r).toEqual({
+            status: 1,
+            stdout: "",
+            stderr: "pgha: pg1 is not the leader after 3 s: role/state/replication: replica running streaming\nPatroni's log (last 15 lines):\njournalctl -u patroni -n 400 --no-pager\n",
+        });
     });
 
     test("an API that does not answer: unreachable, with the error", async () => {
@@ -104,7 +108,58 @@ const openssl3 = (spawnSync("openssl", ["version"], { encoding: "utf8" }).stdout
         const r = await wait(false, 0, closed);
         expect(r.status).toBe(1);
         expect(r.stderr).toMatch(
-            /^pgha: pg1 is not a streaming replica after 0 s: role\/state\/replication: unreachable URLError <urlopen error \[Errno 111\] Connection refused>\njournalctl -u patroni/,
+            /^pgha: pg1 is not a streaming replica after 0 s: role\/state\/replication: unreachable URLError <urlopen error \[Errno 111\] Connection refused>\nPatroni's log \(last 15 lines\):\njournalctl -u patroni/,
         );
+    });
+    /** A run of the tool itself with extra argv, and stand-ins for systemctl (NRestarts from a counter file) and journalctl (FATAL lines). */
+    /** The tool run asynchronously (the stand-in API answers from this same process). */
+    const runAsync = (argv: string[], binDir: string) =>
+        new Promise<{ status: number | null; stderr: string }>((resolve) => {
+            const env = { ...process.env, PATH: `${binDir}:${process.env.PATH}`, PYTHONDONTWRITEBYTECODE: "1" };
+            const c = spawn("python3", [path.join(SERVER_DIR, TOOL), "--member", "pg1", "--role", "leader", "--cacert", path.join(dir, "ca.crt"), ...argv, `https://127.0.0.1:${port}/patroni`], {
+                env,
+                stdio: ["ignore", "ignore", "pipe"],
+            });
+            let stderr = "";
+            c.stderr.on("data", (d) => (stderr += d));
+            c.on("close", (status) => resolve({ status, stderr }));
+        });
+    const run = (argv: string[], restartsFile: string, waitSec: number) => {
+        const bin = path.join(dir, "bin2");
+        fs.mkdirSync(bin, { recursive: true });
+        // Each call of `systemctl show -p NRestarts` says one more restart: a Patroni that keeps crashing.
+        fs.writeFileSync(path.join(bin, "systemctl"), `#!/bin/sh\nn=$(cat ${restartsFile}); echo $((n+1)) >${restartsFile}; echo $n\n`, { mode: 0o755 });
+        fs.writeFileSync(
+            path.join(bin, "journalctl"),
+            `#!/bin/sh\necho "INFO: trying to bootstrap"\necho "FATAL:  recovery ended before configured recovery target was reached"\necho "INFO: removing initialize key"\n`,
+            {
+                mode: 0o755,
+            },
+        );
+        return runAsync(["--timeout", String(waitSec), ...argv], bin);
+    };
+
+    test("a Patroni that systemd keeps restarting ends the wait at once, with the FATAL lines of its log", async () => {
+        answer = JSON.stringify({ role: "uninitialized", state: "stopped" });
+        const counter = path.join(dir, "restarts");
+        fs.writeFileSync(counter, "5");
+        const t0 = Date.now();
+        const r = await run([], counter, 60);
+        expect(Date.now() - t0).toBeLessThan(15_000);
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(/^pgha: pg1: Patroni exited and was restarted 3 times while pgha waited for it to be the leader; last state: uninitialized stopped -\n/);
+        expect(r.stderr).toContain("errors in Patroni's log (last 1):\nFATAL:  recovery ended before configured recovery target was reached\n");
+    });
+
+    test("--progress-dir: the wait fails after --stall seconds without a change of state or size", async () => {
+        answer = JSON.stringify({ role: "uninitialized", state: "creating replica" });
+        const data = fs.mkdtempSync(path.join(dir, "data-"));
+        const t0 = Date.now();
+        // bin: the journalctl stand-in only; systemctl there is absent, so restarts are unknown.
+        const r = await runAsync(["--timeout", "60", "--progress-dir", data, "--stall", "3"], path.join(dir, "bin"));
+        expect(Date.now() - t0).toBeGreaterThanOrEqual(3000);
+        expect(Date.now() - t0).toBeLessThan(15_000);
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(/^pgha: pg1 is not the leader: no progress for 3 s \(state: uninitialized creating replica -; .* holds 0 bytes\)\n/);
     });
 });
