@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { PLACEHOLDER_SECRETS } from "../core/render/file";
 import { renderPatroniDropIn } from "../core/render/patroni";
 import { renderPatroniConfigWithBackup } from "../core/render/pgbackrest";
+import { RESTORE_STALL_SEC } from "../core/render/restore";
 import { ClusterSpec, NodeSpec, Secrets } from "../core/spec";
 import { patroniApiUrl } from "../core/topology";
 import { CA_CERT_PATH } from "../core/pki";
