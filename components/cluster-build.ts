@@ -112,13 +112,15 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
             ),
         ]),
     );
+    // A cluster made from another cluster's backup: this stack's passwords before any replica authenticates.
+    const restoredRoles = spec.backup?.restoreFrom ? [roles.afterRestore(leader.name, first.service)] : [];
     const backup = spec.backup ? new BackupRepository(`${spec.clusterName}-backup`, { spec, conns, nodes: pgbackrest, primary: first.service }, { parent }) : undefined;
     // Settings reach the DCS once the leader runs and before any replica clones,
     // so replicas start with them; later edits re-apply only this resource.
     // Archiving (pgha:backup) starts once the stanza exists.
     const dynamic = new PatroniDynamicConfig(
         `${spec.clusterName}-dynamic-config`,
-        { spec, conn: conns.get(leader.name)!, after: [first.service, preps.get(leader.name)!, ...(backup?.stanzas ?? [])] },
+        { spec, conn: conns.get(leader.name)!, after: [first.service, preps.get(leader.name)!, ...(backup?.stanzas ?? []), ...restoredRoles] },
         { parent },
     );
     for (const node of nodesWithRole(spec, "postgres").filter((n) => n.name !== leader.name)) {

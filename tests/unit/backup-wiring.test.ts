@@ -332,3 +332,29 @@ describe("pgha:restore (mocks): one chain of steps, after the rest of the update
         expect(changedSince(plain, tree)).toEqual(["pgsql:verify"]);
     });
 });
+
+describe("pgha:backup.restoreFrom (mocks): a new cluster from another cluster's backup", () => {
+    let tree: Map<string, Registered>;
+    let plain: Map<string, Registered>;
+    beforeAll(async () => {
+        plain = await withBackup();
+        tree = await withBackup(backupWith((v) => (v.backup.restoreFrom = { stanza: "prod", target: "2026-11-30T04:10:00Z" })));
+    });
+
+    test("the bootstrap member's wait is bounded by the data directory's growth; the replicas' is unchanged", () => {
+        const first = String(tree.get("pg1:patroni")!.inputs.create);
+        expect(first).toContain(`--progress-dir '\\''/var/lib/postgresql/15/pgsql'\\'' --stall 600`);
+        // Their config.yml differs (its bootstrap section), so only the digest line may.
+        const noDigest = (t: Map<string, Registered>) => String(t.get("pg2:patroni")!.inputs.create).replace(/# patroni config [0-9a-f]+/, "");
+        expect(noDigest(tree)).toEqual(noDigest(plain));
+    });
+
+    test("this stack's role passwords are set again on the restored leader, before the dynamic config and so before any replica", () => {
+        const step = tree.get("pg1:restored-role-passwords")!;
+        expect(step.deps).toEqual(["pg1:patroni"]);
+        expect(tree.get("pgsql:dynamic-config")!.deps).toContain("pg1:restored-role-passwords");
+        expect(texts(step)).not.toContain(FAKE_SECRETS.superuserPassword);
+        expect(JSON.stringify(step.inputs.stdin)).toContain(FAKE_SECRETS.replicationPassword);
+        expect(plain.has("pg1:restored-role-passwords")).toBe(false);
+    });
+});
