@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // A write probe through the front door: one acknowledged INSERT every 200 ms
 // with psql (a real client), until SIGTERM/SIGINT; then prints JSON:
-// {"writes":N,"failed":N,"longestOutageMs":N,"ids":[acknowledged ids...]}.
+// {"writes":N,"failed":N,"longestOutageMs":N,"ids":[acknowledged ids...],"ackedAtMs":[when each was acknowledged]}.
 // The longest outage is the longest time between two acknowledged writes.
 //   PGPASSWORD=... node scripts/write-probe.js <host> <port> [intervalMs]
 "use strict";
@@ -18,6 +18,7 @@ process.on("SIGINT", () => (stop = true));
 
 const run = Date.now();
 const acked = [];
+const ackedAt = [];
 let failed = 0;
 let lastOk = undefined;
 let longest = 0;
@@ -33,9 +34,10 @@ let longest = 0;
             if (lastOk !== undefined) longest = Math.max(longest, now - lastOk);
             lastOk = now;
             acked.push(id);
+            ackedAt.push(now);
         } else failed++;
         const wait = interval - (Date.now() - started);
         if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
-    process.stdout.write(JSON.stringify({ run, writes: acked.length, failed, longestOutageMs: longest, ids: acked }) + "\n");
+    process.stdout.write(JSON.stringify({ run, writes: acked.length, failed, longestOutageMs: longest, ids: acked, ackedAtMs: ackedAt }) + "\n");
 })();

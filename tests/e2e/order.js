@@ -5,7 +5,7 @@
 const path = require("path");
 const Sequencer = require("@jest/test-sequencer").default;
 
-const ORDER = ["toolchain", "preview", "cluster", "platforms", "security", "day2", "library", "drill"];
+const ORDER = ["toolchain", "preview", "cluster", "platforms", "backup", "security", "day2", "library", "drill"];
 const rank = (test) => {
     const i = ORDER.indexOf(path.basename(test.path).replace(/\.e2e\.test\.ts$/, ""));
     return i < 0 ? ORDER.length : i;
