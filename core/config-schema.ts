@@ -461,6 +461,19 @@ const calendar = text(calendarProblem, 128);
 const RESTORE_POINT_RE = /^[A-Za-z0-9_.-]{1,63}$/;
 const XID_RE = /^[0-9]{1,20}$/;
 /** ISO 8601 with a zone: 2025-01-31T12:00:00Z, 2025-01-31 12:00:00+01:00, seconds and a fraction optional. */
+/**
+ * An unquoted ISO 8601 time in a stack file (`target: 2025-01-31T12:00:00Z`) is a YAML
+ * timestamp: Pulumi hands it over in Go's form, "2025-01-31 12:00:00 +0000 UTC". That form,
+ * back to ISO 8601 (its zone name is only a label of the offset); anything else unchanged.
+ */
+export function fromYamlTimestamp(s: string): string {
+    const m = /^([0-9]{4}-[0-9]{2}-[0-9]{2}) ([0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]+)? ([+-][0-9]{2})([0-9]{2}) [A-Za-z0-9+-]+$/.exec(s);
+    if (m === null) return s;
+    // PostgreSQL's recovery_target_time reads microseconds at most.
+    const fraction = m[3] === undefined ? "" : m[3].slice(0, 7);
+    return `${m[1]}T${m[2]}${fraction}${m[4]}:${m[5]}`;
+}
+
 const ISO_TIME_RE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}(?::?[0-9]{2})?)$/;
 
 export type RestoreTargetKind = "latest" | "time" | "name" | "xid";
@@ -471,7 +484,7 @@ export type ParsedRestoreTarget = { type: "latest" } | { type: "time"; time: str
  * pgBackRest's --target read ("2025-01-31 11:00:00+00"), or undefined when it is not a valid time.
  */
 export function normaliseTargetTime(s: string): string | undefined {
-    const m = ISO_TIME_RE.exec(s);
+    const m = ISO_TIME_RE.exec(fromYamlTimestamp(s));
     if (m === null) return undefined;
     const [y, mo, d, h, mi, sec] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? "00"].map(Number);
     const fraction = m[7] ?? "";

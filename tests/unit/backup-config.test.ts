@@ -266,16 +266,26 @@ describe("restore targets", () => {
         ["2025-01-31T23:30:00-0230", "2025-02-01 02:00:00+00"],
         ["2024-02-29T12:00:00.123456Z", "2024-02-29 12:00:00.123456+00"],
         ["2025-12-31T23:59:59-05", "2026-01-01 04:59:59+00"],
+        // Unquoted in a stack file, a time is a YAML timestamp, which Pulumi passes on in Go's form.
+        ["2026-11-30 04:51:00 +0000 UTC", "2026-11-30 04:51:00+00"],
+        ["2026-11-30 05:51:00.25 +0100 +0100", "2026-11-30 04:51:00.25+00"],
+        ["2026-11-30 04:51:00.123456789 +0000 UTC", "2026-11-30 04:51:00.123456+00"],
     ])("%s is %s", (input, utc) => {
         expect(normaliseTargetTime(input)).toBe(utc);
     });
 
-    test.each(["2025-02-29T12:00:00Z", "2025-01-31T24:00:00Z", "2025-01-31T12:60:00Z", "2025-01-31T12:00:00", "2025-01-31", "2025-01-31T12:00:00+15:00", "31.01.2025 12:00 UTC"])(
-        "%s is not a valid time",
-        (input) => {
-            expect(normaliseTargetTime(input)).toBeUndefined();
-        },
-    );
+    test.each([
+        "2025-02-29T12:00:00Z",
+        "2025-01-31T24:00:00Z",
+        "2025-01-31T12:60:00Z",
+        "2025-01-31T12:00:00",
+        "2025-01-31",
+        "2025-01-31T12:00:00+15:00",
+        "31.01.2025 12:00 UTC",
+        "2026-11-30 04:51:00 UTC",
+    ])("%s is not a valid time", (input) => {
+        expect(normaliseTargetTime(input)).toBeUndefined();
+    });
 
     test("names and transaction ids (for a new cluster only)", () => {
         const all = ["latest", "time", "name", "xid"] as const;
