@@ -31,6 +31,20 @@ def get_json(url):
     return json.loads(text)
 
 
+def current_config(seconds=120):
+    """GET /config. Patroni answers 502 while the DCS holds no configuration yet: right after a
+    cluster bootstraps from a backup or an in-place restore empties the DCS, its leader writes it
+    within a loop or two; so 502 is retried, for `seconds` at most."""
+    deadline = time.time() + seconds
+    while True:
+        status, text = call("GET", api + "/config")
+        if status == 200:
+            return json.loads(text)
+        if status != 502 or time.time() >= deadline:
+            raise SystemExit("pgha: GET %s/config answered %s: %s" % (api, status, text[:300]))
+        time.sleep(2)
+
+
 def patch_for(current, want):
     """The smallest PATCH turning `current` into `want`; parameters no longer wanted are reset (None)."""
     out = {}
@@ -99,7 +113,7 @@ def main():
             raise SystemExit("pgha: the leader %s is being removed, but no remaining member is running to take over" % leaving["name"])
         switchover(leaving, cands[0])
 
-    current = get_json(api + "/config")
+    current = current_config()
     patch = patch_for(current, desired)
     loop_wait = int(desired.get("loop_wait", 10))
     if patch:

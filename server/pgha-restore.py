@@ -285,26 +285,10 @@ def leader(a):
     run(["systemctl", "start", "patroni"], "systemctl start patroni")
     # Patroni finds a data directory and no cluster in the DCS: it takes the data over and leads.
     run(["python3", os.path.join(TOOLS_DIR, "patroni-wait.py"), "--member", a.member, "--role", "leader", "--timeout", "300", "--cacert", a.cacert, "%s/patroni" % a.api], "wait for the leader")
-    # Patroni writes the cluster's configuration into the emptied DCS a loop after it leads.
-    wait_config(a, 120)
+    # patroni-dcs-apply.py waits while the emptied DCS holds no configuration (Patroni writes it a loop after it leads).
     print(run(["python3", os.path.join(TOOLS_DIR, "patroni-dcs-apply.py"), a.api], "the dynamic configuration", stdin=secrets["dynamic"]).strip(), flush=True)
     mark_done(a.id)
     say("restore %s: %s leads the restored cluster" % (a.id, a.member))
-
-
-def wait_config(a, seconds):
-    """Waits until GET /config answers 200 (Patroni answers 502 while the DCS holds no configuration)."""
-    deadline = time.monotonic() + seconds
-    ctx = ssl.create_default_context(cafile=a.cacert)
-    while True:
-        try:
-            urllib.request.urlopen("%s/config" % a.api, timeout=3, context=ctx).read()
-            return
-        except Exception as e:  # noqa: BLE001 (any failure is "not yet")
-            last = e
-        if time.monotonic() > deadline:
-            fail("Patroni on %s has no cluster configuration in the DCS %d s after it leads: %s" % (a.member, seconds, last))
-        time.sleep(POLL_SEC)
 
 
 def tail(path, n=20):
