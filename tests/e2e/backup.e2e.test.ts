@@ -15,14 +15,18 @@ const DR_STACK = "e2e-backup-dr";
 const VIP = "198.18.0.100";
 const ROLES = "--roles=lab1=etcd+postgres+haproxy+keepalived,lab2=etcd+postgres+haproxy+keepalived,lab3=etcd,lab4=backup";
 const ARCHIVE_TIMEOUT = 10;
-const DATA = "/var/lib/postgresql/17/pgsql";
+// npm test runs it on Debian 13; PGHA_E2E_BACKUP_RELEASE=bookworm runs the same suite on Debian 12
+// (PostgreSQL 15, Patroni 3.0.2, pgBackRest 2.45).
+const RELEASE = process.env.PGHA_E2E_BACKUP_RELEASE ?? "trixie";
+const PG = RELEASE === "bookworm" ? 15 : 17;
+const DATA = `/var/lib/postgresql/${PG}/pgsql`;
 const REPO = "/var/lib/pgbackrest";
 const step = steps();
 let password = "";
 /** The restore target of the in-place restore and of the new cluster: 100 rows before it, 50 after. */
 let target = "";
 
-labStackLifecycle(STACK, 4, [ROLES, "--backup=lab4"], ["--release", "trixie"]);
+labStackLifecycle(STACK, 4, [ROLES, "--backup=lab4"], ["--release", RELEASE]);
 
 function editStack(stack: string, edit: (config: Record<string, any>) => void): void {
     const file = path.join(ROOT, `Pulumi.${stack}.yaml`);
@@ -42,7 +46,8 @@ const postmasterStart = (host: string) => ssh(host, `cd / && runuser -u postgres
 function healthy(host: string, members: string[]): boolean {
     const list = patronictlList(host);
     const leaders = list.filter((m) => m.Role === "Leader" && m.State === "running");
-    const streaming = list.filter((m) => m.Role === "Replica" && m.State === "streaming");
+    // Patroni 3.0.2 (Debian 12) reports a streaming replica as "running".
+    const streaming = list.filter((m) => m.Role === "Replica" && (m.State === "streaming" || (RELEASE === "bookworm" && m.State === "running")));
     return leaders.length === 1 && streaming.length === members.length - 1 && list.length === members.length;
 }
 
@@ -200,7 +205,7 @@ step(
                 timeoutSec: 600,
             });
             const opts = `-c port=5499 -c listen_addresses='' -c unix_socket_directories=/tmp -c archive_mode=off -c ssl=off -c hba_file=${scratch}/pg_hba.conf`;
-            ssh("lab2", `cd / && runuser -u postgres -- /usr/lib/postgresql/17/bin/pg_ctl -D ${scratch} -l /tmp/pgha-scratch.log -w -t 300 -o "${opts}" start`, { timeoutSec: 400 });
+            ssh("lab2", `cd / && runuser -u postgres -- /usr/lib/postgresql/${PG}/bin/pg_ctl -D ${scratch} -l /tmp/pgha-scratch.log -w -t 300 -o "${opts}" start`, { timeoutSec: 400 });
             const q = (s: string) => ssh("lab2", `cd / && runuser -u postgres -- psql -h /tmp -p 5499 -AtXc "${s}"`).stdout.trim();
             await waitFor("the scratch copy promoted", 300, () => (q("select pg_is_in_recovery()") === "f" ? true : undefined));
             const restored = new Set(q(`select id from pgha_probe where run = ${written.run}`).split("\n").filter(Boolean).map(Number));
@@ -212,7 +217,7 @@ step(
             expect(due.length).toBeGreaterThan(50);
             expect(due.filter((id) => !restored.has(id))).toEqual([]);
         } finally {
-            ssh("lab2", `cd / && runuser -u postgres -- /usr/lib/postgresql/17/bin/pg_ctl -D ${scratch} -m immediate stop; rm -rf ${scratch}`, { allowFail: true });
+            ssh("lab2", `cd / && runuser -u postgres -- /usr/lib/postgresql/${PG}/bin/pg_ctl -D ${scratch} -m immediate stop; rm -rf ${scratch}`, { allowFail: true });
         }
         lab("start", "lab1");
         await waitFor("lab1 leads again", 180, () => (patronictlList("lab1").some((m) => m.Member === "lab1" && m.Role === "Leader" && m.State === "running") ? true : undefined));
