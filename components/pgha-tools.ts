@@ -5,8 +5,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { RenderedFile } from "../core/render/file";
+import { TOOLS_DIR } from "../core/shell";
 
-export const TOOLS_DIR = "/usr/local/libexec/pgha";
+export { TOOLS_DIR };
 
 /** The folder holding the programs, in this checkout. */
 export const SERVER_DIR = path.resolve(__dirname, "..", "server");

@@ -6,6 +6,7 @@
 import * as crypto from "crypto";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { shq } from "../core/shell";
 import { NodeSpec } from "../core/spec";
 
 export interface NodeConnection {
@@ -36,9 +37,8 @@ export function sha256(text: string): string {
 }
 
 /** Single-quote a string for POSIX shells. */
-export function shq(s: string): string {
-    return `'${s.replace(/'/g, `'\\''`)}'`;
-}
+// Quoting lives in the core (its renderers quote too); the components import it from here.
+export { shq };
 
 /**
  * Wraps a bash script body into the command text sent over SSH: strict mode,

@@ -7,9 +7,10 @@ import { KEEPALIVED_PASS_LENGTH, secretValueProblem } from "../config-secrets";
 import { PLACEHOLDER_SECRETS, RenderedFile, file, requireRole } from "./file";
 import { renderTemplate } from "./templates";
 import { PROFILES } from "../profiles";
+import { TOOLS_DIR } from "../shell";
 
 export const KEEPALIVED_CONFIG_PATH = "/etc/keepalived/keepalived.conf";
-export const HAPROXY_CHECK_SCRIPT_PATH = "/usr/local/libexec/pgha/check-haproxy.sh";
+export const HAPROXY_CHECK_SCRIPT_PATH = `${TOOLS_DIR}/check-haproxy.sh`;
 /** The user keepalived runs the check as; it must exist (the component creates it). */
 export const KEEPALIVED_SCRIPT_USER = "keepalived_script";
 

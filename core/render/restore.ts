@@ -4,20 +4,19 @@
 // leader on the restored member, a full backup of the new timeline on the repository
 // host, replica on every other member.
 import { CA_CERT_PATH } from "../pki";
+import { TOOLS_DIR, shq } from "../shell";
 import { ClusterSpec, NodeSpec, RestoreTarget, nodesWithRole } from "../spec";
 import { bootstrapNode, patroniApiUrl, postgresMembers } from "../topology";
 import { POSTGRES_SOCKET_DIR } from "./patroni";
 import { localRepositories, restoreTargetOptions } from "./pgbackrest";
 
-export const RESTORE_TOOL = "/usr/local/libexec/pgha/pgha-restore.py";
+export const RESTORE_TOOL = `${TOOLS_DIR}/pgha-restore.py`;
 
 /** How long a restore step may see no progress (bytes restored, WAL replayed, replica copied) before it fails. */
 export const RESTORE_STALL_SEC = 600;
 
 /** The pre-restore data directory, kept aside on the restored member. */
 export const asideDir = (spec: ClusterSpec, id: string): string => `${spec.postgres.dataDir}.pre-restore-${id}`;
-
-const shq = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 function restoreOf(spec: ClusterSpec) {
     const r = spec.restore;
