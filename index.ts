@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
 import { formatConfigErrors, parseClusterConfig, readRawConfig } from "./core/config";
 import { SecretName } from "./core/spec";
+import { vipByKeepalived } from "./core/topology";
 import { ClusterConfigArgs, PostgresHaCluster } from "./components";
 
 const all = pulumi.runtime.allConfig();
@@ -33,7 +34,7 @@ const cluster = new PostgresHaCluster(spec.clusterName, {
     config: clusterConfig as unknown as ClusterConfigArgs,
     superuserPassword: secret("superuserPassword"),
     replicationPassword: secret("replicationPassword"),
-    ...(spec.vip ? { keepalivedPassword: secret("keepalivedPassword") } : {}),
+    ...(vipByKeepalived(spec) ? { keepalivedPassword: secret("keepalivedPassword") } : {}),
     ...(all["pgha:restApiPassword"] ? { restApiPassword: config.requireSecret("restApiPassword") } : {}),
     ...(all["pgha:sshPrivateKey"] ? { sshPrivateKey: config.requireSecret("sshPrivateKey") } : {}),
     // Never generated (core/config-secrets.ts); only as secret stdin to the repository hosts.

@@ -7,7 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterSpec, Secrets, nodesWithRole } from "../core/spec";
 import { formatConfigErrors } from "../core/config-errors";
-import { bootstrapNode, clusterEndpoints, connectionString } from "../core/topology";
+import { bootstrapNode, clusterEndpoints, connectionString, vipByKeepalived, vipFollowsLeader } from "../core/topology";
 import { CertificateStatus } from "../core/pki";
 import { renderDeleteDataMarker } from "../core/render/data-policy";
 import { BackupRepository, BackupSummary, PgbackrestNode, backupSummary } from "./backup-repository";
@@ -18,6 +18,7 @@ import { HaproxyBalancer } from "./haproxy-balancer";
 import { HostPrep } from "./host-prep";
 import { InPlaceRestore } from "./in-place-restore";
 import { KeepalivedPair } from "./keepalived-pair";
+import { VipManager } from "./vip-manager";
 import { PatroniDynamicConfig } from "./patroni-dynamic-config";
 import { PatroniNode } from "./patroni-node";
 import { PostgresRoles } from "./postgres-roles";
@@ -149,13 +150,17 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
         (node) =>
             new HaproxyBalancer(`${node.name}-haproxy`, { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, after: [...members, dynamic.applied], tls: tls.get(node.name)! }, { parent }),
     );
-    const keepalived = spec.vip ? new KeepalivedPair(`${spec.clusterName}-keepalived`, { spec, conns, preps, secrets, after: balancers.map((b) => b.service) }, { parent }) : undefined;
+    const keepalived = vipByKeepalived(spec) ? new KeepalivedPair(`${spec.clusterName}-keepalived`, { spec, conns, preps, secrets, after: balancers.map((b) => b.service) }, { parent }) : undefined;
+
+    // pgha:vip.manager vip-manager: the VIP follows the leader, once every member runs.
+    const vipManager = vipFollowsLeader(spec) ? new VipManager(`${spec.clusterName}-vip-manager`, { spec, conns, preps, tls, after: [...members, dynamic.applied] }, { parent }) : undefined;
+    const vipServices = [...(keepalived?.services ?? []), ...(vipManager?.services ?? [])];
 
     // pgha:restore: once the rest of the update is done; the verification then checks the restored cluster.
     const restore = spec.restore
         ? new InPlaceRestore(
               `${spec.clusterName}-restore`,
-              { spec, conns, secrets, after: [...members, dynamic.applied, ...balancers.map((b) => b.service), ...(keepalived?.services ?? []), ...(backup?.ready ?? [])] },
+              { spec, conns, secrets, after: [...members, dynamic.applied, ...balancers.map((b) => b.service), ...vipServices, ...(backup?.ready ?? [])] },
               { parent },
           )
         : undefined;
@@ -166,7 +171,7 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
             conn: conns.get(leader.name)!,
             superuserPassword: secrets.apply((s) => s.superuserPassword),
             // The leader's HostPrep: it installs pgha-verify.py there.
-            after: [...members, dynamic.applied, ...balancers.map((b) => b.service), ...(keepalived?.services ?? []), preps.get(leader.name)!, ...(backup?.ready ?? []), ...(restore?.done ?? [])],
+            after: [...members, dynamic.applied, ...balancers.map((b) => b.service), ...vipServices, preps.get(leader.name)!, ...(backup?.ready ?? []), ...(restore?.done ?? [])],
         },
         { parent },
     );

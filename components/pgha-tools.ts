@@ -61,3 +61,6 @@ export const RESTORE_STEPS = tool("pgha-restore.py");
 
 /** On the nodes running a pgBackRest server (PostgreSQL nodes and repository hosts), only while pgha:backup is set. */
 export const PGBACKREST_NODE_TOOLS: readonly RenderedFile[] = [PGBACKREST_STEPS, RESTORE_STEPS];
+
+/** Puts the VIP on this node while its Patroni member leads (a service, see the script). pgha:vip.manager vip-manager only. */
+export const VIP_MANAGER = tool("pgha-vip-manager.py");

@@ -13,10 +13,11 @@ import { CertificateStatus, certificateGenerations } from "../core/pki";
 import { ClusterSpec, SECRET_NAMES, Secrets, nodesWithRole } from "../core/spec";
 import { defaultPostgresVersion, platformLabel, platformOf } from "../core/platforms";
 import { readOsReleases } from "./host-facts";
-import { ClusterShape, clusterShape, unsafeTransitions } from "../core/transitions";
+import { ClusterShape, clusterShape, transitionNotes, unsafeTransitions } from "../core/transitions";
 import { BuiltCluster, ClusterBuildArgs, buildCluster } from "./cluster-build";
 import { BackupSummary } from "./backup-repository";
 import { restorePlan } from "../core/render/restore";
+import { vipByKeepalived } from "../core/topology";
 
 /** One server, as in `pgha:nodes[]`. Its address and host key may be Outputs of other resources. */
 export interface NodeArgs {
@@ -195,6 +196,7 @@ export function guardedSpec(config: Record<string, unknown>, args: PostgresHaClu
     if (unsafe.length > 0) throw new pulumi.RunError(formatConfigErrors(unsafe));
     // A restore this stack has not applied yet: say what it does and what is lost, at preview and up.
     if (spec.restore !== undefined && previous.clusterShape?.restoreId !== spec.restore.id) pulumi.log.warn(restorePlan(spec));
+    for (const note of transitionNotes(previous.clusterShape, spec)) pulumi.log.warn(note);
     return spec;
 }
 
@@ -231,7 +233,7 @@ function validatedSpec(config: Record<string, unknown>, args: PostgresHaClusterA
             secrets: withoutUndefined({
                 superuserPassword: given(args.superuserPassword),
                 replicationPassword: given(args.replicationPassword),
-                keepalivedPassword: config.vip === undefined ? undefined : given(args.keepalivedPassword),
+                keepalivedPassword: config.vip === undefined || (config.vip as { manager?: unknown }).manager === "vip-manager" ? undefined : given(args.keepalivedPassword),
                 sshPrivateKey: given(args.sshPrivateKey, "-----BEGIN OPENSSH PRIVATE KEY-----\n-----END OPENSSH PRIVATE KEY-----"),
                 // A stand-in of valid form: the value itself is checked in backupCipherPassphraseOf.
                 backupCipherPassphrase: given(args.backupCipherPassphrase, "given-but-not-read-here"),
@@ -251,15 +253,15 @@ function secretsOf(args: PostgresHaClusterArgs, spec: ClusterSpec): pulumi.Outpu
     const values: Record<string, pulumi.Output<string>> = {
         superuserPassword: superuser,
         replicationPassword: pulumi.output(args.replicationPassword),
-        keepalivedPassword: spec.vip ? pulumi.output(args.keepalivedPassword ?? "") : pulumi.output(""),
+        keepalivedPassword: vipByKeepalived(spec) ? pulumi.output(args.keepalivedPassword ?? "") : pulumi.output(""),
         restApiPassword: args.restApiPassword !== undefined ? pulumi.output(args.restApiPassword) : superuser.apply(deriveRestApiPassword),
     };
     return pulumi.secret(
         pulumi.all(SECRET_NAMES.map((n) => values[n])).apply((vs) => {
             const s = Object.fromEntries(SECRET_NAMES.map((n, i) => [n, vs[i]])) as unknown as Secrets;
             // The same checks as for stack secrets; messages name the argument, never the value.
-            const given = { ...s, keepalivedPassword: spec.vip ? s.keepalivedPassword : undefined, restApiPassword: args.restApiPassword === undefined ? undefined : s.restApiPassword };
-            const check = checkSecrets({ secrets: withoutUndefined(given), generateMissing: false, hasVip: spec.vip !== undefined });
+            const given = { ...s, keepalivedPassword: vipByKeepalived(spec) ? s.keepalivedPassword : undefined, restApiPassword: args.restApiPassword === undefined ? undefined : s.restApiPassword };
+            const check = checkSecrets({ secrets: withoutUndefined(given), generateMissing: false, hasVip: vipByKeepalived(spec) });
             if (check.errors.length > 0) throw new pulumi.RunError(formatConfigErrors(check.errors));
             for (const w of check.warnings) pulumi.log.warn(w);
             return s;

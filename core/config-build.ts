@@ -1,7 +1,7 @@
 // Normalises a parsed (and fully checked) configuration into the ClusterSpec:
 // defaults that depend on other keys, node order, role order, ~ expansion.
 
-import { BackupSpec, BackupType, ClusterSpec, CompressType, NodeSpec, ROLES, RepositorySpec, RestoreSpec, RestoreTarget, Role } from "./spec";
+import { BackupSpec, BackupType, ClusterSpec, CompressType, NodeSpec, ROLES, RepositorySpec, RestoreSpec, RestoreTarget, Role, VipManager } from "./spec";
 import { ParsedConfig, ParsedNode, RestoreTargetKind, normalisePath, parseRestoreTarget } from "./config-schema";
 
 export const DEFAULT_PRIVATE_KEY_PATH = "~/.ssh/id_ed25519";
@@ -118,7 +118,7 @@ export function buildSpec(cfg: ParsedConfig, opts: BuildOptions): ClusterSpec {
             strictHostKeys: cfg.ssh.strictHostKeys,
         },
         nodes,
-        ...(cfg.vip !== undefined ? { vip: { ...cfg.vip } } : {}),
+        ...(cfg.vip !== undefined ? { vip: { ...cfg.vip, manager: cfg.vip.manager as VipManager } } : {}),
         postgres: {
             version,
             port: cfg.postgres.port,

@@ -87,6 +87,7 @@ function vipRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem[] {
         }
     }
     const vip = cfg.vip;
+    if (vip?.manager === "vip-manager") return [...vipManagerRules(vip, nodes)];
     if (vip === undefined) {
         if (keepalived.length > 0) {
             out.push({
@@ -120,6 +121,35 @@ function vipRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem[] {
                 message:
                     `${q(n.node.address)} is outside the VIP's subnet ${subnetOf(vip.address, vip.prefixLength)} ` +
                     `(${key(["vip", "address"])}, ${key(["vip", "prefixLength"])}); every keepalived node must share it`,
+            });
+        }
+    }
+    return out;
+}
+
+/** pgha:vip.manager vip-manager: the VIP follows the Patroni leader, so only PostgreSQL nodes hold it, and nothing else may claim it. */
+function vipManagerRules(vip: NonNullable<ParsedConfig["vip"]>, nodes: readonly IndexedNode[]): Problem[] {
+    const out: Problem[] = [];
+    const why = `${key(["vip", "manager"])} is vip-manager: the VIP follows the Patroni leader and clients reach PostgreSQL (and PgBouncer) on it directly`;
+    for (const n of nodes) {
+        if (n.roles.includes("keepalived"))
+            out.push({ path: nodePath(n.index, "roles"), message: `has the keepalived role, which would also claim the VIP; ${why}: remove the role, or set ${key(["vip", "manager"])} keepalived` });
+        if (n.roles.includes("haproxy"))
+            out.push({ path: nodePath(n.index, "roles"), message: `has the haproxy role, which the VIP would not lead to; ${why}: remove the role, or set ${key(["vip", "manager"])} keepalived` });
+    }
+    if (!isIPv4(vip.address)) return out;
+    for (const n of nodes) {
+        if (n.node.address === vip.address) out.push({ path: ["vip", "address"], message: `${q(vip.address)} is also the address of ${label(n)}` });
+    }
+    if (!(Number.isInteger(vip.prefixLength) && vip.prefixLength >= 1 && vip.prefixLength <= 32)) return out;
+    if (isNetworkOrBroadcast(vip.address, vip.prefixLength)) {
+        out.push({ path: ["vip", "address"], message: `${q(vip.address)} is the network or broadcast address of ${subnetOf(vip.address, vip.prefixLength)}` });
+    }
+    for (const n of withRole(nodes, "postgres")) {
+        if (isIPv4(n.node.address) && !sameSubnet(n.node.address, vip.address, vip.prefixLength)) {
+            out.push({
+                path: nodePath(n.index, "address"),
+                message: `${q(n.node.address)} is outside the VIP's subnet ${subnetOf(vip.address, vip.prefixLength)}; with vip-manager every postgres node may hold the VIP, so each must share it`,
             });
         }
     }

@@ -6,7 +6,7 @@
 // checks then still run and the user sees every problem in one go.
 
 import { z } from "zod";
-import { ROLES, Role } from "./spec";
+import { ROLES, Role, VIP_MANAGERS } from "./spec";
 import { PROFILES, PROFILE_NAMES } from "./profiles";
 import { isIPv4, parseCidr, unusableHostAddress } from "./net";
 
@@ -252,6 +252,8 @@ const vipSchema = z
         prefixLength: int(1, 32).default(24),
         interface: matching(INTERFACE_RE, "is not a valid interface name (1 to 15 of letters, digits, _ . : -)", 15).default("eth0"),
         virtualRouterId: int(1, 255).default(51),
+        // keepalived: the VIP follows a healthy HAProxy; vip-manager: the Patroni leader itself.
+        manager: text((s) => ((VIP_MANAGERS as readonly string[]).includes(s) ? undefined : `${q(s)} is not a VIP manager (expected one of ${VIP_MANAGERS.join(", ")})`)).default("keepalived"),
     })
     .strict();
 

@@ -55,6 +55,7 @@ export interface SecretsInput {
     /** Keys the stack stores encrypted; undefined when the caller cannot tell. */
     readonly markedSecret?: ReadonlySet<string>;
     readonly generateMissing: boolean;
+    /** A VIP held by keepalived (pgha:vip with manager keepalived): keepalivedPassword is needed. */
     readonly hasVip: boolean;
     /** pgha:backup is set with encryption (the default): pgha:backupCipherPassphrase is required, never generated. */
     readonly backupEncryption?: boolean;
@@ -104,7 +105,7 @@ export function checkSecrets(input: SecretsInput): SecretsCheck {
             warnings.push(`${key([name])}: set but unused, as ${input.hasBackup === true ? `${key(["backup", "encryption"])} is false` : `there is no ${key(["backup"])}`}`);
         }
         if (name === "keepalivedPassword") {
-            if (!input.hasVip) warnings.push(`${key([name])}: set but unused, as there is no ${key(["vip"])}`);
+            if (!input.hasVip) warnings.push(`${key([name])}: set but unused, as no keepalived holds a VIP (${key(["vip"])} absent, or ${key(["vip", "manager"])} vip-manager)`);
             else if (value.length > KEEPALIVED_PASS_LENGTH) {
                 warnings.push(`${key([name])}: VRRP uses only its first ${KEEPALIVED_PASS_LENGTH} characters`);
             }

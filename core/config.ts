@@ -108,7 +108,9 @@ export function parseClusterConfig(raw: RawConfig, opts: ParseOptions = {}): Par
     }
 
     // Without a parse the raw values still tell whether a VIP is wanted and whether to generate.
-    const hasVip = parsed.success ? parsed.data.vip !== undefined : isObject(values.vip) && Object.keys(values.vip).length > 0;
+    // Only keepalived needs a VRRP password (pgha:vip.manager keepalived, the default).
+    const rawVip = isObject(values.vip) && Object.keys(values.vip).length > 0 ? values.vip : undefined;
+    const hasVip = parsed.success ? parsed.data.vip !== undefined && parsed.data.vip.manager === "keepalived" : rawVip !== undefined && rawVip.manager !== "vip-manager";
     const generateMissing = parsed.success ? parsed.data.generateMissingSecrets : values.generateMissingSecrets !== false && values.generateMissingSecrets !== "false";
     // Likewise whether backups are on and encrypted (encryption is on unless explicitly false).
     const hasBackup = parsed.success ? parsed.data.backup !== undefined : isObject(values.backup) && Object.keys(values.backup).length > 0;

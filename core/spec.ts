@@ -44,11 +44,17 @@ export interface NodeSpec {
     readonly patroniTags: PatroniTags;
 }
 
+/** Who holds the VIP: keepalived on the balancer nodes, or pgha's vip-manager on the Patroni leader. */
+export type VipManager = "keepalived" | "vip-manager";
+export const VIP_MANAGERS: readonly VipManager[] = ["keepalived", "vip-manager"];
+
 export interface VipSpec {
     readonly address: string;
     readonly prefixLength: number;
     readonly interface: string;
+    /** keepalived only. */
     readonly virtualRouterId: number;
+    readonly manager: VipManager;
 }
 
 export interface PostgresSpec {

@@ -189,13 +189,24 @@ export function frontHost(spec: ClusterSpec): string | undefined {
     return nodesWithRole(spec, "haproxy")[0]?.address;
 }
 
+/** pgha:vip.manager vip-manager: the VIP is on the Patroni leader itself, in front of PostgreSQL (no HAProxy). */
+export function vipFollowsLeader(spec: ClusterSpec): boolean {
+    return spec.vip?.manager === "vip-manager";
+}
+
+/** The VIP is keepalived's (pgha:vip with manager keepalived): it needs keepalivedPassword. */
+export function vipByKeepalived(spec: ClusterSpec): boolean {
+    return spec.vip !== undefined && spec.vip.manager === "keepalived";
+}
+
 /**
- * Read/write endpoint: VIP or first balancer on haproxy.primaryPort. Without
+ * Read/write endpoint: VIP or first balancer on haproxy.primaryPort; with vip-manager, the VIP on PostgreSQL's port. Without
  * HAProxy: the bootstrap node's PostgreSQL (the leader right after the first
  * deployment; later, any member with target_session_attrs=read-write).
  */
 export function primaryEndpoint(spec: ClusterSpec): Endpoint {
     const host = frontHost(spec);
+    if (vipFollowsLeader(spec)) return { host: spec.vip!.address, port: spec.postgres.port };
     if (host !== undefined) return { host, port: spec.haproxy.primaryPort };
     return { host: bootstrapNode(spec).address, port: spec.postgres.port };
 }
@@ -203,7 +214,7 @@ export function primaryEndpoint(spec: ClusterSpec): Endpoint {
 /** Read-only endpoint: VIP or first balancer on haproxy.replicaPort; without HAProxy like primaryEndpoint. */
 export function replicaEndpoint(spec: ClusterSpec): Endpoint {
     const host = frontHost(spec);
-    if (host !== undefined) return { host, port: spec.haproxy.replicaPort };
+    if (host !== undefined && !vipFollowsLeader(spec)) return { host, port: spec.haproxy.replicaPort };
     return primaryEndpoint(spec);
 }
 
@@ -218,10 +229,14 @@ export interface ClusterEndpoints {
 }
 
 export function clusterEndpoints(spec: ClusterSpec): ClusterEndpoints {
-    const host = frontHost(spec);
     const members = postgresMembers(spec)
         .map((n) => `${n.address}:${spec.postgres.port}`)
         .join(",");
+    if (vipFollowsLeader(spec)) {
+        // No HAProxy: the VIP is the leader's PostgreSQL; replicas at their own addresses (target_session_attrs=standby).
+        return { primary: `${spec.vip!.address}:${spec.postgres.port}`, replica: members, patroniApiUrls: patroniApiUrls(spec), etcdEndpoints: etcdClientUrls(spec) };
+    }
+    const host = frontHost(spec);
     return {
         primary: host !== undefined ? `${host}:${spec.haproxy.primaryPort}` : members,
         replica: host !== undefined ? `${host}:${spec.haproxy.replicaPort}` : members,

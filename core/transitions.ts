@@ -15,6 +15,8 @@ export interface ClusterShape {
     readonly nodes?: readonly { readonly name: string; readonly address: string }[];
     /** pgha:restore's id while the stack sets it (so a preview can tell a new restore from the applied one). */
     readonly restoreId?: string;
+    /** "vip-manager" while pgha:vip.manager is (absent: keepalived, or no VIP). */
+    readonly vipManager?: "vip-manager";
 }
 
 export function clusterShape(spec: ClusterSpec): ClusterShape {
@@ -26,7 +28,29 @@ export function clusterShape(spec: ClusterSpec): ClusterShape {
         transport: "tls",
         nodes: nodeAddresses(spec),
         ...(spec.restore !== undefined ? { restoreId: spec.restore.id } : {}),
+        ...(spec.vip?.manager === "vip-manager" ? { vipManager: "vip-manager" as const } : {}),
     };
+}
+
+/** What a preview should say about an edit that is safe but briefly felt by clients (one line each, key first). */
+export function transitionNotes(previous: ClusterShape | undefined, next: ClusterSpec): string[] {
+    if (!previous) return [];
+    const was = previous.vipManager === "vip-manager";
+    const is = next.vip?.manager === "vip-manager";
+    if (!was && is) {
+        return [
+            `pgha:vip.manager: keepalived -> vip-manager: the VIP ${next.vip!.address} moves to the Patroni leader's own interface. ` +
+                `Each node stops pgha's keepalived before its vip-manager starts, so clients see one short outage (about a second) ` +
+                `and then reach PostgreSQL on ${next.vip!.address}:${next.postgres.port}; HAProxy's ports on the VIP are gone.`,
+        ];
+    }
+    if (was && !is && next.vip !== undefined) {
+        return [
+            `pgha:vip.manager: vip-manager -> keepalived: keepalived takes the VIP ${next.vip.address} over, then vip-manager stops and releases it on the leader; ` +
+                `clients see one short outage and reach HAProxy's ports on the VIP again.`,
+        ];
+    }
+    return [];
 }
 
 function nodeAddresses(spec: ClusterSpec): { name: string; address: string }[] {

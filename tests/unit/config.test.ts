@@ -22,7 +22,7 @@ const CLASSIC_SPEC: ClusterSpec = {
         node("pg2", "172.51.216.82", ["etcd", "postgres", "haproxy", "keepalived"]),
         node("pg3", "172.51.216.83", ["etcd"]),
     ] as ClusterSpec["nodes"],
-    vip: { address: "172.51.216.88", prefixLength: 24, interface: "eth0", virtualRouterId: 51 },
+    vip: { address: "172.51.216.88", prefixLength: 24, interface: "eth0", virtualRouterId: 51, manager: "keepalived" },
     postgres: {
         version: 15,
         port: 5432,
@@ -186,7 +186,7 @@ describe("the classic example", () => {
         expect(r.ok && r.warnings).toEqual([
             "pgha:nodes: no node has the haproxy role; clients must find the leader themselves",
             "pgha:nodes: only one node has the postgres role; there is no failover",
-            "pgha:keepalivedPassword: set but unused, as there is no pgha:vip",
+            "pgha:keepalivedPassword: set but unused, as no keepalived holds a VIP (pgha:vip absent, or pgha:vip.manager vip-manager)",
         ]);
         const classic = parse(classicValues());
         expect(classic.ok && classic.warnings).toEqual(["pgha:keepalivedPassword: VRRP uses only its first 8 characters"]);
