@@ -35,6 +35,7 @@ const scriptText = (args: string[]): string => [`bash ${HOST_PREP.path} \\`, ...
 export function hostPrepScript(spec: ClusterSpec, node: NodeSpec): string {
     const { packages, programs } = packagesFor(spec, node.roles);
     const roles = (["postgres", "etcd", "keepalived"] as const).filter((r) => node.roles.includes(r)).map((r) => `--${r}`);
+    if (vipFollowsLeader(spec) && node.roles.includes("postgres")) roles.push("--vip-bind");
     return scriptText([
         [`--node ${shq(node.name)}`, ...installArgs(spec), ...roles].join(" "),
         packages.map((p) => `--package ${shq(p)}`).join(" "),

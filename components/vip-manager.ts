@@ -9,7 +9,7 @@ import { NodeTlsFiles } from "./cluster-pki";
 import { HostPrep } from "./host-prep";
 import { VIP_MANAGER } from "./pgha-tools";
 import { placeFile, serviceUnit } from "./remote-file";
-import { NodeConnection, sha256 } from "./ssh";
+import { NodeConnection, sha256, shq } from "./ssh";
 
 export interface VipManagerArgs {
     readonly spec: ClusterSpec;
@@ -26,6 +26,14 @@ export interface VipManagerArgs {
  * resources removed by the same edit then find it stopped.
  */
 const RELEASE_KEEPALIVED = `if systemctl is-active --quiet keepalived && grep -q '^# Managed by pgha' /etc/keepalived/keepalived.conf 2>/dev/null; then systemctl disable --now keepalived >/dev/null 2>&1; echo "pgha: stopped pgha's keepalived here: the VIP now follows the Patroni leader"; fi`;
+
+/**
+ * PostgreSQL listens on the VIP only after a restart when the mode switches on a running
+ * cluster (Patroni's reload marks it pending): done here, right before the VIP moves, so
+ * clients feel the two as one outage. A member with nothing pending is left alone.
+ */
+const restartPending = (spec: ClusterSpec, member: string) =>
+    `timeout 120 patronictl -c /etc/patroni/config.yml restart ${shq(spec.clusterName)} ${shq(member)} --pending --force >/dev/null`;
 
 export class VipManager extends pulumi.ComponentResource {
     public readonly services: command.remote.Command[];
@@ -48,7 +56,7 @@ export class VipManager extends pulumi.ComponentResource {
                     conn,
                     unit: VIP_MANAGER_UNIT,
                     files,
-                    start: [RELEASE_KEEPALIVED, `systemctl daemon-reload`, `systemctl enable --now ${VIP_MANAGER_UNIT} >/dev/null 2>&1`, `sleep 1`, running].join("\n"),
+                    start: [RELEASE_KEEPALIVED, restartPending(spec, node.name), `systemctl daemon-reload`, `systemctl enable --now ${VIP_MANAGER_UNIT} >/dev/null 2>&1`, `sleep 1`, running].join("\n"),
                     apply: [`systemctl daemon-reload`, `systemctl restart ${VIP_MANAGER_UNIT}`, `sleep 1`, running].join("\n"),
                     // Stopping releases the VIP (SIGTERM).
                     stop: `systemctl disable --now ${VIP_MANAGER_UNIT} >/dev/null 2>&1 || true`,

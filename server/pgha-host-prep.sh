@@ -4,7 +4,7 @@
 # no service may start, the programs they must provide checked, and the distro defaults
 # neutralised before Patroni and pgha's etcd take over. Nothing here deletes data.
 #
-#   pgha-host-prep.sh --node NAME [--install [--apt-proxy URL]] [--postgres] [--etcd] [--keepalived]
+#   pgha-host-prep.sh --node NAME [--install [--apt-proxy URL]] [--postgres] [--etcd] [--keepalived] [--vip-bind]
 #                     --package NAME ... --program PATH ...
 #   pgha-host-prep.sh --preflight --node NAME [--install [--apt-proxy URL]] [--refresh]
 #                     --supported 'ID:VERSION_ID:LABEL' ... [--postgres-version N] --package NAME ...
@@ -16,12 +16,13 @@
 # Without --install, a missing package is an error (pgha:packages.install is false).
 # --postgres: the distro's PostgreSQL clusters are stopped and kept from starting (never
 # dropped); --etcd: the distro's etcd is stopped until pgha's drop-in runs it; --keepalived:
-# the unprivileged user of keepalived's tracking script exists.
+# the unprivileged user of keepalived's tracking script exists; --vip-bind: services may bind the
+# VIP before it is here (pgha:vip.manager vip-manager: PostgreSQL listens on it on every member).
 # PGHA_POLICY_RC_D: where policy-rc.d is (tests only; default /usr/sbin/policy-rc.d).
 # PGHA_OS_RELEASE: where os-release is (tests only; default /etc/os-release).
 set -euo pipefail
 
-node="" install=false proxy="" postgres=false etcd=false keepalived=false preflight=false refresh=false pg_version=""
+node="" install=false proxy="" postgres=false etcd=false keepalived=false vip_bind=false preflight=false refresh=false pg_version=""
 packages=() programs=() supported=()
 while [ "$#" -gt 0 ]; do
   case "$1" in
@@ -31,6 +32,7 @@ while [ "$#" -gt 0 ]; do
     --postgres) postgres=true; shift;;
     --etcd) etcd=true; shift;;
     --keepalived) keepalived=true; shift;;
+    --vip-bind) vip_bind=true; shift;;
     --package) packages+=("$2"); shift 2;;
     --preflight) preflight=true; shift;;
     --refresh) refresh=true; shift;;
@@ -150,5 +152,9 @@ fi
 if $keepalived; then
   # The tracking script runs unprivileged (enable_script_security).
   id keepalived_script >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin keepalived_script
+fi
+if $vip_bind; then
+  printf '# Managed by pgha: PostgreSQL binds the VIP before vip-manager moves it here.\nnet.ipv4.ip_nonlocal_bind = 1\n' >/etc/sysctl.d/60-pgha-vip.conf
+  sysctl -q -p /etc/sysctl.d/60-pgha-vip.conf
 fi
 echo "pgha: $node: packages ready"

@@ -3,7 +3,7 @@
 // character stay intact, and nothing is assembled from YAML text.
 
 import { ClusterSpec, NodeSpec, Secrets } from "../spec";
-import { PATRONI_NAMESPACE, REPLICATION_USER, SUPERUSER, etcdClientEndpoints, pgHbaBootstrapLines, pgHbaLines } from "../topology";
+import { PATRONI_NAMESPACE, REPLICATION_USER, SUPERUSER, etcdClientEndpoints, pgHbaBootstrapLines, pgHbaLines, vipFollowsLeader } from "../topology";
 import { REST_API_USER, secretValueProblem } from "../config-secrets";
 import { CA_CERT_PATH, POSTGRES_TLS } from "../pki";
 import { PROFILES } from "../profiles";
@@ -126,7 +126,8 @@ export function patroniConfigObject(spec: ClusterSpec, node: NodeSpec, secrets: 
             pg_hba: pgHbaBootstrapLines(),
         },
         postgresql: {
-            listen: `${node.address},127.0.0.1:${spec.postgres.port}`,
+            // With vip-manager the VIP is PostgreSQL's own front door: bound before it arrives (ip_nonlocal_bind, host prep).
+            listen: `${[node.address, "127.0.0.1", ...(vipFollowsLeader(spec) ? [spec.vip!.address] : [])].join(",")}:${spec.postgres.port}`,
             connect_address: `${node.address}:${spec.postgres.port}`,
             data_dir: spec.postgres.dataDir,
             bin_dir: spec.postgres.binDir,
