@@ -29,11 +29,11 @@ const RELEASE_KEEPALIVED = `if systemctl is-active --quiet keepalived && grep -q
 
 /**
  * PostgreSQL listens on the VIP only after a restart when the mode switches on a running
- * cluster (Patroni's reload marks it pending): done here, right before the VIP moves, so
- * clients feel the two as one outage. A member with nothing pending is left alone.
+ * cluster, or the VIP's address changes (Patroni's reload marks it pending): done here, right
+ * before the VIP moves, so clients feel the two as one outage. Both edits also change this
+ * unit's settings, so `apply` runs too. A member with nothing pending is left alone.
  */
-const restartPending = (spec: ClusterSpec, member: string) =>
-    `timeout 120 patronictl -c /etc/patroni/config.yml restart ${shq(spec.clusterName)} ${shq(member)} --pending --force >/dev/null`;
+const restartPending = (spec: ClusterSpec, member: string) => `timeout 120 patronictl -c /etc/patroni/config.yml restart ${shq(spec.clusterName)} ${shq(member)} --pending --force >/dev/null`;
 
 export class VipManager extends pulumi.ComponentResource {
     public readonly services: command.remote.Command[];
@@ -56,8 +56,10 @@ export class VipManager extends pulumi.ComponentResource {
                     conn,
                     unit: VIP_MANAGER_UNIT,
                     files,
-                    start: [RELEASE_KEEPALIVED, restartPending(spec, node.name), `systemctl daemon-reload`, `systemctl enable --now ${VIP_MANAGER_UNIT} >/dev/null 2>&1`, `sleep 1`, running].join("\n"),
-                    apply: [`systemctl daemon-reload`, `systemctl restart ${VIP_MANAGER_UNIT}`, `sleep 1`, running].join("\n"),
+                    start: [RELEASE_KEEPALIVED, restartPending(spec, node.name), `systemctl daemon-reload`, `systemctl enable --now ${VIP_MANAGER_UNIT} >/dev/null 2>&1`, `sleep 1`, running].join(
+                        "\n",
+                    ),
+                    apply: [restartPending(spec, node.name), `systemctl daemon-reload`, `systemctl restart ${VIP_MANAGER_UNIT}`, `sleep 1`, running].join("\n"),
                     // Stopping releases the VIP (SIGTERM).
                     stop: `systemctl disable --now ${VIP_MANAGER_UNIT} >/dev/null 2>&1 || true`,
                 },
