@@ -25,7 +25,8 @@ export interface VipManagerArgs {
  * the VIP), so the VIP is never on two nodes for longer than one start; the keepalived
  * resources removed by the same edit then find it stopped.
  */
-const RELEASE_KEEPALIVED = `if systemctl is-active --quiet keepalived && grep -q '^# Managed by pgha' /etc/keepalived/keepalived.conf 2>/dev/null; then systemctl disable --now keepalived >/dev/null 2>&1; echo "pgha: stopped pgha's keepalived here: the VIP now follows the Patroni leader"; fi`;
+const PGHA_KEEPALIVED_ACTIVE = `systemctl is-active --quiet keepalived && grep -q '^# Managed by pgha' /etc/keepalived/keepalived.conf 2>/dev/null`;
+const RELEASE_KEEPALIVED = `if ${PGHA_KEEPALIVED_ACTIVE}; then systemctl disable --now keepalived >/dev/null 2>&1; echo "pgha: stopped pgha's keepalived here: the VIP now follows the Patroni leader"; fi`;
 
 /**
  * PostgreSQL listens on the VIP only after a restart when the mode switches on a running
@@ -60,8 +61,9 @@ export class VipManager extends pulumi.ComponentResource {
                         "\n",
                     ),
                     apply: [restartPending(spec, node.name), `systemctl daemon-reload`, `systemctl restart ${VIP_MANAGER_UNIT}`, `sleep 1`, running].join("\n"),
-                    // Stopping releases the VIP (SIGTERM).
-                    stop: `systemctl disable --now ${VIP_MANAGER_UNIT} >/dev/null 2>&1 || true`,
+                    // Stopping releases the VIP (SIGTERM). Switching to keepalived, a keepalived that
+                    // already holds the VIP here has just lost it: a reload makes it take it again.
+                    stop: [`systemctl disable --now ${VIP_MANAGER_UNIT} >/dev/null 2>&1 || true`, `if ${PGHA_KEEPALIVED_ACTIVE}; then systemctl reload keepalived; fi`].join("\n"),
                 },
                 { parent: this, dependsOn: [...deps, ...args.after] },
             );
