@@ -5,7 +5,8 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterSpec, NodeSpec, Role } from "../core/spec";
-import { ETCD_NODE_TOOLS, HOST_PREP, LEADER_AWAY, PGBACKREST_NODE_TOOLS, POSTGRES_NODE_TOOLS } from "./pgha-tools";
+import { DATABASES_ROLES, ETCD_NODE_TOOLS, HOST_PREP, LEADER_AWAY, PGBACKREST_NODE_TOOLS, POSTGRES_NODE_TOOLS } from "./pgha-tools";
+import { declaresDatabasesOrRoles } from "../core/render/databases-roles";
 import { PGBACKREST, pgbackrestServerNodes } from "../core/render/pgbackrest";
 import { needsLeaderAway } from "../core/render/etcd-leader-away";
 import { PlacedFile, placeFile } from "./remote-file";
@@ -107,6 +108,7 @@ export class HostPrep extends pulumi.ComponentResource {
             ...(node.roles.includes("etcd") ? ETCD_NODE_TOOLS : []),
             ...(needsLeaderAway(this.args.spec, node) ? [LEADER_AWAY] : []),
             ...(runsPgbackrest(this.args.spec, node) ? PGBACKREST_NODE_TOOLS : []),
+            ...(declaresDatabasesOrRoles(this.args.spec) && node.roles.includes("postgres") ? [DATABASES_ROLES] : []),
         ];
         this.tools = tools.map((file) => placeFile(this.args.conn, { file }, { parent: this, dependsOn: [this.ready] }));
         this.registerOutputs({ preflight: this.preflight.stdout, ready: this.ready.stdout });
