@@ -2,6 +2,7 @@
 // The component validates, guards unsafe edits and renews certificates itself; the program
 // only reads the `pgha:*` keys, refuses secrets stored in plain text, and generates the
 // secrets the stack leaves unset.
+import * as fs from "fs";
 import * as os from "os";
 import * as pulumi from "@pulumi/pulumi";
 import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
@@ -13,7 +14,16 @@ import { ClusterConfigArgs, PostgresHaCluster } from "./components";
 const all = pulumi.runtime.allConfig();
 // isConfigSecret exists at run time but not in the SDK's type definitions.
 const isConfigSecret = (runtimeConfig as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
-const raw = readRawConfig(Object.keys(all), (key) => all[key], os.homedir(), isConfigSecret);
+// The stack file, when it is where Pulumi keeps it: a role password in plain text there is refused
+// even while another role's secret password makes the whole pgha:roles key secret.
+const stackFile = (() => {
+    try {
+        return fs.readFileSync(`Pulumi.${pulumi.getStack()}.yaml`, "utf8");
+    } catch {
+        return undefined;
+    }
+})();
+const raw = readRawConfig(Object.keys(all), (key) => all[key], os.homedir(), isConfigSecret, stackFile);
 const parsed = parseClusterConfig(raw);
 // Every problem at once, before any resource exists: nothing on any server is touched.
 if (!parsed.ok) throw new pulumi.RunError(formatConfigErrors(parsed.errors));
@@ -39,7 +49,14 @@ const cluster = new PostgresHaCluster(spec.clusterName, {
     ...(all["pgha:sshPrivateKey"] ? { sshPrivateKey: config.requireSecret("sshPrivateKey") } : {}),
     // Never generated (core/config-secrets.ts); only as secret stdin to the repository hosts.
     ...(spec.backup && all["pgha:backupCipherPassphrase"] ? { backupCipherPassphrase: config.requireSecret("backupCipherPassphrase") } : {}),
+    // pgha:roles[i].password, split off the roles (core/config-raw.ts): by role name, each a secret.
+    ...(raw.rolePasswords !== undefined ? { rolePasswords: rolePasswordsByName(raw) } : {}),
 });
+
+function rolePasswordsByName(r: typeof raw): Record<string, pulumi.Output<string>> {
+    const roles = r.values.roles as { name: string }[];
+    return Object.fromEntries(Object.entries(r.rolePasswords ?? {}).map(([i, v]) => [roles[Number(i)].name, pulumi.secret(String(v))]));
+}
 
 export const primaryEndpoint = cluster.primaryEndpoint;
 export const replicaEndpoint = cluster.replicaEndpoint;

@@ -5,7 +5,7 @@
 // replicas) and timers before the verification.
 // Every child hangs off `parent` (the PostgresHaCluster component).
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterSpec, Secrets, nodesWithRole } from "../core/spec";
+import { ClusterSpec, RolePasswords, Secrets, nodesWithRole } from "../core/spec";
 import { formatConfigErrors } from "../core/config-errors";
 import { bootstrapNode, clusterEndpoints, connectionString, vipByKeepalived, vipFollowsLeader } from "../core/topology";
 import { CertificateStatus } from "../core/pki";
@@ -22,6 +22,8 @@ import { VipManager } from "./vip-manager";
 import { PatroniDynamicConfig } from "./patroni-dynamic-config";
 import { PatroniNode } from "./patroni-node";
 import { PostgresRoles } from "./postgres-roles";
+import { DatabasesRoles } from "./databases-roles";
+import { declaresDatabasesOrRoles } from "../core/render/databases-roles";
 import { placeFile } from "./remote-file";
 import { NodeConnection, nodeConnection } from "./ssh";
 import { pgbackrestServerNodes } from "../core/render/pgbackrest";
@@ -36,6 +38,8 @@ export interface ClusterBuildArgs {
     readonly certificateGenerations?: Readonly<Record<string, number>>;
     /** pgha:backupCipherPassphrase (secret), required with pgha:backup while encryption is on. */
     readonly backupCipherPassphrase?: pulumi.Output<string>;
+    /** pgha:roles' passwords by role name (secret); each role whose spec says hasPassword needs its own. */
+    readonly rolePasswords?: pulumi.Output<RolePasswords>;
 }
 
 /** What the cluster offers once built: endpoints, the last verification, the CA and certificate records. */
@@ -164,6 +168,19 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
               { parent },
           )
         : undefined;
+    // pgha:databases and pgha:roles: once the cluster runs with its dynamic configuration, after a restore, before the verification.
+    const declared = declaresDatabasesOrRoles(spec)
+        ? new DatabasesRoles(
+              `${spec.clusterName}-databases-roles`,
+              {
+                  spec,
+                  conns,
+                  rolePasswords: args.rolePasswords ?? pulumi.secret(pulumi.output<RolePasswords>({})),
+                  after: (node) => [preps.get(node)!, ...members, dynamic.applied, ...(restore?.done ?? [])],
+              },
+              { parent },
+          )
+        : undefined;
     const verify = new ClusterVerification(
         spec.clusterName,
         {
@@ -171,7 +188,16 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
             conn: conns.get(leader.name)!,
             superuserPassword: secrets.apply((s) => s.superuserPassword),
             // The leader's HostPrep: it installs pgha-verify.py there.
-            after: [...members, dynamic.applied, ...balancers.map((b) => b.service), ...vipServices, preps.get(leader.name)!, ...(backup?.ready ?? []), ...(restore?.done ?? [])],
+            after: [
+                ...members,
+                dynamic.applied,
+                ...balancers.map((b) => b.service),
+                ...vipServices,
+                preps.get(leader.name)!,
+                ...(backup?.ready ?? []),
+                ...(restore?.done ?? []),
+                ...(declared?.steps ?? []),
+            ],
         },
         { parent },
     );

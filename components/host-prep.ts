@@ -5,8 +5,9 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterSpec, NodeSpec, Role } from "../core/spec";
-import { ETCD_NODE_TOOLS, HOST_PREP, LEADER_AWAY, PGBACKREST_NODE_TOOLS, POSTGRES_NODE_TOOLS, VIP_MANAGER } from "./pgha-tools";
+import { DATABASES_ROLES, ETCD_NODE_TOOLS, HOST_PREP, LEADER_AWAY, PGBACKREST_NODE_TOOLS, POSTGRES_NODE_TOOLS, VIP_MANAGER } from "./pgha-tools";
 import { vipFollowsLeader } from "../core/topology";
+import { declaresDatabasesOrRoles } from "../core/render/databases-roles";
 import { PGBACKREST, pgbackrestServerNodes } from "../core/render/pgbackrest";
 import { needsLeaderAway } from "../core/render/etcd-leader-away";
 import { PlacedFile, placeFile } from "./remote-file";
@@ -110,6 +111,7 @@ export class HostPrep extends pulumi.ComponentResource {
             ...(needsLeaderAway(this.args.spec, node) ? [LEADER_AWAY] : []),
             ...(runsPgbackrest(this.args.spec, node) ? PGBACKREST_NODE_TOOLS : []),
             ...(vipFollowsLeader(this.args.spec) && node.roles.includes("postgres") ? [VIP_MANAGER] : []),
+            ...(declaresDatabasesOrRoles(this.args.spec) && node.roles.includes("postgres") ? [DATABASES_ROLES] : []),
         ];
         this.tools = tools.map((file) => placeFile(this.args.conn, { file }, { parent: this, dependsOn: [this.ready] }));
         this.registerOutputs({ preflight: this.preflight.stdout, ready: this.ready.stdout });

@@ -43,6 +43,9 @@ export const PATRONI_WAIT = tool("patroni-wait.py");
 /** The cluster check that ends every `pulumi up` (stdin: the superuser password; argv: see the script). */
 export const VERIFY = tool("pgha-verify.py");
 
+/** Creates the declared databases and roles on the leader (stdin: JSON with the role passwords; argv: socket dir, port; run as postgres). Only while the stack declares any. */
+export const DATABASES_ROLES = tool("pg-databases-roles.py");
+
 export const POSTGRES_NODE_TOOLS: readonly RenderedFile[] = [DCS_APPLY, HANDOVER, SET_PASSWORDS, REST_CLIENT, PATRONI_RUN, PATRONI_WAIT, VERIFY];
 
 /** An etcd member's start, stop and the cluster's membership step (argv: subcommand, see the script). */

@@ -10,10 +10,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { formatConfigErrors, parseClusterConfig } from "../core/config";
 import { checkSecrets, deriveRestApiPassword, secretValueProblem } from "../core/config-secrets";
 import { CertificateStatus, certificateGenerations } from "../core/pki";
-import { ClusterSpec, SECRET_NAMES, Secrets, nodesWithRole } from "../core/spec";
+import { ClusterSpec, RolePasswords, SECRET_NAMES, Secrets, nodesWithRole } from "../core/spec";
+import { rolePasswordProblem } from "../core/config-databases";
 import { defaultPostgresVersion, platformLabel, platformOf } from "../core/platforms";
 import { readOsReleases } from "./host-facts";
-import { ClusterShape, clusterShape, transitionNotes, unsafeTransitions } from "../core/transitions";
+import { ClusterShape, clusterShape, keptDatabasesAndRoles, transitionNotes, unsafeTransitions } from "../core/transitions";
 import { BuiltCluster, ClusterBuildArgs, buildCluster } from "./cluster-build";
 import { BackupSummary } from "./backup-repository";
 import { restorePlan } from "../core/render/restore";
@@ -67,6 +68,10 @@ export interface ClusterConfigArgs {
     readonly backup?: Readonly<Record<string, unknown>>;
     /** An in-place restore: `id` (a new id restores once), `target` (`latest` or an ISO 8601 time with a zone), `confirmDataLoss` (must be true). */
     readonly restore?: Readonly<Record<string, unknown>>;
+    /** Databases created on the leader, never dropped: each `name`, `owner` (postgres), `encoding`, `locale`, `extensions`. */
+    readonly databases?: readonly Readonly<Record<string, unknown>>[];
+    /** Roles created on the leader, never dropped: each `name`, `login` (false), `memberOf`, `connectionLimit` (-1); passwords go in `rolePasswords`. */
+    readonly roles?: readonly Readonly<Record<string, unknown>>[];
 }
 
 /** What the previous deployment recorded: read back to refuse unsafe edits and to renew certificates. */
@@ -90,6 +95,8 @@ export interface PostgresHaClusterArgs {
      * `backup.encryption` is false. It reaches the repository hosts only as secret stdin.
      */
     readonly backupCipherPassphrase?: pulumi.Input<string>;
+    /** Passwords of `config.roles`, by role name; each reaches the nodes only as secret stdin, as a SCRAM verifier made there. */
+    readonly rolePasswords?: Readonly<Record<string, pulumi.Input<string>>>;
     /**
      * The previous deployment's record. Default: read from this stack's own outputs
      * `clusterShape` and `certificates`, so export `cluster.clusterShape` and
@@ -152,6 +159,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
                     // Certificates near their end (by the last deployment's record) get a new generation: reissued.
                     certificateGenerations: certificateGenerations(spec, prev.certificates, new Date()),
                     ...(args.backupCipherPassphrase !== undefined ? { backupCipherPassphrase: backupCipherPassphraseOf(args.backupCipherPassphrase) } : {}),
+                    ...(args.rolePasswords !== undefined ? { rolePasswords: rolePasswordsOf(args.rolePasswords, spec) } : {}),
                 });
                 return { tree, shape: clusterShape(spec) };
             }) as unknown as pulumi.Output<{ tree: BuiltCluster; shape: ClusterShape }>;
@@ -194,6 +202,8 @@ export function guardedSpec(config: Record<string, unknown>, args: PostgresHaClu
         unsafe.push(`pgha:restore: the cluster is not deployed yet, so there is nothing to restore in place; a new cluster from a backup is pgha:backup.restoreFrom`);
     }
     if (unsafe.length > 0) throw new pulumi.RunError(formatConfigErrors(unsafe));
+    // Databases and roles the stack no longer lists are kept: say so at preview and up.
+    for (const w of keptDatabasesAndRoles(previous.clusterShape, spec)) pulumi.log.warn(w);
     // A restore this stack has not applied yet: say what it does and what is lost, at preview and up.
     if (spec.restore !== undefined && previous.clusterShape?.restoreId !== spec.restore.id) pulumi.log.warn(restorePlan(spec));
     for (const note of transitionNotes(previous.clusterShape, spec)) pulumi.log.warn(note);
@@ -227,8 +237,19 @@ export async function resolvePostgresVersion(config: Record<string, unknown>, ar
 function validatedSpec(config: Record<string, unknown>, args: PostgresHaClusterArgs, postgresVersion?: number, quiet = false): ClusterSpec {
     // The secrets are arguments: validation sees only whether each is given (their values are checked in secretsOf).
     const given = (v: unknown, present = "set") => (v === undefined ? undefined : present);
+    // Role passwords are an argument of their own: validation sees a valid stand-in for each role given one.
+    const roleList = Array.isArray(config.roles) ? (config.roles as unknown[]) : [];
+    const passwordFor = (r: unknown): boolean =>
+        typeof r === "object" && r !== null && typeof (r as { name?: unknown }).name === "string" && Object.hasOwn(args.rolePasswords ?? {}, (r as { name: string }).name);
+    const inConfig = roleList.flatMap((r, i) =>
+        typeof r === "object" && r !== null && Object.hasOwn(r, "password") ? [`pgha:roles[${i}].password: pass it in rolePasswords (a secret), not in config`] : [],
+    );
+    const unknownNames = Object.keys(args.rolePasswords ?? {}).filter((n) => !roleList.some((r) => (r as { name?: unknown })?.name === n));
+    const argProblems = [...inConfig, ...unknownNames.map((n) => `rolePasswords[${JSON.stringify(n.slice(0, 64))}]: no role of that name in config.roles`)];
+    if (argProblems.length > 0) throw new pulumi.RunError(formatConfigErrors(argProblems));
     const parsed = parseClusterConfig(
         {
+            rolePasswords: Object.fromEntries(roleList.flatMap((r, i) => (passwordFor(r) ? [[i, "given-but-not-read-here"]] : []))),
             values: { ...config, generateMissingSecrets: false },
             secrets: withoutUndefined({
                 superuserPassword: given(args.superuserPassword),
@@ -265,6 +286,21 @@ function secretsOf(args: PostgresHaClusterArgs, spec: ClusterSpec): pulumi.Outpu
             if (check.errors.length > 0) throw new pulumi.RunError(formatConfigErrors(check.errors));
             for (const w of check.warnings) pulumi.log.warn(w);
             return s;
+        }),
+    );
+}
+
+/** The role passwords, secret, each checked once known (a message names the role, never the value). */
+function rolePasswordsOf(given: Readonly<Record<string, pulumi.Input<string>>>, spec: ClusterSpec): pulumi.Output<RolePasswords> {
+    const names = (spec.roles ?? []).filter((r) => r.hasPassword).map((r) => r.name);
+    return pulumi.secret(
+        pulumi.all(names.map((n) => pulumi.output(given[n]))).apply((values) => {
+            const problems = names.flatMap((n, i) => {
+                const problem = rolePasswordProblem(values[i]);
+                return problem === undefined ? [] : [`rolePasswords.${n}: ${problem}`];
+            });
+            if (problems.length > 0) throw new pulumi.RunError(formatConfigErrors(problems));
+            return Object.fromEntries(names.map((n, i) => [n, values[i]])) as RolePasswords;
         }),
     );
 }

@@ -3,6 +3,7 @@
 
 import { BackupSpec, BackupType, ClusterSpec, CompressType, NodeSpec, ROLES, RepositorySpec, RestoreSpec, RestoreTarget, Role, VipManager } from "./spec";
 import { ParsedConfig, ParsedNode, RestoreTargetKind, normalisePath, parseRestoreTarget } from "./config-schema";
+import { buildDatabases, buildRoles } from "./config-databases";
 
 export const DEFAULT_PRIVATE_KEY_PATH = "~/.ssh/id_ed25519";
 export const defaultPostgresDataDir = (version: number, clusterName: string): string => `/var/lib/postgresql/${version}/${clusterName}`;
@@ -63,6 +64,8 @@ export interface BuildOptions {
     readonly homedir?: string;
     /** pgha:sshPrivateKey is set: no key path is used. */
     readonly sshPrivateKeyFromSecret: boolean;
+    /** Indexes i of pgha:roles whose password the stack sets (the values travel apart). */
+    readonly rolesWithPassword?: ReadonlySet<number>;
 }
 
 /** A target already checked by the schema. */
@@ -139,6 +142,9 @@ export function buildSpec(cfg: ParsedConfig, opts: BuildOptions): ClusterSpec {
         destroy: { ...cfg.destroy },
         ...optional("backup", buildBackup(cfg)),
         ...optional("restore", buildRestore(cfg)),
+        // Absent when empty: a stack without them has the spec (and so the tree) it had before they existed.
+        ...optional("databases", cfg.databases.length > 0 ? buildDatabases(cfg) : undefined),
+        ...optional("roles", cfg.roles.length > 0 ? buildRoles(cfg, opts.rolesWithPassword ?? new Set()) : undefined),
     };
 }
 

@@ -7,6 +7,7 @@ import { KeyPath, formatKeyPath as key } from "./config-errors";
 import { effectiveEtcdDataDir, effectivePostgresBinDir, effectivePostgresDataDir, normaliseRoles } from "./config-build";
 import { isIPv4, isNetworkOrBroadcast, sameSubnet, subnetOf } from "./net";
 import { Role } from "./spec";
+import { databaseRoleProblems } from "./config-databases";
 
 export interface Problem {
     readonly path: KeyPath;
@@ -426,5 +427,6 @@ export function crossFieldProblems(cfg: ParsedConfig): Problem[] {
         ...backupNodeRules(cfg, nodes),
         ...backupRules(cfg, nodes),
         ...restoreRules(cfg),
+        ...databaseRoleProblems(cfg),
     ];
 }

@@ -601,6 +601,78 @@ const restoreSchema = z
     })
     .strict();
 
+// ---------------------------------------------------------------------------
+// Databases and roles (pgha:databases, pgha:roles), created on the leader. The role
+// passwords never reach this schema: config-raw.ts splits them off (splitRolePasswords).
+
+/** Role and database names pgha accepts: conservative, so they need no quoting anywhere. */
+export const SQL_NAME_RE = /^[a-z_][a-z0-9_]{0,62}$/;
+/** Extension names: as SQL_NAME_RE, with '-' (uuid-ossp). */
+export const EXTENSION_NAME_RE = /^[a-z_][a-z0-9_-]{0,62}$/;
+/** glibc locale names: en_US.UTF-8, C.UTF-8, de_DE@euro. */
+const LOCALE_RE = /^[A-Za-z0-9_.@-]{1,64}$/;
+/** PostgreSQL's server encodings (client-only ones such as SJIS cannot hold a database). */
+export const SERVER_ENCODINGS: readonly string[] = (
+    "EUC_CN EUC_JP EUC_JIS_2004 EUC_KR EUC_TW ISO_8859_5 ISO_8859_6 ISO_8859_7 ISO_8859_8 KOI8R KOI8U LATIN1 LATIN2 LATIN3 LATIN4 LATIN5 " +
+    "LATIN6 LATIN7 LATIN8 LATIN9 LATIN10 MULE_INTERNAL SQL_ASCII UTF8 WIN866 WIN874 WIN1250 WIN1251 WIN1252 WIN1253 WIN1254 WIN1255 WIN1256 WIN1257 WIN1258"
+).split(" ");
+/** pg_hba.conf keywords: a role or database so named could not be told apart there. */
+const HBA_KEYWORDS = ["all", "sameuser", "samerole", "samegroup", "replication"];
+/** Names PostgreSQL itself refuses for a role. */
+const SQL_RESERVED_ROLE_NAMES = ["public", "none", "current_user", "current_role", "session_user", "system_user"];
+
+/** Why `name` cannot be a role pgha manages, or undefined. The system roles are pgha's own. */
+export function reservedRoleName(name: string): string | undefined {
+    if (name === "postgres" || name === "replicator") return "is a role pgha manages itself (the superuser and the replication role)";
+    if (name === "pgha" || name.startsWith("pgha_")) return "is reserved for pgha's own roles (pgha_*)";
+    if (name.startsWith("pg_")) return "is reserved by PostgreSQL (pg_*)";
+    if (SQL_RESERVED_ROLE_NAMES.includes(name)) return "is reserved by PostgreSQL";
+    if (HBA_KEYWORDS.includes(name)) return "is a pg_hba.conf keyword";
+    return undefined;
+}
+
+/** Why `name` cannot be a database pgha manages, or undefined. */
+export function reservedDatabaseName(name: string): string | undefined {
+    if (["postgres", "template0", "template1"].includes(name)) return "is one of PostgreSQL's own databases";
+    if (HBA_KEYWORDS.includes(name)) return "is a pg_hba.conf keyword";
+    return undefined;
+}
+
+const sqlName = (what: string, reserved: (s: string) => string | undefined) =>
+    z.preprocess(
+        (v) => (typeof v === "number" ? String(v) : v),
+        text((s) => {
+            if (!SQL_NAME_RE.test(s)) return `${q(s)} is not a valid ${what} name (lowercase letters, digits and '_', 1 to 63 characters, not starting with a digit)`;
+            const why = reserved(s);
+            return why === undefined ? undefined : `${q(s)} ${why}`;
+        }, 63),
+    );
+const roleName = sqlName("role", reservedRoleName);
+/** A role a database or a membership names: any valid name (whether it is known is a cross-field check). */
+const roleReference = matching(SQL_NAME_RE, "is not a valid role name (lowercase letters, digits and '_', 1 to 63 characters, not starting with a digit)", 63);
+
+const databaseSchema = z
+    .object({
+        name: sqlName("database", reservedDatabaseName),
+        owner: roleReference.default("postgres"),
+        // Absent: the cluster's own (template1's), as CREATE DATABASE does.
+        encoding: text((s) => (SERVER_ENCODINGS.includes(s.toUpperCase()) ? undefined : `${q(s)} is not a PostgreSQL server encoding (such as UTF8, LATIN1, SQL_ASCII)`), 32).optional(),
+        locale: matching(LOCALE_RE, "is not a locale name pgha accepts (1 to 64 of letters, digits and _ . @ -, such as en_US.UTF-8 or C)", 64).optional(),
+        extensions: z.array(matching(EXTENSION_NAME_RE, "is not an extension name (lowercase letters, digits, '_' and '-', 1 to 63 characters)", 63)).default([]),
+    })
+    .strict();
+
+const roleSchema = z
+    .object({
+        name: roleName,
+        login: bool.default(false),
+        // Never present here (config-raw.ts splits it off); declared so that a typo gets its hint.
+        password: z.unknown().optional(),
+        memberOf: z.array(roleReference).default([]),
+        connectionLimit: int(-1, 2147483647).default(-1),
+    })
+    .strict();
+
 /** Top-level keys that hold secrets; they travel in RawConfig.secrets, never in values. */
 export const CONFIG_SECRET_KEYS = ["superuserPassword", "replicationPassword", "keepalivedPassword", "restApiPassword", "sshPrivateKey", "backupCipherPassphrase"] as const;
 export type ConfigSecretName = (typeof CONFIG_SECRET_KEYS)[number];
@@ -622,6 +694,9 @@ export const configSchema = z
         // `{}` counts as absent, as for vip: no backups, no restore.
         backup: z.preprocess((v) => (isEmptyObject(v) ? undefined : v), backupSchema.optional()),
         restore: z.preprocess((v) => (isEmptyObject(v) ? undefined : v), restoreSchema.optional()),
+        // Created and kept up to date on the leader; never dropped.
+        databases: z.array(databaseSchema).default([]),
+        roles: z.array(roleSchema).default([]),
         generateMissingSecrets: bool.default(true),
     })
     .strict();

@@ -9,11 +9,12 @@ import { crossFieldProblems } from "./config-checks";
 import { buildSpec } from "./config-build";
 import { formatKeyPath, formatZodIssues } from "./config-errors";
 import { checkSecrets } from "./config-secrets";
-import { RawConfig } from "./config-raw";
+import { RawConfig, splitRolePasswords } from "./config-raw";
+import { roleWarnings, rolePasswordProblems } from "./config-databases";
 import { parseCidr } from "./net";
 import { PLATFORMS } from "./platforms";
 
-export { RawConfig, readRawConfig, decodeConfigValue } from "./config-raw";
+export { RawConfig, readRawConfig, decodeConfigValue, plainTextRolePasswords, splitRolePasswords } from "./config-raw";
 export { formatConfigErrors, formatKeyPath } from "./config-errors";
 export { ConfigSecretName, CONFIG_SECRET_KEYS } from "./config-schema";
 export { secretValueProblem, KEEPALIVED_PASS_LENGTH } from "./config-secrets";
@@ -94,6 +95,11 @@ export function parseClusterConfig(raw: RawConfig, opts: ParseOptions = {}): Par
         delete values[k];
     }
 
+    // Role passwords handed in among the values are moved apart too: they never reach zod or the spec.
+    const split = splitRolePasswords(values.roles);
+    const rolePasswords: Record<number, unknown> = { ...split.passwords, ...raw.rolePasswords };
+    if (Object.keys(split.passwords).length > 0) values.roles = split.roles;
+
     // The version decides default paths that other keys are checked against.
     if (values.postgres === undefined || isObject(values.postgres)) {
         const pg = (values.postgres ?? {}) as Record<string, unknown>;
@@ -126,14 +132,22 @@ export function parseClusterConfig(raw: RawConfig, opts: ParseOptions = {}): Par
         hasBackup,
     });
     errors.push(...secretCheck.errors);
+    errors.push(
+        ...rolePasswordProblems({
+            passwords: rolePasswords,
+            markedSecret: raw.secretKeysMarkedSecret === undefined ? undefined : new Set(raw.secretKeysMarkedSecret),
+            plainText: raw.plainTextRolePasswords,
+        }),
+    );
 
     if (!parsed.success || errors.length > 0) return { ok: false, errors: [...new Set(errors)] };
 
-    const spec = buildSpec(parsed.data, { homedir: opts.homedir ?? raw.homedir, sshPrivateKeyFromSecret: sshKeyFromSecret });
+    const withPassword = new Set(Object.keys(rolePasswords).map(Number));
+    const spec = buildSpec(parsed.data, { homedir: opts.homedir ?? raw.homedir, sshPrivateKeyFromSecret: sshKeyFromSecret, rolesWithPassword: withPassword });
     return {
         ok: true,
         spec,
         secretsToGenerate: secretCheck.toGenerate,
-        warnings: [...specWarnings(spec), ...secretCheck.warnings],
+        warnings: [...specWarnings(spec), ...secretCheck.warnings, ...roleWarnings(parsed.data, withPassword)],
     };
 }

@@ -178,6 +178,34 @@ export interface RestoreSpec {
     readonly target: RestoreTarget;
 }
 
+/** A database pgha creates on the leader (pgha:databases[]) and never drops. */
+export interface DatabaseSpec {
+    readonly name: string;
+    /** A role of pgha:roles, or postgres. */
+    readonly owner: string;
+    /** Upper case (UTF8); absent: the cluster's own (template1's). */
+    readonly encoding?: string;
+    /** LC_COLLATE and LC_CTYPE; absent: the cluster's own. */
+    readonly locale?: string;
+    /** Sorted, no duplicates; created with CREATE EXTENSION IF NOT EXISTS, never dropped. */
+    readonly extensions: readonly string[];
+}
+
+/** A role pgha creates on the leader (pgha:roles[]) and never drops. Its password is a secret of its own, never part of the spec. */
+export interface RoleSpec {
+    readonly name: string;
+    readonly login: boolean;
+    /** Whether the stack sets its password (pgha:roles[i].password); the value travels apart, as a secret. */
+    readonly hasPassword: boolean;
+    /** Roles it is granted: other roles of pgha:roles or PostgreSQL's predefined pg_* roles. Sorted, no duplicates. */
+    readonly memberOf: readonly string[];
+    /** -1: no limit. */
+    readonly connectionLimit: number;
+}
+
+/** Role passwords by role name: plain values, only ever handled inside pulumi.Output.apply. */
+export type RolePasswords = Readonly<Record<string, string>>;
+
 export interface ClusterSpec {
     /** Patroni scope; lowercase letters, digits and '-'. */
     readonly clusterName: string;
@@ -195,6 +223,10 @@ export interface ClusterSpec {
     readonly backup?: BackupSpec;
     /** pgha:restore; only with backup. */
     readonly restore?: RestoreSpec;
+    /** pgha:databases, sorted by name; absent when the stack declares none. */
+    readonly databases?: readonly DatabaseSpec[];
+    /** pgha:roles, sorted by name (without their passwords); absent when the stack declares none. */
+    readonly roles?: readonly RoleSpec[];
 }
 
 /** Names of the secrets a cluster needs; values are never part of ClusterSpec. */

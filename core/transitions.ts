@@ -1,7 +1,7 @@
 // Edits that cannot be applied safely in place, refused at preview. They need
 // the previous deployment's shape, which the program exports as `clusterShape`
 // and reads back from the stack's last outputs.
-import { ClusterSpec, nodesWithRole } from "./spec";
+import { ClusterSpec, DatabaseSpec, RoleSpec, nodesWithRole } from "./spec";
 
 /** What a deployment looked like: only names and versions, no secrets. */
 export interface ClusterShape {
@@ -17,6 +17,10 @@ export interface ClusterShape {
     readonly restoreId?: string;
     /** "vip-manager" while pgha:vip.manager is (absent: keepalived, or no VIP). */
     readonly vipManager?: "vip-manager";
+    /** pgha:databases (names and settings), while the stack declares any. */
+    readonly databases?: readonly DatabaseSpec[];
+    /** pgha:roles without their passwords (only whether one is set), while the stack declares any. */
+    readonly roles?: readonly RoleSpec[];
 }
 
 export function clusterShape(spec: ClusterSpec): ClusterShape {
@@ -29,6 +33,8 @@ export function clusterShape(spec: ClusterSpec): ClusterShape {
         nodes: nodeAddresses(spec),
         ...(spec.restore !== undefined ? { restoreId: spec.restore.id } : {}),
         ...(spec.vip?.manager === "vip-manager" ? { vipManager: "vip-manager" as const } : {}),
+        ...(spec.databases !== undefined ? { databases: spec.databases } : {}),
+        ...(spec.roles !== undefined ? { roles: spec.roles } : {}),
     };
 }
 
@@ -83,6 +89,7 @@ export function unsafeTransitions(previous: ClusterShape | undefined, next: Clus
         );
     }
     problems.push(...renames(previous, next));
+    problems.push(...declaredRenames(previous, next));
     const keptEtcd = previous.etcdMembers.filter((n) => now.etcdMembers.includes(n));
     if (previous.etcdMembers.length > 0 && keptEtcd.length <= previous.etcdMembers.length / 2) {
         const need = Math.floor(previous.etcdMembers.length / 2) + 1;
@@ -120,4 +127,69 @@ function renames(previous: ClusterShape, next: ClusterSpec): string[] {
         );
     }
     return problems;
+}
+
+// ---------------------------------------------------------------------------
+// pgha:databases and pgha:roles: never dropped, never renamed
+
+const sameList = (a: readonly string[] | undefined, b: readonly string[] | undefined): boolean => JSON.stringify(a ?? []) === JSON.stringify(b ?? []);
+const sameDatabase = (a: DatabaseSpec, b: DatabaseSpec): boolean => a.owner === b.owner && a.encoding === b.encoding && a.locale === b.locale && sameList(a.extensions, b.extensions);
+const sameRole = (a: RoleSpec, b: RoleSpec): boolean => a.login === b.login && a.hasPassword === b.hasPassword && a.connectionLimit === b.connectionLimit && sameList(a.memberOf, b.memberOf);
+
+interface Kind<T extends { name: string }> {
+    readonly key: "databases" | "roles";
+    readonly what: string;
+    readonly same: (a: T, b: T) => boolean;
+    readonly settings: string;
+    readonly rename: (from: string, to: string) => string;
+}
+const DATABASES: Kind<DatabaseSpec> = {
+    key: "databases",
+    what: "database",
+    same: sameDatabase,
+    settings: "owner, encoding, locale and extensions",
+    rename: (from, to) => `ALTER DATABASE ${from} RENAME TO ${to}`,
+};
+const ROLES: Kind<RoleSpec> = { key: "roles", what: "role", same: sameRole, settings: "login, password, memberships and connection limit", rename: (from, to) => `ALTER ROLE ${from} RENAME TO ${to}` };
+
+/**
+ * A new database or role in the place of a deployed one with the same settings looks like a
+ * rename, which pgha does not do: it would create a new, empty one and keep the old one. So it
+ * is refused, with the way to do either.
+ */
+function renamedIn<T extends { name: string }>(kind: Kind<T>, previous: readonly T[] | undefined, next: readonly T[] = []): string[] {
+    const before = previous ?? [];
+    const gone = before.filter((p) => !next.some((n) => n.name === p.name));
+    const added = next.filter((n) => !before.some((p) => p.name === n.name));
+    return added.flatMap((n) => {
+        const old = gone.find((g) => kind.same(g, n));
+        if (old === undefined) return [];
+        return [
+            `pgha:${kind.key}: the new ${kind.what} "${n.name}" has the ${kind.settings} of "${old.name}", which this stack deployed and no longer lists: ` +
+                `this looks like a rename, and pgha does not rename (it would create "${n.name}" anew and keep "${old.name}"). ` +
+                `To rename it, run \`${kind.rename(old.name, n.name)}\` on the leader; then, as for keeping "${old.name}" beside a new "${n.name}", ` +
+                `remove "${old.name}" from the stack in one \`pulumi up\` and add "${n.name}" in the next.`,
+        ];
+    });
+}
+
+function declaredRenames(previous: ClusterShape, next: ClusterSpec): string[] {
+    return [...renamedIn(DATABASES, previous.databases, next.databases), ...renamedIn(ROLES, previous.roles, next.roles)];
+}
+
+/** The deployed databases and roles the stack no longer lists: kept (pgha never drops one), one warning each. */
+export function keptDatabasesAndRoles(previous: ClusterShape | undefined, next: ClusterSpec): string[] {
+    if (!previous) return [];
+    const gone = <T extends { name: string }>(before: readonly T[] | undefined, now: readonly T[] = []): string[] =>
+        (before ?? []).filter((p) => !now.some((n) => n.name === p.name)).map((p) => p.name);
+    return [
+        ...gone(previous.databases, next.databases).map(
+            (d) => `pgha:databases: "${d}" is no longer listed: pgha keeps the database and its data (it never drops one); run DROP DATABASE ${d} on the leader yourself if you mean to`,
+        ),
+        ...gone(previous.roles, next.roles).map(
+            (r) =>
+                `pgha:roles: "${r}" is no longer listed: pgha keeps the role, its password and its memberships (it never drops one); ` +
+                `run DROP OWNED BY ${r} and DROP ROLE ${r} yourself (in every database it owns objects in) if you mean to`,
+        ),
+    ];
 }

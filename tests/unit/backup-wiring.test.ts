@@ -274,12 +274,13 @@ describe("pgha:restore (mocks): one chain of steps, after the rest of the update
     let tree: Map<string, Registered>;
     let again: Map<string, Registered>;
     let next: Map<string, Registered>;
+    // Four whole trees: more than the default 10 s on a busy machine.
     beforeAll(async () => {
         plain = await withBackup();
         tree = await withBackup(restoreValues("r1"));
         again = await withBackup(restoreValues("r1"));
         next = await withBackup(restoreValues("r2"));
-    });
+    }, 60_000);
     const steps = (t: Map<string, Registered>) =>
         commands(t)
             .filter((c) => c.name.includes(":restore-"))
