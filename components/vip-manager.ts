@@ -9,7 +9,8 @@ import { NodeTlsFiles } from "./cluster-pki";
 import { HostPrep } from "./host-prep";
 import { VIP_MANAGER } from "./pgha-tools";
 import { placeFile, serviceUnit } from "./remote-file";
-import { NodeConnection, sha256, shq } from "./ssh";
+import { NodeConnection, remoteScript, sha256, shq } from "./ssh";
+import { POSTGRES_SOCKET_DIR } from "../core/render/patroni";
 
 export interface VipManagerArgs {
     readonly spec: ClusterSpec;
@@ -20,21 +21,28 @@ export interface VipManagerArgs {
     readonly after: pulumi.Resource[];
 }
 
-/**
- * Switching from keepalived: a pgha keepalived on this node is stopped first (it releases
- * the VIP), so the VIP is never on two nodes for longer than one start; the keepalived
- * resources removed by the same edit then find it stopped.
- */
 const PGHA_KEEPALIVED_ACTIVE = `systemctl is-active --quiet keepalived && grep -q '^# Managed by pgha' /etc/keepalived/keepalived.conf 2>/dev/null`;
-const RELEASE_KEEPALIVED = `if ${PGHA_KEEPALIVED_ACTIVE}; then systemctl disable --now keepalived >/dev/null 2>&1; echo "pgha: stopped pgha's keepalived here: the VIP now follows the Patroni leader"; fi`;
+/**
+ * Switching from keepalived: every node stops pgha's keepalived (which releases the VIP)
+ * before any vip-manager starts. Stopped one node at a time, a backup would take the VIP
+ * over on a replica in between (seen on the lab). The keepalived resources the same edit
+ * removes then find it stopped.
+ */
+const RELEASE_KEEPALIVED = `if ${PGHA_KEEPALIVED_ACTIVE}; then systemctl disable --now keepalived >/dev/null 2>&1; echo "pgha: stopped pgha's keepalived here: the VIP now follows the Patroni leader"; else echo "pgha: no pgha keepalived runs here"; fi`;
 
 /**
- * PostgreSQL listens on the VIP only after a restart when the mode switches on a running
- * cluster, or the VIP's address changes (Patroni's reload marks it pending): done here, right
- * before the VIP moves, so clients feel the two as one outage. Both edits also change this
- * unit's settings, so `apply` runs too. A member with nothing pending is left alone.
+ * PostgreSQL binds a new listen address only when it restarts: after a switch from keepalived
+ * on a running cluster, or a new VIP address. The running value (not Patroni's pending flag,
+ * which lags a reload by up to loop_wait) says whether this member needs it; the restart comes
+ * right before the VIP moves, so clients feel the two as one outage.
  */
-const restartPending = (spec: ClusterSpec, member: string) => `timeout 120 patronictl -c /etc/patroni/config.yml restart ${shq(spec.clusterName)} ${shq(member)} --pending --force >/dev/null`;
+const restartUnlessListening = (spec: ClusterSpec, member: string) =>
+    [
+        `if ! runuser -u postgres -- psql -h ${POSTGRES_SOCKET_DIR} -p ${spec.postgres.port} -AtXc 'show listen_addresses' | tr ',' '\\n' | grep -qxF ${shq(spec.vip!.address)}; then`,
+        `  timeout 120 patronictl -c /etc/patroni/config.yml restart ${shq(spec.clusterName)} ${shq(member)} --force >/dev/null`,
+        `  echo "pgha: restarted PostgreSQL on ${member}: it listens on the VIP now"`,
+        `fi`,
+    ].join("\n");
 
 export class VipManager extends pulumi.ComponentResource {
     public readonly services: command.remote.Command[];
@@ -42,7 +50,15 @@ export class VipManager extends pulumi.ComponentResource {
     constructor(name: string, args: VipManagerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgha:vip:VipManager", name, {}, opts);
         const { spec } = args;
-        this.services = nodesWithRole(spec, "postgres").map((node) => {
+        const members = nodesWithRole(spec, "postgres");
+        const releases = members.map((node) =>
+            remoteScript(
+                `${node.name}:release-keepalived`,
+                { conn: args.conns.get(node.name)!, what: `keepalived's VIP on ${node.name}`, create: RELEASE_KEEPALIVED, timeoutSec: 60 },
+                { parent: this, dependsOn: [args.preps.get(node.name)!, ...args.after] },
+            ),
+        );
+        this.services = members.map((node) => {
             const conn = args.conns.get(node.name)!;
             const prep = args.preps.get(node.name)!;
             const tls = args.tls.get(node.name)!;
@@ -57,15 +73,13 @@ export class VipManager extends pulumi.ComponentResource {
                     conn,
                     unit: VIP_MANAGER_UNIT,
                     files,
-                    start: [RELEASE_KEEPALIVED, restartPending(spec, node.name), `systemctl daemon-reload`, `systemctl enable --now ${VIP_MANAGER_UNIT} >/dev/null 2>&1`, `sleep 1`, running].join(
-                        "\n",
-                    ),
-                    apply: [restartPending(spec, node.name), `systemctl daemon-reload`, `systemctl restart ${VIP_MANAGER_UNIT}`, `sleep 1`, running].join("\n"),
+                    start: [restartUnlessListening(spec, node.name), `systemctl daemon-reload`, `systemctl enable --now ${VIP_MANAGER_UNIT} >/dev/null 2>&1`, `sleep 1`, running].join("\n"),
+                    apply: [restartUnlessListening(spec, node.name), `systemctl daemon-reload`, `systemctl restart ${VIP_MANAGER_UNIT}`, `sleep 1`, running].join("\n"),
                     // Stopping releases the VIP (SIGTERM). Switching to keepalived, a keepalived that
                     // already holds the VIP here has just lost it: a reload makes it take it again.
                     stop: [`systemctl disable --now ${VIP_MANAGER_UNIT} >/dev/null 2>&1 || true`, `if ${PGHA_KEEPALIVED_ACTIVE}; then systemctl reload keepalived; fi`].join("\n"),
                 },
-                { parent: this, dependsOn: [...deps, ...args.after] },
+                { parent: this, dependsOn: [...deps, ...args.after, ...releases] },
             );
         });
         this.registerOutputs({});
