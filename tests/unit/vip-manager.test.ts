@@ -94,11 +94,15 @@ describe("rendering and endpoints", () => {
 
 describe("the build", () => {
     jest.setTimeout(60_000);
-    test("one vip-manager service per postgres node, no keepalived, no HAProxy", async () => {
+    test("one vip-manager service per postgres node, each after every node's keepalived release; no keepalived, no HAProxy", async () => {
         const spec = specOf(vipManagerValues());
         const names = remoteCommands(await registerCluster(spec)).map((c) => c.name);
         expect(names.filter((n) => n.endsWith(":vip-manager")).sort()).toEqual(["pg1:vip-manager", "pg2:vip-manager", "pg3:vip-manager"]);
-        expect(names.filter((n) => /keepalived|haproxy/.test(n))).toEqual([]);
+        // Only the one-time release of a keepalived a switch leaves behind, before any vip-manager starts.
+        expect(names.filter((n) => /keepalived|haproxy/.test(n)).sort()).toEqual(["pg1:release-keepalived", "pg2:release-keepalived", "pg3:release-keepalived"]);
+        const tree = await registerCluster(spec);
+        for (const n of ["pg1", "pg2", "pg3"])
+            expect(tree.get(`${n}:vip-manager`)!.deps).toEqual(expect.arrayContaining(["pg1:release-keepalived", "pg2:release-keepalived", "pg3:release-keepalived"]));
     });
 
     test("the keepalived mode builds no vip-manager", async () => {
