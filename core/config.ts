@@ -54,7 +54,7 @@ const WIDEST_QUIET_CLIENT_PREFIX = 16;
 
 function specWarnings(spec: ClusterSpec): string[] {
     const out: string[] = [];
-    if (nodesWithRole(spec, "haproxy").length === 0) {
+    if (nodesWithRole(spec, "haproxy").length === 0 && spec.vip?.manager !== "vip-manager") {
         out.push(`${formatKeyPath(["nodes"])}: no node has the haproxy role; clients must find the leader themselves`);
     }
     if (nodesWithRole(spec, "postgres").length === 1) {
