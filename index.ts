@@ -38,10 +38,18 @@ const cluster = new PostgresHaCluster(spec.clusterName, {
     ...(all["pgha:sshPrivateKey"] ? { sshPrivateKey: config.requireSecret("sshPrivateKey") } : {}),
     // Never generated (core/config-secrets.ts); only as secret stdin to the repository hosts.
     ...(spec.backup && all["pgha:backupCipherPassphrase"] ? { backupCipherPassphrase: config.requireSecret("backupCipherPassphrase") } : {}),
+    // pgha:pgbouncer: the lookup role's password, generated when missing like the other passwords.
+    ...(spec.pgbouncer ? { pgbouncerAuthPassword: secret("pgbouncerAuthPassword") } : {}),
 });
 
 export const primaryEndpoint = cluster.primaryEndpoint;
 export const replicaEndpoint = cluster.replicaEndpoint;
+// Synchronous standbys only (with pgha:patroni.synchronousMode), asynchronous replicas only; every
+// service by name with whether PgBouncer pools it; each PostgreSQL member's PgBouncer.
+export const syncReplicaEndpoint = cluster.syncReplicaEndpoint;
+export const asyncReplicaEndpoint = cluster.asyncReplicaEndpoint;
+export const endpoints = cluster.endpoints;
+export const pgbouncerEndpoints = cluster.pgbouncerEndpoints;
 export const haproxyStatsUrl = cluster.haproxyStatsUrl;
 export const patroniApiUrls = cluster.patroniApiUrls;
 export const etcdEndpoints = cluster.etcdEndpoints;
