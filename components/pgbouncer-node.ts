@@ -4,8 +4,9 @@
 //   lookup function in every database. Turning PgBouncer off (or destroying) takes the role's
 //   login away.
 // - PgbouncerNode: pgha's pgbouncer.ini, hba file, auth_file (the lookup role's line only, 0600,
-//   secret stdin) and systemd drop-in; a change reloads PgBouncer (SIGHUP, clients stay), and
-//   only a new listening address or open-files limit restarts it. Removing it stops and
+//   secret stdin) and systemd drop-in; a change reloads PgBouncer (SIGHUP, clients stay), a new
+//   open-files limit is raised in place (prlimit), and only a new listening address or port
+//   restarts it. Removing it stops and
 //   disables the service and removes pgha's files (Debian's /etc/pgbouncer is left alone).
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
@@ -16,7 +17,7 @@ import { ClusterSpec, nodesWithRole } from "../core/spec";
 import { NodeTlsFiles } from "./cluster-pki";
 import { HostPrep } from "./host-prep";
 import { PGBOUNCER_AUTH, SET_PASSWORDS } from "./pgha-tools";
-import { RESTART_KEY_DIR, nofileCheck, placeFile, recordRestartKey, restartOrReload, serviceUnit } from "./remote-file";
+import { RESTART_KEY_DIR, nofileCheck, placeFile, raiseNofile, recordRestartKey, restartOrReload, serviceUnit } from "./remote-file";
 import { NodeConnection, remoteScript, sha256, shq } from "./ssh";
 
 export interface PgbouncerAuthArgs {
@@ -108,8 +109,10 @@ export class PgbouncerNode extends pulumi.ComponentResource {
                 files: [ini, hba, authFile, dropIn, args.tls.ca, ...(args.tls.postgres ?? [])],
                 start: [nofile, `systemctl daemon-reload`, `systemctl enable pgbouncer >/dev/null 2>&1`, restart, recordRestartKey("pgbouncer", key)].join("\n"),
                 // SIGHUP re-reads pgbouncer.ini, the hba file, the auth_file and the TLS files; clients stay connected.
-                apply: [nofile, restartOrReload("pgbouncer", key, restart, `systemctl reload pgbouncer`)].join("\n"),
-                stop: [`systemctl disable --now pgbouncer >/dev/null 2>&1 || true`, `rm -f ${RESTART_KEY_DIR}/pgbouncer`].join("\n"),
+                // A new maxClientConn (so LimitNOFILE): the running process's limit is raised in place, then the reload.
+                apply: [nofile, restartOrReload("pgbouncer", key, restart, [raiseNofile("pgbouncer", pgbouncerNofile(spec), restart), `systemctl reload pgbouncer`].join("\n"))].join("\n"),
+                // A stop that outlasted TimeoutStopSec leaves the unit "failed": cleared, as it is pgha's doing.
+                stop: [`systemctl disable --now pgbouncer >/dev/null 2>&1 || true`, `systemctl reset-failed pgbouncer >/dev/null 2>&1 || true`, `rm -f ${RESTART_KEY_DIR}/pgbouncer`].join("\n"),
                 timeoutSec: 120,
             },
             { parent: this, dependsOn: [args.prep, ...args.after] },

@@ -155,6 +155,23 @@ export function recordRestartKey(unit: string, restartKey: string): string {
 }
 
 /**
+ * Gives the running `unit` (its main process) the open-files limit its drop-in now sets, so a
+ * new limit needs no restart: systemd applies LimitNOFILE only at exec, prlimit(1) to a running
+ * process. Where that fails, `fallback` runs (a restart).
+ */
+export function raiseNofile(unit: string, nofile: number, fallback: string): string {
+    return [
+        `pid=$(systemctl show -p MainPID --value ${unit})`,
+        // Only when it differs: prlimit on another user's process needs CAP_SYS_RESOURCE even for the same value.
+        `cur=$(awk '/^Max open files/ {print $4 ":" $5}' "/proc/$pid/limits" 2>/dev/null || true)`,
+        `if [ "$pid" -gt 0 ] && [ "$cur" != ${nofile}:${nofile} ] && ! prlimit --pid "$pid" --nofile=${nofile}:${nofile}; then`,
+        `  echo "pgha: ${unit}: cannot raise the running process's open files to ${nofile}: restarting"`,
+        ...fallback.split("\n").map((l) => `  ${l}`),
+        `fi`,
+    ].join("\n");
+}
+
+/**
  * Refuses to start `unit` with more open files than this host lets a service have (the hard
  * limit of systemd itself, PID 1): systemd would fail the start with a bare EPERM.
  */

@@ -46,7 +46,7 @@ export function haproxyNofile(spec: ClusterSpec): number {
     return 2 * spec.haproxy.maxConn + NOFILE_MARGIN;
 }
 
-/** The systemd drop-in: LimitNOFILE from pgha:haproxy.maxConn (a change restarts HAProxy: limits apply at exec). */
+/** The systemd drop-in: LimitNOFILE from pgha:haproxy.maxConn (a new one is raised in the running master: no restart). */
 export function renderHaproxyDropIn(spec: ClusterSpec): RenderedFile {
     return file(
         HAPROXY_DROPIN_PATH,

@@ -25,6 +25,8 @@ export const PGBOUNCER_AUTH_USER = "pgha_pgbouncer";
 export const PGBOUNCER_AUTH_SCHEMA = "pgha_pgbouncer";
 
 const RUN_AS = "postgres";
+/** How long a stop (or restart) waits for server connections to be released before systemd kills PgBouncer. */
+export const PGBOUNCER_STOP_TIMEOUT_SEC = 30;
 
 /** PgBouncer's open files: every client, every server connection (at most PostgreSQL's max_connections, or the pools), and a margin. */
 export function pgbouncerNofile(spec: ClusterSpec): number {
@@ -96,7 +98,7 @@ export function renderPgbouncerAuthFile(spec: ClusterSpec, node: NodeSpec, passw
     return file(PGBOUNCER_AUTH_FILE_PATH, `${authFileQuote(PGBOUNCER_AUTH_USER)} ${authFileQuote(password)}\n`, "0600", RUN_AS);
 }
 
-/** Debian's unit with pgha's file and the open-files limit (a change restarts PgBouncer: limits apply at exec). */
+/** Debian's unit with pgha's file and the open-files limit (a new limit is raised in the running process: no restart). */
 export function renderPgbouncerDropIn(spec: ClusterSpec, node: NodeSpec): RenderedFile {
     const p = pgbouncerOf(spec, node);
     const pools = `max(max_connections ${maxConnectionsOf(spec.postgres.parameters)}, the pools)`;
@@ -112,6 +114,9 @@ export function renderPgbouncerDropIn(spec: ClusterSpec, node: NodeSpec): Render
             `ExecReload=`,
             `ExecReload=/bin/kill -HUP $MAINPID`,
             `LimitNOFILE=${pgbouncerNofile(spec)}`,
+            // Debian's KillSignal=SIGINT waits for every server connection to be released: a session-pool
+            // client that never leaves would hold a stop (and a restart) for systemd's 90 s default.
+            `TimeoutStopSec=${PGBOUNCER_STOP_TIMEOUT_SEC}`,
             ``,
         ].join("\n"),
         "0644",
@@ -119,10 +124,14 @@ export function renderPgbouncerDropIn(spec: ClusterSpec, node: NodeSpec): Render
 }
 
 /**
- * What only a restart applies (PgBouncer reads listen_addr and listen_port at start, systemd the
- * drop-in at exec): a change of it restarts PgBouncer, any other change reloads it.
+ * What only a restart applies: PgBouncer reads listen_addr and listen_port at start, systemd the
+ * drop-in's ExecStart at exec. A change of it restarts PgBouncer; any other change reloads it
+ * (LimitNOFILE too: the component raises the running process's limit in place).
  */
 export function pgbouncerRestartKey(spec: ClusterSpec, node: NodeSpec): string {
     const p = pgbouncerOf(spec, node);
-    return JSON.stringify({ listen: `${node.address}:${p.port}`, dropIn: renderPgbouncerDropIn(spec, node).content });
+    const dropIn = renderPgbouncerDropIn(spec, node)
+        .content.split("\n")
+        .filter((l) => l.startsWith("ExecStart=") || l.startsWith("User="));
+    return JSON.stringify({ listen: `${node.address}:${p.port}`, dropIn });
 }
