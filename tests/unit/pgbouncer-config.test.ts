@@ -125,7 +125,7 @@ describe("refused at preview, each naming its key path, all at once", () => {
             "pgha:pgbouncer.databases.ok.poolSize: 10001 is not an integer in 1..10000",
             "pgha:pgbouncer.databases.ok.pool_size: unknown key",
         ]);
-        expect(refused((v) => (v.pgbouncer.listenPort = 1))[0]).toBe("pgha:pgbouncer: unknown key");
+        expect(refused((v) => (v.pgbouncer.listenPort = 1))).toEqual(["pgha:pgbouncer.listenPort: unknown key"]);
     });
 
     test("a pooled syncReplica without synchronous mode is only a warning: the port waits for synchronous mode", () => {
