@@ -85,13 +85,7 @@ describe("PgBouncer wiring (mocks)", () => {
 
     test("day 2: a pool setting rewrites pgbouncer.ini and reloads PgBouncer; nothing else but the verification", async () => {
         const changed = await register(specOf(values((v) => ((v.pgbouncer.defaultPoolSize = 30), (v.pgbouncer.poolMode = "session")))));
-        expect(changedSince(tree, changed)).toEqual([
-            "pg1:/etc/pgha/pgbouncer/pgbouncer.ini",
-            "pg1:pgbouncer",
-            "pg2:/etc/pgha/pgbouncer/pgbouncer.ini",
-            "pg2:pgbouncer",
-            "pgsql:verify",
-        ]);
+        expect(changedSince(tree, changed)).toEqual(["pg1:/etc/pgha/pgbouncer/pgbouncer.ini", "pg1:pgbouncer", "pg2:/etc/pgha/pgbouncer/pgbouncer.ini", "pg2:pgbouncer", "pgsql:verify"]);
     });
 
     test("day 2: pooling another service reloads HAProxy only; rotating the lookup role's password runs the lookup steps, then the auth_files and a reload", async () => {
