@@ -51,6 +51,8 @@ const cluster = new PostgresHaCluster(spec.clusterName, {
     ...(spec.backup && all["pgha:backupCipherPassphrase"] ? { backupCipherPassphrase: config.requireSecret("backupCipherPassphrase") } : {}),
     // pgha:roles[i].password, split off the roles (core/config-raw.ts): by role name, each a secret.
     ...(raw.rolePasswords !== undefined ? { rolePasswords: rolePasswordsByName(raw) } : {}),
+    // pgha:pgbouncer: the lookup role's password, generated when missing like the other passwords.
+    ...(spec.pgbouncer ? { pgbouncerAuthPassword: secret("pgbouncerAuthPassword") } : {}),
 });
 
 function rolePasswordsByName(r: typeof raw): Record<string, pulumi.Output<string>> {
@@ -60,6 +62,12 @@ function rolePasswordsByName(r: typeof raw): Record<string, pulumi.Output<string
 
 export const primaryEndpoint = cluster.primaryEndpoint;
 export const replicaEndpoint = cluster.replicaEndpoint;
+// Synchronous standbys only (with pgha:patroni.synchronousMode), asynchronous replicas only; every
+// service by name with whether PgBouncer pools it; each PostgreSQL member's PgBouncer.
+export const syncReplicaEndpoint = cluster.syncReplicaEndpoint;
+export const asyncReplicaEndpoint = cluster.asyncReplicaEndpoint;
+export const endpoints = cluster.endpoints;
+export const pgbouncerEndpoints = cluster.pgbouncerEndpoints;
 export const haproxyStatsUrl = cluster.haproxyStatsUrl;
 export const patroniApiUrls = cluster.patroniApiUrls;
 export const etcdEndpoints = cluster.etcdEndpoints;

@@ -11,7 +11,7 @@ import { bootstrapNode, clusterEndpoints, connectionString, vipByKeepalived, vip
 import { CertificateStatus } from "../core/pki";
 import { renderDeleteDataMarker } from "../core/render/data-policy";
 import { BackupRepository, BackupSummary, PgbackrestNode, backupSummary } from "./backup-repository";
-import { ClusterPki } from "./cluster-pki";
+import { ClusterPki, NodeTlsFiles } from "./cluster-pki";
 import { ClusterVerification } from "./cluster-verification";
 import { EtcdCluster } from "./etcd-cluster";
 import { HaproxyBalancer } from "./haproxy-balancer";
@@ -27,6 +27,9 @@ import { declaresDatabasesOrRoles } from "../core/render/databases-roles";
 import { placeFile } from "./remote-file";
 import { NodeConnection, nodeConnection } from "./ssh";
 import { pgbackrestServerNodes } from "../core/render/pgbackrest";
+import { PgbouncerAuth, PgbouncerNode } from "./pgbouncer-node";
+import { ServiceEndpoint } from "../core/topology";
+import { HaproxyServiceName } from "../core/spec";
 
 export interface ClusterBuildArgs {
     readonly spec: ClusterSpec;
@@ -46,6 +49,14 @@ export interface ClusterBuildArgs {
 export interface BuiltCluster {
     readonly primaryEndpoint: string;
     readonly replicaEndpoint: string;
+    /** Synchronous standbys only; undefined without synchronous mode. */
+    readonly syncReplicaEndpoint?: string;
+    /** Asynchronous replicas only. */
+    readonly asyncReplicaEndpoint: string;
+    /** Every service by name: its address and whether it goes through PgBouncer. */
+    readonly endpoints: Readonly<Partial<Record<HaproxyServiceName, ServiceEndpoint>>>;
+    /** With pgha:pgbouncer: each PostgreSQL member's PgBouncer, "address:port". */
+    readonly pgbouncerEndpoints?: string[];
     readonly haproxyStatsUrl?: string;
     readonly patroniApiUrls: string[];
     readonly etcdEndpoints: string[];
@@ -149,10 +160,15 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
     }
     const members = [...patroni.values()].map((p) => p.service);
     backup?.finish([dynamic.applied], members);
+    const poolers = buildPgbouncers(parent, spec, { conns, preps, tls, patroni, leader: first.service, dynamic: dynamic.applied, secrets });
 
     const balancers = nodesWithRole(spec, "haproxy").map(
         (node) =>
-            new HaproxyBalancer(`${node.name}-haproxy`, { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, after: [...members, dynamic.applied], tls: tls.get(node.name)! }, { parent }),
+            new HaproxyBalancer(
+                `${node.name}-haproxy`,
+                { spec, conn: conns.get(node.name)!, prep: preps.get(node.name)!, after: [...members, dynamic.applied, ...poolers], tls: tls.get(node.name)! },
+                { parent },
+            ),
     );
     const keepalived = vipByKeepalived(spec) ? new KeepalivedPair(`${spec.clusterName}-keepalived`, { spec, conns, preps, secrets, after: balancers.map((b) => b.service) }, { parent }) : undefined;
 
@@ -181,12 +197,15 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
               { parent },
           )
         : undefined;
+    const ep = clusterEndpoints(spec);
     const verify = new ClusterVerification(
         spec.clusterName,
         {
             spec,
             conn: conns.get(leader.name)!,
             superuserPassword: secrets.apply((s) => s.superuserPassword),
+            // A pooled primary refuses the superuser: the front is checked as PgBouncer's lookup role.
+            ...(ep.services.primary?.pooled === true ? { frontPassword: secrets.apply((s) => s.pgbouncerAuthPassword) } : {}),
             // The leader's HostPrep: it installs pgha-verify.py there.
             after: [
                 ...members,
@@ -197,15 +216,19 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
                 ...(backup?.ready ?? []),
                 ...(restore?.done ?? []),
                 ...(declared?.steps ?? []),
+                ...poolers,
             ],
         },
         { parent },
     );
 
-    const ep = clusterEndpoints(spec);
     return {
         primaryEndpoint: ep.primary,
         replicaEndpoint: ep.replica,
+        ...(ep.syncReplica !== undefined ? { syncReplicaEndpoint: ep.syncReplica } : {}),
+        asyncReplicaEndpoint: ep.asyncReplica,
+        endpoints: ep.services,
+        ...(ep.pgbouncer !== undefined ? { pgbouncerEndpoints: ep.pgbouncer } : {}),
         haproxyStatsUrl: ep.statsUrl,
         patroniApiUrls: ep.patroniApiUrls,
         etcdEndpoints: etcd.endpoints,
@@ -215,4 +238,43 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
         certificates: pki.statuses,
         ...(spec.backup ? { backup: backupSummary(spec) } : {}),
     };
+}
+
+/**
+ * pgha:pgbouncer: the lookup role (once the leader runs), then PgBouncer on every PostgreSQL node
+ * once its own PostgreSQL runs and pg_hba admits it. Returns the services HAProxy and the
+ * verification wait for ([] without PgBouncer).
+ */
+function buildPgbouncers(
+    parent: pulumi.Resource,
+    spec: ClusterSpec,
+    a: {
+        conns: ReadonlyMap<string, NodeConnection>;
+        preps: ReadonlyMap<string, HostPrep>;
+        tls: ReadonlyMap<string, NodeTlsFiles>;
+        patroni: ReadonlyMap<string, PatroniNode>;
+        leader: pulumi.Resource;
+        dynamic: pulumi.Resource;
+        secrets: pulumi.Output<Secrets>;
+    },
+): pulumi.Resource[] {
+    if (spec.pgbouncer === undefined) return [];
+    const password = pulumi.secret(a.secrets.apply((s) => s.pgbouncerAuthPassword));
+    const auth = new PgbouncerAuth(`${spec.clusterName}-pgbouncer-auth`, { spec, conns: a.conns, preps: a.preps, password, after: [a.leader] }, { parent });
+    return nodesWithRole(spec, "postgres").map(
+        (node) =>
+            new PgbouncerNode(
+                `${node.name}-pgbouncer`,
+                {
+                    spec,
+                    conn: a.conns.get(node.name)!,
+                    prep: a.preps.get(node.name)!,
+                    tls: a.tls.get(node.name)!,
+                    password,
+                    authSteps: auth.steps,
+                    after: [a.patroni.get(node.name)!.service, a.dynamic],
+                },
+                { parent },
+            ).service,
+    );
 }

@@ -7,7 +7,8 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterSpec, nodesWithRole } from "../core/spec";
 import { CA_CERT_PATH, POSTGRES_TLS } from "../core/pki";
-import { etcdClientUrls, primaryEndpoint } from "../core/topology";
+import { etcdClientUrls, frontHost, haproxyServices, primaryEndpoint } from "../core/topology";
+import { PGBOUNCER_AUTH_USER } from "../core/render/pgbouncer";
 import { VERIFY } from "./pgha-tools";
 import { NodeConnection, remoteScript, sha256, shq } from "./ssh";
 
@@ -16,6 +17,8 @@ export interface ClusterVerificationArgs {
     /** Where the checks run: a postgres node (it has patronictl, psql, etcdctl and python3). */
     readonly conn: NodeConnection;
     readonly superuserPassword: pulumi.Output<string>;
+    /** With the primary service pooled: PgBouncer's lookup role's password, the front is checked as that role. */
+    readonly frontPassword?: pulumi.Output<string>;
     /** What must be in place first: the cluster's services, and the node's HostPrep (it installs pgha-verify.py). */
     readonly after: pulumi.Resource[];
 }
@@ -39,6 +42,8 @@ export function verificationScript(spec: ClusterSpec, timeoutSec: number): strin
         )}`,
         `--pg-port ${spec.postgres.port}`,
         `--front ${shq(`${front.host}:${front.port}`)}`,
+        // PgBouncer refuses the superuser: a pooled primary is checked as the lookup role, end to end.
+        ...(haproxyServices(spec).some((s) => s.name === "primary" && s.pooled) && frontHost(spec) !== undefined ? [`--front-user ${PGBOUNCER_AUTH_USER}`] : []),
         ...statsUrls.map((u) => `--stats ${shq(u)}`),
     ];
     return [`python3 ${VERIFY.path} \\`, ...args.map((a, i) => `  ${a}${i < args.length - 1 ? " \\" : ""}`)].join("\n");
@@ -58,7 +63,9 @@ export class ClusterVerification extends pulumi.ComponentResource {
                 conn: args.conn,
                 what: `verify cluster ${args.spec.clusterName} (spec ${fingerprint})`,
                 create: script,
-                stdin: pulumi.secret(args.superuserPassword.apply((p) => `${p}\n`)),
+                stdin: pulumi.secret(
+                    args.frontPassword === undefined ? args.superuserPassword.apply((p) => `${p}\n`) : pulumi.all([args.superuserPassword, args.frontPassword]).apply(([p, f]) => `${p}\n${f}\n`),
+                ),
                 timeoutSec: 240,
             },
             { parent: this, dependsOn: args.after },

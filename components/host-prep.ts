@@ -5,9 +5,10 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterSpec, NodeSpec, Role } from "../core/spec";
-import { DATABASES_ROLES, ETCD_NODE_TOOLS, HOST_PREP, LEADER_AWAY, PGBACKREST_NODE_TOOLS, POSTGRES_NODE_TOOLS, VIP_MANAGER } from "./pgha-tools";
+import { DATABASES_ROLES, ETCD_NODE_TOOLS, HOST_PREP, LEADER_AWAY, PGBACKREST_NODE_TOOLS, PGBOUNCER_AUTH, POSTGRES_NODE_TOOLS, VIP_MANAGER } from "./pgha-tools";
 import { vipFollowsLeader } from "../core/topology";
 import { declaresDatabasesOrRoles } from "../core/render/databases-roles";
+import { PGBOUNCER_BIN } from "../core/render/pgbouncer";
 import { PGBACKREST, pgbackrestServerNodes } from "../core/render/pgbackrest";
 import { needsLeaderAway } from "../core/render/etcd-leader-away";
 import { PlacedFile, placeFile } from "./remote-file";
@@ -21,9 +22,15 @@ import { renderAptRepository } from "../core/render/apt-sources";
  * server); the backup role brings it by itself.
  */
 export function packagesFor(spec: ClusterSpec, roles: readonly Role[]): { packages: string[]; programs: string[] } {
-    const base = rolePackages(roles, spec.postgres);
+    const base = withPgbouncer(spec, roles, rolePackages(roles, spec.postgres));
     if (spec.backup === undefined || !roles.includes("postgres")) return base;
     return { packages: [...new Set([...base.packages, "pgbackrest"])], programs: [...new Set([...base.programs, PGBACKREST])] };
+}
+
+/** With pgha:pgbouncer, PostgreSQL nodes also need Debian's pgbouncer (1.18 on Debian 12, 1.24 on Debian 13). */
+function withPgbouncer(spec: ClusterSpec, roles: readonly Role[], base: { packages: string[]; programs: string[] }): { packages: string[]; programs: string[] } {
+    if (spec.pgbouncer === undefined || !roles.includes("postgres")) return base;
+    return { packages: [...base.packages, "pgbouncer"], programs: [...base.programs, PGBOUNCER_BIN] };
 }
 
 /** Whether `node` takes part in pgBackRest (pgha:backup set; a PostgreSQL node or a repository host). */
@@ -112,6 +119,7 @@ export class HostPrep extends pulumi.ComponentResource {
             ...(runsPgbackrest(this.args.spec, node) ? PGBACKREST_NODE_TOOLS : []),
             ...(vipFollowsLeader(this.args.spec) && node.roles.includes("postgres") ? [VIP_MANAGER] : []),
             ...(declaresDatabasesOrRoles(this.args.spec) && node.roles.includes("postgres") ? [DATABASES_ROLES] : []),
+            ...(this.args.spec.pgbouncer !== undefined && node.roles.includes("postgres") ? [PGBOUNCER_AUTH] : []),
         ];
         this.tools = tools.map((file) => placeFile(this.args.conn, { file }, { parent: this, dependsOn: [this.ready] }));
         this.registerOutputs({ preflight: this.preflight.stdout, ready: this.ready.stdout });

@@ -62,6 +62,9 @@ export const PGBACKREST_STEPS = tool("pgha-pgbackrest.sh");
 /** The steps of an in-place restore (pgha:restore), one per host (argv: see the script). pgha:backup only. */
 export const RESTORE_STEPS = tool("pgha-restore.py");
 
+/** PgBouncer's lookup role and function, on the leader (stdin: JSON; argv: socket dir, port [--disable]; run as postgres). pgha:pgbouncer only; it loads SET_PASSWORDS. */
+export const PGBOUNCER_AUTH = tool("pgbouncer-auth.py");
+
 /** On the nodes running a pgBackRest server (PostgreSQL nodes and repository hosts), only while pgha:backup is set. */
 export const PGBACKREST_NODE_TOOLS: readonly RenderedFile[] = [PGBACKREST_STEPS, RESTORE_STEPS];
 

@@ -10,8 +10,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { formatConfigErrors, parseClusterConfig } from "../core/config";
 import { checkSecrets, deriveRestApiPassword, secretValueProblem } from "../core/config-secrets";
 import { CertificateStatus, certificateGenerations } from "../core/pki";
-import { ClusterSpec, RolePasswords, SECRET_NAMES, Secrets, nodesWithRole } from "../core/spec";
+import { ClusterSpec, HaproxyServiceName, RolePasswords, SECRET_NAMES, Secrets, nodesWithRole } from "../core/spec";
 import { rolePasswordProblem } from "../core/config-databases";
+import { ServiceEndpoint } from "../core/topology";
 import { defaultPostgresVersion, platformLabel, platformOf } from "../core/platforms";
 import { readOsReleases } from "./host-facts";
 import { ClusterShape, clusterShape, keptDatabasesAndRoles, transitionNotes, unsafeTransitions } from "../core/transitions";
@@ -58,7 +59,7 @@ export interface ClusterConfigArgs {
     readonly patroni?: Readonly<Record<string, unknown>>;
     /** `clientPort`, `peerPort`, `dataDir`, `allowEvenMembers`. */
     readonly etcd?: Readonly<Record<string, unknown>>;
-    /** `primaryPort`, `replicaPort`, `statsPort`. */
+    /** `primaryPort`, `replicaPort`, `syncReplicaPort`, `asyncReplicaPort`, `statsPort`, `maxConn`, `serverMaxConn`, `pooled`. */
     readonly haproxy?: Readonly<Record<string, unknown>>;
     /** `install`, `aptProxy`. */
     readonly packages?: Readonly<Record<string, unknown>>;
@@ -72,6 +73,8 @@ export interface ClusterConfigArgs {
     readonly databases?: readonly Readonly<Record<string, unknown>>[];
     /** Roles created on the leader, never dropped: each `name`, `login` (false), `memberOf`, `connectionLimit` (-1); passwords go in `rolePasswords`. */
     readonly roles?: readonly Readonly<Record<string, unknown>>[];
+    /** PgBouncer on every PostgreSQL node: `port`, `poolMode`, `defaultPoolSize`, `maxClientConn`, `databases`; absent: none. */
+    readonly pgbouncer?: Readonly<Record<string, unknown>>;
 }
 
 /** What the previous deployment recorded: read back to refuse unsafe edits and to renew certificates. */
@@ -97,6 +100,8 @@ export interface PostgresHaClusterArgs {
     readonly backupCipherPassphrase?: pulumi.Input<string>;
     /** Passwords of `config.roles`, by role name; each reaches the nodes only as secret stdin, as a SCRAM verifier made there. */
     readonly rolePasswords?: Readonly<Record<string, pulumi.Input<string>>>;
+    /** The password of PgBouncer's lookup role (`pgha_pgbouncer`), required with `config.pgbouncer`; it reaches the nodes only as secret stdin. */
+    readonly pgbouncerAuthPassword?: pulumi.Input<string>;
     /**
      * The previous deployment's record. Default: read from this stack's own outputs
      * `clusterShape` and `certificates`, so export `cluster.clusterShape` and
@@ -116,6 +121,14 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     public readonly primaryEndpoint: pulumi.Output<string>;
     /** `VIP:5001`, read-only replicas. */
     public readonly replicaEndpoint: pulumi.Output<string>;
+    /** `VIP:5002`, the synchronous standbys only; undefined without synchronous mode. */
+    public readonly syncReplicaEndpoint: pulumi.Output<string | undefined>;
+    /** `VIP:5003`, the asynchronous replicas only. */
+    public readonly asyncReplicaEndpoint: pulumi.Output<string>;
+    /** Every service by name (`primary`, `replica`, `syncReplica`, `asyncReplica`): `{address, pooled}`. */
+    public readonly endpoints: pulumi.Output<Readonly<Partial<Record<HaproxyServiceName, ServiceEndpoint>>>>;
+    /** With pgha:pgbouncer: each PostgreSQL member's PgBouncer (`address:port`); undefined without it. */
+    public readonly pgbouncerEndpoints: pulumi.Output<string[] | undefined>;
     public readonly haproxyStatsUrl: pulumi.Output<string | undefined>;
     public readonly patroniApiUrls: pulumi.Output<string[]>;
     public readonly etcdEndpoints: pulumi.Output<string[]>;
@@ -167,6 +180,10 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
         const member = <T>(f: (t: BuiltCluster) => pulumi.Input<T>): pulumi.Output<T> => built.apply((h) => f(h.tree)) as pulumi.Output<T>;
         this.primaryEndpoint = member((t) => t.primaryEndpoint);
         this.replicaEndpoint = member((t) => t.replicaEndpoint);
+        this.syncReplicaEndpoint = member((t) => t.syncReplicaEndpoint);
+        this.asyncReplicaEndpoint = member((t) => t.asyncReplicaEndpoint);
+        this.endpoints = member((t) => t.endpoints);
+        this.pgbouncerEndpoints = member((t) => t.pgbouncerEndpoints);
         this.haproxyStatsUrl = member((t) => t.haproxyStatsUrl);
         this.patroniApiUrls = member((t) => t.patroniApiUrls);
         this.etcdEndpoints = member((t) => t.etcdEndpoints);
@@ -179,6 +196,10 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
         this.registerOutputs({
             primaryEndpoint: this.primaryEndpoint,
             replicaEndpoint: this.replicaEndpoint,
+            syncReplicaEndpoint: this.syncReplicaEndpoint,
+            asyncReplicaEndpoint: this.asyncReplicaEndpoint,
+            endpoints: this.endpoints,
+            pgbouncerEndpoints: this.pgbouncerEndpoints,
             haproxyStatsUrl: this.haproxyStatsUrl,
             patroniApiUrls: this.patroniApiUrls,
             etcdEndpoints: this.etcdEndpoints,
@@ -258,6 +279,7 @@ function validatedSpec(config: Record<string, unknown>, args: PostgresHaClusterA
                 sshPrivateKey: given(args.sshPrivateKey, "-----BEGIN OPENSSH PRIVATE KEY-----\n-----END OPENSSH PRIVATE KEY-----"),
                 // A stand-in of valid form: the value itself is checked in backupCipherPassphraseOf.
                 backupCipherPassphrase: given(args.backupCipherPassphrase, "given-but-not-read-here"),
+                pgbouncerAuthPassword: given(args.pgbouncerAuthPassword),
             }),
             homedir: os.homedir(),
         },
@@ -276,13 +298,19 @@ function secretsOf(args: PostgresHaClusterArgs, spec: ClusterSpec): pulumi.Outpu
         replicationPassword: pulumi.output(args.replicationPassword),
         keepalivedPassword: vipByKeepalived(spec) ? pulumi.output(args.keepalivedPassword ?? "") : pulumi.output(""),
         restApiPassword: args.restApiPassword !== undefined ? pulumi.output(args.restApiPassword) : superuser.apply(deriveRestApiPassword),
+        pgbouncerAuthPassword: spec.pgbouncer ? pulumi.output(args.pgbouncerAuthPassword ?? "") : pulumi.output(""),
     };
     return pulumi.secret(
         pulumi.all(SECRET_NAMES.map((n) => values[n])).apply((vs) => {
             const s = Object.fromEntries(SECRET_NAMES.map((n, i) => [n, vs[i]])) as unknown as Secrets;
             // The same checks as for stack secrets; messages name the argument, never the value.
-            const given = { ...s, keepalivedPassword: vipByKeepalived(spec) ? s.keepalivedPassword : undefined, restApiPassword: args.restApiPassword === undefined ? undefined : s.restApiPassword };
-            const check = checkSecrets({ secrets: withoutUndefined(given), generateMissing: false, hasVip: vipByKeepalived(spec) });
+            const given = {
+                ...s,
+                keepalivedPassword: vipByKeepalived(spec) ? s.keepalivedPassword : undefined,
+                restApiPassword: args.restApiPassword === undefined ? undefined : s.restApiPassword,
+                pgbouncerAuthPassword: spec.pgbouncer ? s.pgbouncerAuthPassword : undefined,
+            };
+            const check = checkSecrets({ secrets: withoutUndefined(given), generateMissing: false, hasVip: vipByKeepalived(spec), hasPgbouncer: spec.pgbouncer !== undefined });
             if (check.errors.length > 0) throw new pulumi.RunError(formatConfigErrors(check.errors));
             for (const w of check.warnings) pulumi.log.warn(w);
             return s;

@@ -125,6 +125,66 @@ export function serviceUnit(name: string, args: ServiceArgs, opts: pulumi.Custom
     );
 }
 
+/** Where a service's restart key lives on the node: what its running process was started with. */
+export const RESTART_KEY_DIR = "/var/lib/pgha/restart-keys";
+
+/**
+ * A service's `apply` when only some changes need a restart (limits from a systemd drop-in,
+ * listening addresses): `restartKey` names what the running process was started with (no
+ * secret: it is hashed into the public command text). It restarts when the key differs from
+ * the one recorded at the last start (or none is recorded), and reloads otherwise.
+ */
+export function restartOrReload(unit: string, restartKey: string, restart: string, reload: string): string {
+    const key = sha256(restartKey).slice(0, 16);
+    const file = `${RESTART_KEY_DIR}/${unit}`;
+    return [
+        `systemctl daemon-reload`,
+        `if [ "$(cat ${file} 2>/dev/null || true)" != ${key} ]; then`,
+        `  echo "pgha: ${unit}: a setting only a restart applies changed: restarting"`,
+        ...restart.split("\n").map((l) => `  ${l}`),
+        `else`,
+        ...reload.split("\n").map((l) => `  ${l}`),
+        `fi`,
+        recordRestartKey(unit, restartKey),
+    ].join("\n");
+}
+
+/** Records `restartKey` as what `unit` runs with (after a start or restart). */
+export function recordRestartKey(unit: string, restartKey: string): string {
+    return `install -d -m 0755 ${RESTART_KEY_DIR} && echo ${sha256(restartKey).slice(0, 16)} >${RESTART_KEY_DIR}/${unit}`;
+}
+
+/**
+ * Gives the running `unit` (its main process) the open-files limit its drop-in now sets, so a
+ * new limit needs no restart: systemd applies LimitNOFILE only at exec, prlimit(1) to a running
+ * process. Where that fails, `fallback` runs (a restart).
+ */
+export function raiseNofile(unit: string, nofile: number, fallback: string): string {
+    return [
+        `pid=$(systemctl show -p MainPID --value ${unit})`,
+        // Only when it differs: prlimit on another user's process needs CAP_SYS_RESOURCE even for the same value.
+        `cur=$(awk '/^Max open files/ {print $4 ":" $5}' "/proc/$pid/limits" 2>/dev/null || true)`,
+        `if [ "$pid" -gt 0 ] && [ "$cur" != ${nofile}:${nofile} ] && ! prlimit --pid "$pid" --nofile=${nofile}:${nofile}; then`,
+        `  echo "pgha: ${unit}: cannot raise the running process's open files to ${nofile}: restarting"`,
+        ...fallback.split("\n").map((l) => `  ${l}`),
+        `fi`,
+    ].join("\n");
+}
+
+/**
+ * Refuses to start `unit` with more open files than this host lets a service have (the hard
+ * limit of systemd itself, PID 1): systemd would fail the start with a bare EPERM.
+ */
+export function nofileCheck(node: string, unit: string, need: number, key: string): string {
+    return [
+        `have=$(awk '/^Max open files/ {print $5}' /proc/1/limits)`,
+        `if [ "$have" != unlimited ] && [ ${need} -gt "$have" ]; then`,
+        `  echo "pgha: ${node}: ${unit} needs ${need} open files (LimitNOFILE, from ${key}), but this host lets a service have at most $have: lower ${key}" >&2`,
+        `  exit 1`,
+        `fi`,
+    ].join("\n");
+}
+
 function toArray<T>(x: pulumi.Input<pulumi.Input<T>[]> | pulumi.Input<T> | undefined): pulumi.Input<T>[] {
     if (x === undefined) return [];
     return Array.isArray(x) ? (x as pulumi.Input<T>[]) : [x as pulumi.Input<T>];

@@ -2,6 +2,7 @@
 // defaults that depend on other keys, node order, role order, ~ expansion.
 
 import { BackupSpec, BackupType, ClusterSpec, CompressType, NodeSpec, ROLES, RepositorySpec, RestoreSpec, RestoreTarget, Role, VipManager } from "./spec";
+import { HAPROXY_SERVICES, HaproxySpec, HaproxyServiceName, PgbouncerDatabaseSpec, PgbouncerSpec, PoolMode } from "./spec";
 import { ParsedConfig, ParsedNode, RestoreTargetKind, normalisePath, parseRestoreTarget } from "./config-schema";
 import { buildDatabases, buildRoles } from "./config-databases";
 
@@ -137,7 +138,7 @@ export function buildSpec(cfg: ParsedConfig, opts: BuildOptions): ClusterSpec {
             dataDir: effectiveEtcdDataDir(cfg),
             allowEvenMembers: cfg.etcd.allowEvenMembers,
         },
-        haproxy: { ...cfg.haproxy },
+        haproxy: buildHaproxy(cfg),
         packages: { ...cfg.packages },
         destroy: { ...cfg.destroy },
         ...optional("backup", buildBackup(cfg)),
@@ -145,7 +146,47 @@ export function buildSpec(cfg: ParsedConfig, opts: BuildOptions): ClusterSpec {
         // Absent when empty: a stack without them has the spec (and so the tree) it had before they existed.
         ...optional("databases", cfg.databases.length > 0 ? buildDatabases(cfg) : undefined),
         ...optional("roles", cfg.roles.length > 0 ? buildRoles(cfg, opts.rolesWithPassword ?? new Set()) : undefined),
+        ...optional("pgbouncer", buildPgbouncer(cfg)),
     };
+}
+
+// ---------------------------------------------------------------------------
+// HAProxy's services and PgBouncer
+
+/** PostgreSQL's own default max_connections. */
+export const POSTGRES_DEFAULT_MAX_CONNECTIONS = 100;
+
+/** max_connections as pgha:postgres.parameters sets it (a number, or a string of digits), else PostgreSQL's default. */
+export function maxConnectionsOf(parameters: Readonly<Record<string, unknown>>): number {
+    const v = parameters.max_connections;
+    const n = typeof v === "number" ? v : typeof v === "string" && /^\s*[0-9]+\s*$/.test(v) ? Number(v) : NaN;
+    return Number.isInteger(n) && n > 0 ? n : POSTGRES_DEFAULT_MAX_CONNECTIONS;
+}
+
+function buildHaproxy(cfg: ParsedConfig): HaproxySpec {
+    const h = cfg.haproxy;
+    return {
+        primaryPort: h.primaryPort,
+        replicaPort: h.replicaPort,
+        syncReplicaPort: h.syncReplicaPort,
+        asyncReplicaPort: h.asyncReplicaPort,
+        statsPort: h.statsPort,
+        maxConn: h.maxConn,
+        // A server line going straight to PostgreSQL admits what PostgreSQL admits; HAProxy queues the rest.
+        serverMaxConn: h.serverMaxConn ?? maxConnectionsOf(cfg.postgres.parameters),
+        pooled: HAPROXY_SERVICES.filter((s) => (h.pooled as readonly string[]).includes(s)) as HaproxyServiceName[],
+    };
+}
+
+function buildPgbouncer(cfg: ParsedConfig): PgbouncerSpec | undefined {
+    const p = cfg.pgbouncer;
+    if (p === undefined) return undefined;
+    const databases: Record<string, PgbouncerDatabaseSpec> = {};
+    for (const name of Object.keys(p.databases).sort()) {
+        const d = p.databases[name];
+        databases[name] = { ...(d.poolMode !== undefined ? { poolMode: d.poolMode as PoolMode } : {}), ...(d.poolSize !== undefined ? { poolSize: d.poolSize } : {}) };
+    }
+    return { port: p.port, poolMode: p.poolMode as PoolMode, defaultPoolSize: p.defaultPoolSize, maxClientConn: p.maxClientConn, databases };
 }
 
 function optional<K extends string, V>(k: K, v: V | undefined): Partial<Record<K, V>> {

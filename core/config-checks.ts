@@ -168,10 +168,14 @@ function listeners(cfg: ParsedConfig, n: IndexedNode): Listener[] {
     if (n.roles.includes("postgres")) {
         out.push({ path: ["postgres", "port"], port: cfg.postgres.port });
         out.push({ path: ["patroni", "restApiPort"], port: cfg.patroni.restApiPort });
+        if (cfg.pgbouncer !== undefined) out.push({ path: ["pgbouncer", "port"], port: cfg.pgbouncer.port });
     }
     if (n.roles.includes("haproxy")) {
         out.push({ path: ["haproxy", "primaryPort"], port: cfg.haproxy.primaryPort });
         out.push({ path: ["haproxy", "replicaPort"], port: cfg.haproxy.replicaPort });
+        // Rendered only with synchronous mode: a port it would take is free otherwise.
+        if (cfg.patroni.synchronousMode === true) out.push({ path: ["haproxy", "syncReplicaPort"], port: cfg.haproxy.syncReplicaPort });
+        out.push({ path: ["haproxy", "asyncReplicaPort"], port: cfg.haproxy.asyncReplicaPort });
         out.push({ path: ["haproxy", "statsPort"], port: cfg.haproxy.statsPort });
     }
     if (n.roles.includes("etcd")) {
@@ -413,6 +417,25 @@ function restoreRules(cfg: ParsedConfig): Problem[] {
     return out;
 }
 
+/** pgha:haproxy.pooled: services routed through PgBouncer need it, and each is named once. */
+function pooledRules(cfg: ParsedConfig): Problem[] {
+    const out: Problem[] = [];
+    const pooled = cfg.haproxy.pooled ?? [];
+    const seen = new Set<string>();
+    pooled.forEach((s, i) => {
+        if (typeof s !== "string") return;
+        if (seen.has(s)) out.push({ path: ["haproxy", "pooled", i], message: `${q(s)} is listed twice` });
+        seen.add(s);
+    });
+    if (pooled.length > 0 && cfg.pgbouncer === undefined) {
+        out.push({
+            path: ["haproxy", "pooled"],
+            message: `lists ${[...seen].map((s) => shown(s, /^[A-Za-z]+$/)).join(", ")}, but ${key(["pgbouncer"])} is off (absent or {}): a pooled service's servers are PgBouncer; set ${key(["pgbouncer"])} or empty this list`,
+        });
+    }
+    return out;
+}
+
 export function crossFieldProblems(cfg: ParsedConfig): Problem[] {
     const nodes = indexed(cfg);
     return [
@@ -428,5 +451,6 @@ export function crossFieldProblems(cfg: ParsedConfig): Problem[] {
         ...backupRules(cfg, nodes),
         ...restoreRules(cfg),
         ...databaseRoleProblems(cfg),
+        ...pooledRules(cfg),
     ];
 }

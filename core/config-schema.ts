@@ -6,7 +6,7 @@
 // checks then still run and the user sees every problem in one go.
 
 import { z } from "zod";
-import { ROLES, Role, VIP_MANAGERS } from "./spec";
+import { HAPROXY_SERVICES, POOL_MODES, ROLES, Role, VIP_MANAGERS } from "./spec";
 import { PROFILES, PROFILE_NAMES } from "./profiles";
 import { isIPv4, parseCidr, unusableHostAddress } from "./net";
 
@@ -335,11 +335,62 @@ const etcdSchema = z
     })
     .strict();
 
+/** HAProxy's global maxconn by default: sized for real traffic (its LimitNOFILE is about twice it). */
+export const DEFAULT_HAPROXY_MAXCONN = 100000;
+/** LimitNOFILE is at most fs.nr_open (1048576 by default): HAProxy needs about two descriptors a connection. */
+const MAX_CONNECTIONS = 500000;
+
+const haproxyService = text((s) => ((HAPROXY_SERVICES as readonly string[]).includes(s) ? undefined : `${q(s)} is not a service (expected one of ${HAPROXY_SERVICES.join(", ")})`));
+
 const haproxySchema = z
     .object({
         primaryPort: port.default(5000),
         replicaPort: port.default(5001),
+        // Rendered only with pgha:patroni.synchronousMode.
+        syncReplicaPort: port.default(5002),
+        asyncReplicaPort: port.default(5003),
         statsPort: port.default(7000),
+        maxConn: int(1, MAX_CONNECTIONS).default(DEFAULT_HAPROXY_MAXCONN),
+        // Absent: pgha:postgres.parameters.max_connections when it is a number, else PostgreSQL's default 100 (buildSpec).
+        serverMaxConn: int(1, MAX_CONNECTIONS).optional(),
+        // The services whose servers are PgBouncer; the others go straight to PostgreSQL.
+        pooled: z.array(haproxyService).default([]),
+    })
+    .strict();
+
+// ---------------------------------------------------------------------------
+// PgBouncer (pgha:pgbouncer)
+
+export const DEFAULT_PGBOUNCER_PORT = 6432;
+export const DEFAULT_PGBOUNCER_MAX_CLIENT_CONN = 10000;
+/** PgBouncer's own default_pool_size. */
+export const DEFAULT_PGBOUNCER_POOL_SIZE = 20;
+const MAX_POOL_SIZE = 10000;
+/** A database name PgBouncer's [databases] takes unquoted and PostgreSQL folds to itself. */
+const DATABASE_NAME_RE = /^[a-z_][a-z0-9_]{0,62}$/;
+
+const poolMode = text((s) => ((POOL_MODES as readonly string[]).includes(s) ? undefined : `${q(s)} is not a pool mode (expected one of ${POOL_MODES.join(", ")})`));
+const databaseName = text((s) => {
+    if (!DATABASE_NAME_RE.test(s)) return `${q(s)} is not a database name pgha takes (lowercase letters, digits and _, starting with a letter or _, at most 63)`;
+    if (s === "pgbouncer") return `"pgbouncer" is PgBouncer's admin console, not a database`;
+    return undefined;
+}, 63);
+
+const pgbouncerDatabaseSchema = z
+    .object({
+        poolMode: poolMode.optional(),
+        poolSize: int(1, MAX_POOL_SIZE).optional(),
+    })
+    .strict();
+
+const pgbouncerSchema = z
+    .object({
+        port: port.default(DEFAULT_PGBOUNCER_PORT),
+        poolMode: poolMode.default("transaction"),
+        defaultPoolSize: int(1, MAX_POOL_SIZE).default(DEFAULT_PGBOUNCER_POOL_SIZE),
+        maxClientConn: int(1, MAX_CONNECTIONS).default(DEFAULT_PGBOUNCER_MAX_CLIENT_CONN),
+        // Per database: its own pool mode and pool size; the others share the global ones.
+        databases: z.record(databaseName, pgbouncerDatabaseSchema).default({}),
     })
     .strict();
 
@@ -674,7 +725,7 @@ const roleSchema = z
     .strict();
 
 /** Top-level keys that hold secrets; they travel in RawConfig.secrets, never in values. */
-export const CONFIG_SECRET_KEYS = ["superuserPassword", "replicationPassword", "keepalivedPassword", "restApiPassword", "sshPrivateKey", "backupCipherPassphrase"] as const;
+export const CONFIG_SECRET_KEYS = ["superuserPassword", "replicationPassword", "keepalivedPassword", "restApiPassword", "sshPrivateKey", "backupCipherPassphrase", "pgbouncerAuthPassword"] as const;
 export type ConfigSecretName = (typeof CONFIG_SECRET_KEYS)[number];
 
 /** Every non-secret `pgha:*` key. */
@@ -697,6 +748,8 @@ export const configSchema = z
         // Created and kept up to date on the leader; never dropped.
         databases: z.array(databaseSchema).default([]),
         roles: z.array(roleSchema).default([]),
+        // `{}` counts as absent, as for vip: no PgBouncer.
+        pgbouncer: z.preprocess((v) => (isEmptyObject(v) ? undefined : v), pgbouncerSchema.optional()),
         generateMissingSecrets: bool.default(true),
     })
     .strict();

@@ -61,6 +61,8 @@ export interface SecretsInput {
     readonly backupEncryption?: boolean;
     /** pgha:backup is set at all (else a passphrase is unused). */
     readonly hasBackup?: boolean;
+    /** pgha:pgbouncer is set: pgha:pgbouncerAuthPassword is needed (generated when missing, like the passwords). */
+    readonly hasPgbouncer?: boolean;
 }
 
 export interface SecretsCheck {
@@ -76,10 +78,23 @@ export function checkSecrets(input: SecretsInput): SecretsCheck {
     const errors: string[] = [];
     const warnings: string[] = [];
     const toGenerate: SecretName[] = [];
-    const needed: readonly SecretName[] = input.hasVip ? ["superuserPassword", "replicationPassword", "keepalivedPassword"] : ["superuserPassword", "replicationPassword"];
+    const needed: readonly SecretName[] = [
+        "superuserPassword",
+        "replicationPassword",
+        ...(input.hasVip ? (["keepalivedPassword"] as const) : []),
+        ...(input.hasPgbouncer === true ? (["pgbouncerAuthPassword"] as const) : []),
+    ];
 
     // restApiPassword is optional: when absent it is derived from the superuser password (deriveRestApiPassword).
-    const names: readonly ConfigSecretName[] = ["superuserPassword", "replicationPassword", "keepalivedPassword", "restApiPassword", "sshPrivateKey", "backupCipherPassphrase"];
+    const names: readonly ConfigSecretName[] = [
+        "superuserPassword",
+        "replicationPassword",
+        "keepalivedPassword",
+        "restApiPassword",
+        "sshPrivateKey",
+        "backupCipherPassphrase",
+        "pgbouncerAuthPassword",
+    ];
     for (const name of names) {
         const value = input.secrets[name];
         if (value === undefined || value === "") {

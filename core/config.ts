@@ -68,6 +68,13 @@ function specWarnings(spec: ClusterSpec): string[] {
             `${formatKeyPath(["postgres", "allowedClientCidrs", i])}: ${what}; all of them may reach HAProxy and log in to PostgreSQL ` + `(the superuser included): list only the clients' networks`,
         );
     });
+    // A pooled syncReplica while synchronous mode is off: the port is not rendered, so the entry waits for it (no need to edit both).
+    if (spec.haproxy.pooled.includes("syncReplica") && !spec.patroni.synchronousMode) {
+        out.push(
+            `${formatKeyPath(["haproxy", "pooled"])}: lists syncReplica, but ${formatKeyPath(["patroni", "synchronousMode"])} is false, ` +
+                `so there is no ${formatKeyPath(["haproxy", "syncReplicaPort"])} listener (${spec.haproxy.syncReplicaPort}) for it to pool until synchronous mode is on`,
+        );
+    }
     const unpinned = spec.nodes.filter((n) => n.hostKey === undefined).map((n) => n.name);
     if (!spec.ssh.strictHostKeys && unpinned.length > 0) {
         out.push(
@@ -123,6 +130,7 @@ export function parseClusterConfig(raw: RawConfig, opts: ParseOptions = {}): Par
     const backupEncryption = parsed.success
         ? parsed.data.backup?.encryption === true
         : hasBackup && isObject(values.backup) && values.backup.encryption !== false && values.backup.encryption !== "false";
+    const hasPgbouncer = parsed.success ? parsed.data.pgbouncer !== undefined : isObject(values.pgbouncer) && Object.keys(values.pgbouncer).length > 0;
     const secretCheck = checkSecrets({
         secrets,
         markedSecret: raw.secretKeysMarkedSecret === undefined ? undefined : new Set(raw.secretKeysMarkedSecret),
@@ -130,6 +138,7 @@ export function parseClusterConfig(raw: RawConfig, opts: ParseOptions = {}): Par
         hasVip,
         backupEncryption,
         hasBackup,
+        hasPgbouncer,
     });
     errors.push(...secretCheck.errors);
     errors.push(

@@ -95,7 +95,41 @@ export interface EtcdSpec {
 export interface HaproxySpec {
     readonly primaryPort: number;
     readonly replicaPort: number;
+    /** Synchronous standbys only (Patroni's /sync); rendered only with patroni.synchronousMode. */
+    readonly syncReplicaPort: number;
+    /** Asynchronous replicas only (Patroni's /async). */
+    readonly asyncReplicaPort: number;
     readonly statsPort: number;
+    /** HAProxy's global maxconn (and so its LimitNOFILE). */
+    readonly maxConn: number;
+    /** maxconn of each server line going straight to PostgreSQL (a pooled one takes pgbouncer.maxClientConn). */
+    readonly serverMaxConn: number;
+    /** The services whose servers are PgBouncer (pgbouncer.port) rather than PostgreSQL; sorted in HAPROXY_SERVICES order. */
+    readonly pooled: readonly HaproxyServiceName[];
+}
+
+/** HAProxy's client-facing services, each health-checked on its own Patroni endpoint. */
+export type HaproxyServiceName = "primary" | "replica" | "syncReplica" | "asyncReplica";
+export const HAPROXY_SERVICES: readonly HaproxyServiceName[] = ["primary", "replica", "syncReplica", "asyncReplica"];
+
+/** PgBouncer's pool modes (every one of them in 1.18 and 1.24). */
+export type PoolMode = "session" | "transaction" | "statement";
+export const POOL_MODES: readonly PoolMode[] = ["session", "transaction", "statement"];
+
+/** A database's own pool settings in PgBouncer (pgha:pgbouncer.databases.<name>); absent fields take the global ones. */
+export interface PgbouncerDatabaseSpec {
+    readonly poolMode?: PoolMode;
+    readonly poolSize?: number;
+}
+
+/** pgha:pgbouncer: PgBouncer on every PostgreSQL node, in front of that node's PostgreSQL. */
+export interface PgbouncerSpec {
+    readonly port: number;
+    readonly poolMode: PoolMode;
+    readonly defaultPoolSize: number;
+    readonly maxClientConn: number;
+    /** Keyed by database name, sorted by name. */
+    readonly databases: Readonly<Record<string, PgbouncerDatabaseSpec>>;
 }
 
 export interface PackagesSpec {
@@ -227,11 +261,13 @@ export interface ClusterSpec {
     readonly databases?: readonly DatabaseSpec[];
     /** pgha:roles, sorted by name (without their passwords); absent when the stack declares none. */
     readonly roles?: readonly RoleSpec[];
+    /** pgha:pgbouncer; absent: no PgBouncer. */
+    readonly pgbouncer?: PgbouncerSpec;
 }
 
 /** Names of the secrets a cluster needs; values are never part of ClusterSpec. */
-export type SecretName = "superuserPassword" | "replicationPassword" | "keepalivedPassword" | "restApiPassword";
-export const SECRET_NAMES: readonly SecretName[] = ["superuserPassword", "replicationPassword", "keepalivedPassword", "restApiPassword"];
+export type SecretName = "superuserPassword" | "replicationPassword" | "keepalivedPassword" | "restApiPassword" | "pgbouncerAuthPassword";
+export const SECRET_NAMES: readonly SecretName[] = ["superuserPassword", "replicationPassword", "keepalivedPassword", "restApiPassword", "pgbouncerAuthPassword"];
 
 /** Plain secret values, only ever handled inside pulumi.Output.apply / all. */
 export type Secrets = Readonly<Record<SecretName, string>>;

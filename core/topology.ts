@@ -1,7 +1,7 @@
 // What each server needs to know about the others: pure functions of the
 // ClusterSpec, shared by the renderers, the components and the stack outputs.
 
-import { ClusterSpec, NodeSpec, nodesWithRole } from "./spec";
+import { ClusterSpec, HAPROXY_SERVICES, HaproxyServiceName, NodeSpec, nodesWithRole } from "./spec";
 
 /** PostgreSQL superuser; Patroni also uses it for pg_rewind. */
 export const SUPERUSER = "postgres";
@@ -89,11 +89,14 @@ export function patroniApiUrls(spec: ClusterSpec): string[] {
  * - everyone from each HAProxy node: connections through the balancer arrive from it
  *   (HAProxy itself admits only allowedClientCidrs);
  * - everyone from pgha:postgres.allowedClientCidrs;
+ * - with pgha:pgbouncer, everyone from each member: its PgBouncer connects from the node's own
+ *   address (it admits only what the node's PgBouncer hba admits: core/render/pgbouncer.ts);
  * - then an explicit reject of everything else, plain TCP included.
  */
 export function pgHbaLines(spec: ClusterSpec): string[] {
     const members = postgresMembers(spec).map((n) => `${n.address}/32`);
     const balancers = nodesWithRole(spec, "haproxy").map((n) => `${n.address}/32`);
+    const poolers = spec.pgbouncer !== undefined ? members : [];
     const lines = [
         `local all ${SUPERUSER} peer`,
         `hostssl all ${SUPERUSER} 127.0.0.1/32 scram-sha-256`,
@@ -102,6 +105,7 @@ export function pgHbaLines(spec: ClusterSpec): string[] {
         ...members.map((m) => `hostssl replication ${REPLICATION_USER} ${m} scram-sha-256`),
         ...balancers.map((b) => `hostssl all all ${b} scram-sha-256`),
         ...spec.postgres.allowedClientCidrs.map((c) => `hostssl all all ${c} scram-sha-256`),
+        ...poolers.map((m) => `hostssl all all ${m} scram-sha-256`),
         `host replication all 0.0.0.0/0 reject`,
         `host all all 0.0.0.0/0 reject`,
     ];
@@ -129,14 +133,54 @@ export interface HaproxyBackend {
     readonly checkPort: number;
 }
 
-/** Every postgres node, in both listeners; Patroni's /primary and /replica decide who is up. */
-export function haproxyBackends(spec: ClusterSpec): HaproxyBackend[] {
+/** Every postgres node, in every listener; Patroni's /primary, /replica, /sync and /async decide who is up. */
+export function haproxyBackends(spec: ClusterSpec, port: number = spec.postgres.port): HaproxyBackend[] {
     return postgresMembers(spec).map((n) => ({
         name: n.name,
         address: n.address,
-        port: spec.postgres.port,
+        port,
         checkPort: spec.patroni.restApiPort,
     }));
+}
+
+/** One of HAProxy's client-facing listeners. */
+export interface HaproxyService {
+    readonly name: HaproxyServiceName;
+    /** The `listen` section (and the stats' proxy name): `primary`, `replicas`, `sync_replicas`, `async_replicas`. */
+    readonly section: string;
+    readonly port: number;
+    /** Patroni's health endpoint that marks a member up for this service. */
+    readonly check: "/primary" | "/replica" | "/sync" | "/async";
+    /** Through PgBouncer (its port on each member) rather than straight to PostgreSQL. */
+    readonly pooled: boolean;
+    /** The servers' port: pgbouncer.port when pooled, else postgres.port. */
+    readonly serverPort: number;
+    /** Each server line's maxconn: pgbouncer.maxClientConn when pooled, else haproxy.serverMaxConn. */
+    readonly serverMaxConn: number;
+}
+
+const SERVICE_SHAPE: Readonly<Record<HaproxyServiceName, { section: string; check: HaproxyService["check"]; port: (spec: ClusterSpec) => number }>> = {
+    primary: { section: "primary", check: "/primary", port: (s) => s.haproxy.primaryPort },
+    replica: { section: "replicas", check: "/replica", port: (s) => s.haproxy.replicaPort },
+    syncReplica: { section: "sync_replicas", check: "/sync", port: (s) => s.haproxy.syncReplicaPort },
+    asyncReplica: { section: "async_replicas", check: "/async", port: (s) => s.haproxy.asyncReplicaPort },
+};
+
+/** The services HAProxy offers: syncReplica only with synchronous mode (Patroni has no synchronous standby without it). */
+export function haproxyServices(spec: ClusterSpec): HaproxyService[] {
+    return HAPROXY_SERVICES.filter((name) => name !== "syncReplica" || spec.patroni.synchronousMode).map((name) => {
+        const shape = SERVICE_SHAPE[name];
+        const pooled = spec.pgbouncer !== undefined && spec.haproxy.pooled.includes(name);
+        return {
+            name,
+            section: shape.section,
+            port: shape.port(spec),
+            check: shape.check,
+            pooled,
+            serverPort: pooled ? spec.pgbouncer!.port : spec.postgres.port,
+            serverMaxConn: pooled ? spec.pgbouncer!.maxClientConn : spec.haproxy.serverMaxConn,
+        };
+    });
 }
 
 /**
@@ -218,10 +262,26 @@ export function replicaEndpoint(spec: ClusterSpec): Endpoint {
     return primaryEndpoint(spec);
 }
 
+/** One service's endpoint, as the stack output `endpoints` lists it. */
+export interface ServiceEndpoint {
+    /** "host:port" (the VIP, else the first balancer); without HAProxy every member "a:5432,b:5432". */
+    readonly address: string;
+    /** Through PgBouncer: application roles only (PgBouncer refuses superusers and replication roles). */
+    readonly pooled: boolean;
+}
+
 export interface ClusterEndpoints {
     /** "host:port"; without HAProxy every member "a:5432,b:5432" (use target_session_attrs). */
     readonly primary: string;
     readonly replica: string;
+    /** Synchronous standbys only; absent without synchronous mode. */
+    readonly syncReplica?: string;
+    /** Asynchronous replicas only. */
+    readonly asyncReplica: string;
+    /** Every service HAProxy offers (or would, without HAProxy: the members), by name. */
+    readonly services: Readonly<Partial<Record<HaproxyServiceName, ServiceEndpoint>>>;
+    /** With pgha:pgbouncer: each PostgreSQL member's PgBouncer, "address:port". */
+    readonly pgbouncer?: string[];
     /** HAProxy stats page of the VIP or first balancer; absent without HAProxy. */
     readonly statsUrl?: string;
     readonly patroniApiUrls: string[];
@@ -232,14 +292,18 @@ export function clusterEndpoints(spec: ClusterSpec): ClusterEndpoints {
     const members = postgresMembers(spec)
         .map((n) => `${n.address}:${spec.postgres.port}`)
         .join(",");
-    if (vipFollowsLeader(spec)) {
-        // No HAProxy: the VIP is the leader's PostgreSQL; replicas at their own addresses (target_session_attrs=standby).
-        return { primary: `${spec.vip!.address}:${spec.postgres.port}`, replica: members, patroniApiUrls: patroniApiUrls(spec), etcdEndpoints: etcdClientUrls(spec) };
-    }
-    const host = frontHost(spec);
+    // With vip-manager there is no HAProxy: the VIP is the leader's own PostgreSQL (and PgBouncer).
+    const host = vipFollowsLeader(spec) ? undefined : frontHost(spec);
+    const services: Partial<Record<HaproxyServiceName, ServiceEndpoint>> = {};
+    for (const s of haproxyServices(spec)) services[s.name] = host !== undefined ? { address: `${host}:${s.port}`, pooled: s.pooled } : { address: members, pooled: false };
+    if (vipFollowsLeader(spec)) services.primary = { address: `${spec.vip!.address}:${spec.postgres.port}`, pooled: false };
     return {
-        primary: host !== undefined ? `${host}:${spec.haproxy.primaryPort}` : members,
-        replica: host !== undefined ? `${host}:${spec.haproxy.replicaPort}` : members,
+        primary: services.primary!.address,
+        replica: services.replica!.address,
+        ...(services.syncReplica !== undefined ? { syncReplica: services.syncReplica.address } : {}),
+        asyncReplica: services.asyncReplica!.address,
+        services,
+        ...(spec.pgbouncer !== undefined ? { pgbouncer: postgresMembers(spec).map((n) => `${n.address}:${spec.pgbouncer!.port}`) } : {}),
         ...(host !== undefined ? { statsUrl: `http://${host}:${spec.haproxy.statsPort}/` } : {}),
         patroniApiUrls: patroniApiUrls(spec),
         etcdEndpoints: etcdClientUrls(spec),
@@ -260,10 +324,16 @@ export const CLIENT_CA_FILE = "pgha-ca.crt";
  * CLIENT_CA_FILE: each host named here is in the certificates that answer
  * there (core/pki.ts: the front door in every postgres node's, a member's
  * address in its own).
+ * With the primary service pooled (pgha:haproxy.pooled), PgBouncer would refuse the superuser:
+ * the URI then lists every member directly, as without HAProxy.
  */
 export function connectionString(spec: ClusterSpec, password: string, database = "postgres"): string {
     const ep = clusterEndpoints(spec);
+    const direct = frontHost(spec) === undefined || ep.services.primary?.pooled === true;
+    const members = postgresMembers(spec)
+        .map((n) => `${n.address}:${spec.postgres.port}`)
+        .join(",");
     const tls = `sslmode=verify-full&sslrootcert=${CLIENT_CA_FILE}`;
-    const query = frontHost(spec) === undefined ? `?${tls}&target_session_attrs=read-write` : `?${tls}`;
-    return `postgresql://${SUPERUSER}:${encodeURIComponent(password)}@${ep.primary}/${database}${query}`;
+    const query = direct ? `?${tls}&target_session_attrs=read-write` : `?${tls}`;
+    return `postgresql://${SUPERUSER}:${encodeURIComponent(password)}@${direct ? members : ep.primary}/${database}${query}`;
 }

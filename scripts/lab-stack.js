@@ -107,6 +107,9 @@ Object.assign(config, {
     "pgha:postgres": { allowedClientCidrs: [`${lab.gateway}/32`] },
     "pgha:packages": { install, aptProxy: install ? lab.aptProxy || "" : "" },
     "pgha:generateMissingSecrets": false,
+    // The lab's hosts let a service have at most 20000 open files: HAProxy's default maxConn
+    // (100000, LimitNOFILE 2 x maxConn + 1024) would not start there.
+    "pgha:haproxy": { ...(config["pgha:haproxy"] || {}), maxConn: 8000 },
 });
 if (backupHost) config["pgha:backup"] = { ...(config["pgha:backup"] || {}), repository: { host: backupHost } };
 doc.config = config;
@@ -116,7 +119,14 @@ fs.writeFileSync(file, YAML.stringify(doc));
 // project does not declare yet (restApiPassword before the TLS work) would be refused as
 // an unknown key: set only what Pulumi.yaml declares.
 const declared = Object.keys((YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")) || {}).config || {}).map((k) => k.replace(/^pgha:/, ""));
-const secrets = [["superuserPassword", 24], ["replicationPassword", 24], ["keepalivedPassword", 8], ["restApiPassword", 24], ...(backupHost ? [["backupCipherPassphrase", 32]] : [])];
+const secrets = [
+    ["superuserPassword", 24],
+    ["replicationPassword", 24],
+    ["keepalivedPassword", 8],
+    ["restApiPassword", 24],
+    ["pgbouncerAuthPassword", 24],
+    ...(backupHost ? [["backupCipherPassphrase", 32]] : []),
+];
 for (const [key, len] of secrets.filter(([k]) => declared.includes(k))) {
     if (config[`pgha:${key}`] === undefined) {
         const value = crypto.randomBytes(32).toString("base64url").slice(0, len);

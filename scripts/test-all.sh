@@ -5,9 +5,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 [ -x node_modules/.bin/jest ] || npm ci --no-audit --no-fund || exit 1
 # The real programs some unit tests check rendered files and helper scripts with
-# (haproxy -c, keepalived --config-test, PyYAML, etcd on loopback, pyflakes and shellcheck on server/; scripts/lint.sh
+# (haproxy -c, keepalived --config-test, PyYAML, etcd on loopback, PgBouncer 1.18 before PostgreSQL 15, pyflakes and shellcheck on server/; scripts/lint.sh
 # runs shellcheck too); without them those tests skip, so install them here when running as root on Debian.
-tools=(haproxy keepalived etcd-server etcd-client python3-yaml python3-psycopg2 postgresql-15 python3-pyflakes shellcheck)
+tools=(haproxy keepalived etcd-server etcd-client python3-yaml python3-psycopg2 postgresql-15 pgbouncer python3-pyflakes shellcheck)
 missing=(); for p in "${tools[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
     echo "== installing ${missing[*]} for the unit tests (services are not started)"

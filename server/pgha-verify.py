@@ -7,8 +7,11 @@
 #
 #   pgha-verify.py --timeout SEC --cacert PATH --cert PATH --key PATH --etcd URL[,URL...]
 #                  --members NAME[,NAME...] --pg-port PORT --front HOST:PORT [--stats URL ...]
+#                  [--front-user NAME]
 #
 # stdin: the superuser password, one line (psql reads it from PGPASSWORD; never in argv).
+# --front-user (the primary port pooled by PgBouncer, which refuses the superuser): the front is
+# checked as that role, whose password is stdin's second line.
 # --cert/--key: this node's client certificate for etcd. PostgreSQL is reached with TLS,
 # its certificate verified against --cacert and the host connected to (sslmode=verify-full).
 # Prints `verified: <check>: <what it saw>` per check; when the deadline passes first,
@@ -99,8 +102,9 @@ def joined(*parts):
 
 
 class Verifier:
-    def __init__(self, args, password):
+    def __init__(self, args, password, front_password=None):
         self.args = args
+        self.front_env = None if front_password is None else dict(os.environ, PGPASSWORD=front_password)
         self.deadline = time.monotonic() + args.timeout
         self.last = ""
         self.members = [m for m in args.members.split(",") if m]
@@ -159,7 +163,11 @@ class Verifier:
 
     def front(self):
         host, _, port = self.args.front.rpartition(":")
-        p = self.psql(host, port, "-Atc", "select pg_is_in_recovery()")
+        if self.front_env is not None:
+            conn = "host=%s port=%s user=%s dbname=postgres connect_timeout=3 %s" % (host, port, self.args.front_user, self.verify_full)
+            p = subprocess.run(["psql", conn, "-Atc", "select pg_is_in_recovery()"], stdin=subprocess.DEVNULL, capture_output=True, text=True, env=self.front_env)
+        else:
+            p = self.psql(host, port, "-Atc", "select pg_is_in_recovery()")
         r = output(p.stdout)
         if p.returncode == 0 and r == "f":
             return True, "%s answers as the primary" % self.args.front
@@ -183,8 +191,10 @@ def main(argv=None):
     ap.add_argument("--pg-port", type=int, required=True)
     ap.add_argument("--front", required=True, help="HOST:PORT clients write to (the VIP, else the first balancer)")
     ap.add_argument("--stats", action="append", default=[], help="a balancer's HAProxy stats CSV URL (repeated)")
+    ap.add_argument("--front-user", help="the role the front is checked as (its password: stdin's second line)")
     args = ap.parse_args(argv)
-    v = Verifier(args, read_password(sys.stdin))
+    password = read_password(sys.stdin)
+    v = Verifier(args, password, read_password(sys.stdin) if args.front_user else None)
     v.wait_for("etcd health", v.etcd)
     leader, host = leader_of(v.wait_for("one Patroni leader", v.patroni))
     v.wait_for("replicas streaming", lambda: v.streaming(leader, host))

@@ -24,6 +24,7 @@ export const PLACEHOLDER_SECRETS: Secrets = {
     replicationPassword: "<redacted:replicationPassword>",
     keepalivedPassword: "<redacted:keepalivedPassword>",
     restApiPassword: "<redacted:restApiPassword>",
+    pgbouncerAuthPassword: "<redacted:pgbouncerAuthPassword>",
 };
 
 /**

@@ -28,7 +28,13 @@ describe("without pgha:backup, the tree is exactly as before backups existed", (
 });
 
 const PASS = "Distinct-Cipher-Passphrase-0123456789";
-const DISTINCT: Secrets = { superuserPassword: "Sup3r-Distinct-PW", replicationPassword: "Repl-Distinct-PW", keepalivedPassword: "Kpd7x9Qz", restApiPassword: "Rest-Distinct-PW" };
+const DISTINCT: Secrets = {
+    superuserPassword: "Sup3r-Distinct-PW",
+    replicationPassword: "Repl-Distinct-PW",
+    keepalivedPassword: "Kpd7x9Qz",
+    restApiPassword: "Rest-Distinct-PW",
+    pgbouncerAuthPassword: "Bouncer-Distinct-PW",
+};
 const withBackup = (values: Record<string, unknown> = backupValues(), secrets: Secrets = FAKE_SECRETS) => register(backupSpec(values), secrets, MOCK_SSH_KEY, PASS);
 const texts = (c: Registered) => JSON.stringify([c.inputs.create, c.inputs.update, c.inputs.delete]);
 

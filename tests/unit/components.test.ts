@@ -39,6 +39,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
                     `${n}:/etc/pgha/tls/postgres.crt`,
                     `${n}:/etc/pgha/tls/postgres.key`,
                     `${n}:/etc/systemd/system/etcd.service.d/pgha.conf`,
+                    `${n}:/etc/systemd/system/haproxy.service.d/pgha.conf`,
                     `${n}:/usr/local/libexec/pgha/pgha_rest.py`,
                     `${n}:/usr/local/libexec/pgha/check-haproxy.sh`,
                     `${n}:etcd`,
@@ -120,7 +121,13 @@ describe("PostgresHaCluster wiring (mocks)", () => {
     });
 
     test("no secret value appears in any command text", () => {
-        const distinct: Secrets = { superuserPassword: "Sup3r-Distinct-PW", replicationPassword: "Repl-Distinct-PW", keepalivedPassword: "Kpd7x9Qz", restApiPassword: "Rest-Distinct-PW" };
+        const distinct: Secrets = {
+            superuserPassword: "Sup3r-Distinct-PW",
+            replicationPassword: "Repl-Distinct-PW",
+            keepalivedPassword: "Kpd7x9Qz",
+            restApiPassword: "Rest-Distinct-PW",
+            pgbouncerAuthPassword: "Bouncer-Distinct-PW",
+        };
         return register(specOf(), distinct).then((m) => {
             for (const c of commands(m)) {
                 const text = JSON.stringify([c.inputs.create, c.inputs.update, c.inputs.delete]);
@@ -148,10 +155,13 @@ describe("PostgresHaCluster wiring (mocks)", () => {
         expect(differs).toEqual(["pg1:/etc/haproxy/haproxy.cfg", "pg1:haproxy", "pg2:/etc/haproxy/haproxy.cfg", "pg2:haproxy", "pgsql:verify"]);
     });
 
-    test("a parameter, timing or synchronous-mode change touches only the cluster's dynamic config", async () => {
-        const changed = await register(specOf(classicWith((v) => ((v.postgres.parameters = { max_connections: 200, work_mem: "64MB" }), (v.patroni.ttl = 40), (v.patroni.synchronousMode = true)))));
+    test("a parameter, timing or synchronous-mode change touches only the cluster's dynamic config (synchronous mode: and HAProxy's synchronous port)", async () => {
+        const changed = await register(specOf(classicWith((v) => ((v.postgres.parameters = { max_connections: 200, work_mem: "64MB" }), (v.patroni.ttl = 40)))));
         const differs = changedSince(classic, changed);
         expect(differs).toEqual(["pgsql:dynamic-config", "pgsql:verify"]);
+        // Synchronous mode also adds HAProxy's syncReplicaPort listener: a reload of every balancer, nothing else.
+        const sync = await register(specOf(classicWith((v) => (v.patroni.synchronousMode = true))));
+        expect(changedSince(classic, sync)).toEqual(["pg1:/etc/haproxy/haproxy.cfg", "pg1:haproxy", "pg2:/etc/haproxy/haproxy.cfg", "pg2:haproxy", "pgsql:dynamic-config", "pgsql:verify"]);
         // The settings are data on stdin; the command text (visible in `ps`, logged by sudo) names none.
         expect(JSON.parse(String(changed.get("pgsql:dynamic-config")!.inputs.stdin)).config.postgresql.parameters.work_mem).toBe("64MB");
         expect(changed.get("pgsql:dynamic-config")!.inputs.create).toBe(classic.get("pgsql:dynamic-config")!.inputs.create);

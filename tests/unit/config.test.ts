@@ -42,7 +42,8 @@ const CLASSIC_SPEC: ClusterSpec = {
         restApiPort: 8008,
     },
     etcd: { clientPort: 2379, peerPort: 2380, dataDir: "/var/lib/etcd/pgha-pgsql", allowEvenMembers: false },
-    haproxy: { primaryPort: 5000, replicaPort: 5001, statsPort: 7000 },
+    // serverMaxConn: the classic stack's max_connections (200).
+    haproxy: { primaryPort: 5000, replicaPort: 5001, syncReplicaPort: 5002, asyncReplicaPort: 5003, statsPort: 7000, maxConn: 100000, serverMaxConn: 200, pooled: [] },
     packages: { install: true, aptProxy: "", repositories: [] },
     destroy: { deleteData: false },
 };
@@ -87,7 +88,8 @@ describe("the classic example", () => {
         expect(spec.postgres).toMatchObject({ version: 15, port: 5432, parameters: {} });
         expect(spec.patroni).toEqual(CLASSIC_SPEC.patroni);
         expect(spec.etcd).toEqual(CLASSIC_SPEC.etcd);
-        expect(spec.haproxy).toEqual(CLASSIC_SPEC.haproxy);
+        // serverMaxConn: PostgreSQL's default max_connections, as none is set.
+        expect(spec.haproxy).toEqual({ ...CLASSIC_SPEC.haproxy, serverMaxConn: 100 });
         expect(spec.packages).toEqual({ install: true, aptProxy: "", repositories: [] });
         expect(spec.destroy).toEqual({ deleteData: false });
     });
@@ -680,6 +682,7 @@ describe("secrets", () => {
         expect(!r.ok && r.errors).toEqual([
             "pgha:replicationPassword: stored in plain text; set it with `pulumi config set --secret pgha:replicationPassword …`",
             "pgha:restApiPassword: stored in plain text; set it with `pulumi config set --secret pgha:restApiPassword …`",
+            "pgha:pgbouncerAuthPassword: stored in plain text; set it with `pulumi config set --secret pgha:pgbouncerAuthPassword …`",
         ]);
     });
 

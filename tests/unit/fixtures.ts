@@ -34,6 +34,7 @@ export const FAKE_SECRETS: Secrets = {
     replicationPassword: "fake-replication-pw",
     keepalivedPassword: "fakevrrp-longer-than-8",
     restApiPassword: "fake-rest-api-pw",
+    pgbouncerAuthPassword: "fake-pgbouncer-auth-pw",
 };
 
 export function classicRaw(overrides: Partial<RawConfig> = {}): RawConfig {

@@ -437,6 +437,7 @@ function accepted(c: Case): Accepted {
         replicationPassword: pick("replicationPassword"),
         keepalivedPassword: pick("keepalivedPassword"),
         restApiPassword: given.restApiPassword ?? FAKE_SECRETS.restApiPassword,
+        pgbouncerAuthPassword: given.pgbouncerAuthPassword ?? FAKE_SECRETS.pgbouncerAuthPassword,
     };
     for (const w of r.warnings) for (const s of secretValuesOf(c)) expect(w).not.toContain(s);
     if (c.warns !== undefined) {

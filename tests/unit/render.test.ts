@@ -208,13 +208,19 @@ describe("names a YAML 1.1 reader would take for a number, boolean or date are q
 });
 
 describe("HAProxy and keepalived", () => {
-    test("HAProxy lists every postgres node in both listeners", () => {
+    test("HAProxy lists every postgres node in each listener (no synchronous one without synchronous mode)", () => {
         const cfg = renderHaproxyConfig(classic).content;
-        expect(cfg.match(/^ {4}server pg1 172\.51\.216\.81:5432 maxconn 100 check port 8008 check-ssl verify required ca-file \/etc\/pgha\/tls\/ca\.crt verifyhost pg1$/gm)).toHaveLength(2);
+        // The classic stack sets max_connections 200: each direct server line admits as many.
+        expect(cfg.match(/^ {4}server pg1 172\.51\.216\.81:5432 maxconn 200 check port 8008 check-ssl verify required ca-file \/etc\/pgha\/tls\/ca\.crt verifyhost pg1$/gm)).toHaveLength(3);
+        expect(cfg.match(/^listen /gm)).toEqual(["listen ", "listen ", "listen ", "listen "]);
+        expect(cfg).toMatch(/^listen primary\n {4}bind \*:5000\n/m);
+        expect(cfg).toMatch(/^listen replicas\n {4}bind \*:5001\n/m);
+        expect(cfg).toMatch(/^listen async_replicas\n {4}bind \*:5003\n/m);
+        expect(cfg).not.toMatch(/\bsync_replicas|:5002|OPTIONS \/sync\n/);
         // Only the allowed client networks, loopback and the postgres nodes reach the PostgreSQL ports.
-        expect(cfg.match(/^ {4}acl pgha_allowed_client src 127\.0\.0\.1 172\.51\.216\.0\/24 172\.51\.216\.81 172\.51\.216\.82$/gm)).toHaveLength(2);
-        expect(cfg.match(/^ {4}tcp-request connection reject if !pgha_allowed_client$/gm)).toHaveLength(2);
-        expect(cfg.match(/^ {4}server pg2 /gm)).toHaveLength(2);
+        expect(cfg.match(/^ {4}acl pgha_allowed_client src 127\.0\.0\.1 172\.51\.216\.0\/24 172\.51\.216\.81 172\.51\.216\.82$/gm)).toHaveLength(3);
+        expect(cfg.match(/^ {4}tcp-request connection reject if !pgha_allowed_client$/gm)).toHaveLength(3);
+        expect(cfg.match(/^ {4}server pg2 /gm)).toHaveLength(3);
         expect(cfg).not.toMatch(/pg3/);
     });
 

@@ -148,6 +148,13 @@ describe("endpoints", () => {
         expect(clusterEndpoints(classic)).toEqual({
             primary: "172.51.216.88:5000",
             replica: "172.51.216.88:5001",
+            // No synchronous mode: no syncReplica service.
+            asyncReplica: "172.51.216.88:5003",
+            services: {
+                primary: { address: "172.51.216.88:5000", pooled: false },
+                replica: { address: "172.51.216.88:5001", pooled: false },
+                asyncReplica: { address: "172.51.216.88:5003", pooled: false },
+            },
             statsUrl: "http://172.51.216.88:7000/",
             patroniApiUrls: ["https://172.51.216.81:8008", "https://172.51.216.82:8008"],
             etcdEndpoints: ["https://172.51.216.81:2379", "https://172.51.216.82:2379", "https://172.51.216.83:2379"],
