@@ -2,11 +2,13 @@
 // matter most for an unplanned loss (the full 5-run table is `npm run drill`).
 // A lab of three hosts holding every role, so the leader, the VIP holder and
 // an etcd member can each be lost alone.
-import { E2E_ENV, labStackLifecycle, pulumi, ssh, steps, upStack } from "./harness";
+import { spawn } from "child_process";
+import { E2E_ENV, labHosts, labStackLifecycle, pulumi, ssh, steps, upStack, waitFor } from "./harness";
+import { APP_PASSWORD, caFile, clientPsql, enableClientServices, holdClients, pgbouncerPids, postmasterStarts } from "./client-services";
 import { DRILL_ROLES_ARG, drillContext } from "../drill/context";
 import { DrillContext, runScenario } from "../drill/scenarios";
 import { RunFigures } from "../drill/measures";
-import { etcdLeaderHost, waitHealthy } from "../drill/cluster-probe";
+import { etcdLeaderHost, vipHolder, waitHealthy } from "../drill/cluster-probe";
 
 const STACK = "e2e-drill";
 const step = steps();
@@ -96,6 +98,174 @@ step(
         expect(f.rto_s).toBeLessThanOrEqual(ctx.ttl + SINGLE_RUN_KILL_BOUND);
     },
     900,
+);
+
+// Issue 18 on the same deployment (synchronous mode is on after the drill above).
+let ca = "";
+const PG_HOSTS = ["lab1", "lab2", "lab3"];
+
+step(
+    "one stack edit adds a role (secret password), a database, PgBouncer and pooled ports: preview is clean afterwards",
+    () => {
+        enableClientServices(STACK);
+        const r = upStack(STACK);
+        expect(r.stdout).toMatch(/databases-roles/);
+        expect(pulumi(["preview", "--expect-no-changes", "--stack", STACK], { allowFail: true }).status).toBe(0);
+        // The role's password is in no plain-text state.
+        expect(pulumi(["stack", "export", "--stack", STACK], { echo: false }).stdout).not.toContain(APP_PASSWORD);
+        ca = caFile(STACK);
+    },
+    1200,
+);
+
+step(
+    "the app role logs in through every port with SCRAM over TLS (verify-full); a wrong password is refused; appdb has pgcrypto",
+    () => {
+        const vip = ctx.cluster.vip;
+        for (const port of [5000, 5001, 5002, 5003]) {
+            const r = clientPsql(
+                vip,
+                port,
+                "app",
+                APP_PASSWORD,
+                "appdb",
+                "select current_user || ' ' || current_database() || ' ' || (select count(*) from pg_extension where extname = 'pgcrypto')",
+                ca,
+            );
+            log(`port ${port}: ${r.stdout.trim()} ${r.stderr.trim()}`);
+            expect(r.stdout.trim()).toBe("app appdb 1");
+        }
+        for (const port of [5000, 5001]) {
+            const bad = clientPsql(vip, port, "app", "not-the-password", "appdb", "select 1", ca);
+            expect(bad.status).not.toBe(0);
+            expect(bad.stderr).toMatch(/password authentication failed|SASL authentication failed/);
+        }
+        // PgBouncer refuses the superuser: it has no business in a pool.
+        expect(clientPsql(vip, 5000, "postgres", ctx.cluster.password, "postgres", "select 1", ca).status).not.toBe(0);
+    },
+    300,
+);
+
+/** Which member answers on `port` (its cluster address), asked `n` times. */
+const answering = (port: number, n: number): string[] => [...Array(n)].map(() => clientPsql(ctx.cluster.vip, port, "app", APP_PASSWORD, "appdb", "select host(inet_server_addr())", ca).stdout.trim());
+const addressOf = (h: string): string => labHosts().hosts.find((x) => x.name === h)!.address;
+
+async function syncRouting(): Promise<void> {
+    const leader = await waitHealthy(ctx.cluster, 120, log);
+    const states = JSON.parse(ssh(leader, "patronictl -c /etc/patroni/config.yml list -f json").stdout) as { Member: string; Role: string }[];
+    const sync = states.filter((m) => m.Role === "Sync Standby").map((m) => m.Member);
+    const async = states.filter((m) => m.Role === "Replica").map((m) => m.Member);
+    // pg_stat_replication on the leader says the same.
+    const states2 = ssh(leader, "runuser -u postgres -- psql -h /var/run/postgresql -AtXc \"select application_name || ':' || sync_state from pg_stat_replication order by 1\"").stdout.trim();
+    log(`leader ${leader}; sync ${sync.join(",")}; async ${async.join(",")}; pg_stat_replication ${states2.replace(/\n/g, " ")}`);
+    expect(sync.length).toBe(1);
+    expect(states2).toContain(`${sync[0]}:sync`);
+    await waitFor("HAProxy routing 5002 to the synchronous standby only", 60, () => (answering(5002, 4).every((a) => a === addressOf(sync[0])) ? true : undefined));
+    expect(new Set(answering(5002, 6))).toEqual(new Set([addressOf(sync[0])]));
+    expect(new Set(answering(5003, 6))).toEqual(new Set(async.map(addressOf)));
+}
+
+step("5002 reaches only the synchronous standby (pg_stat_replication), 5003 only asynchronous replicas", () => syncRouting(), 300);
+
+step(
+    "400 clients held open at once through the pooled read/write port while max_connections is 100: every one connects and runs queries",
+    () => {
+        const maxConn = clientPsql(ctx.cluster.vip, 5001, "app", APP_PASSWORD, "appdb", "show max_connections", ca).stdout.trim();
+        expect(Number(maxConn)).toBe(100);
+        const r = holdClients(ctx.cluster.vip, 5000, "appdb", 400, 10, ca);
+        log(`pgbench through 5000 (pooled): clients ${r.clients}, transactions ${r.transactions}, failed ${r.failed}`);
+        if (r.failed !== 0) log(r.out.split("\n").slice(-15).join("\n"));
+        expect(r.clients).toBe(400);
+        expect(r.failed).toBe(0);
+        expect(r.transactions).toBeGreaterThan(400);
+    },
+    300,
+);
+
+step(
+    "a PgBouncer settings edit reloads it: 0 PostgreSQL restarts, PgBouncer keeps its PID, a client connected before keeps working",
+    async () => {
+        const client = spawn("psql", [`host=${ctx.cluster.vip} port=5000 user=app dbname=appdb sslmode=verify-full sslrootcert=${ca}`, "-AtX"], {
+            env: { ...process.env, PGPASSWORD: APP_PASSWORD },
+        });
+        let out = "";
+        client.stdout.on("data", (d) => (out += d.toString()));
+        const ask = async (tag: string) => {
+            client.stdin.write(`select '${tag}-' || 1;\n`);
+            await waitFor(`the held client's answer ${tag}`, 20, () => (out.includes(`${tag}-1`) ? true : undefined));
+        };
+        try {
+            await ask("before");
+            const starts = postmasterStarts(PG_HOSTS);
+            const pids = pgbouncerPids(PG_HOSTS);
+            pulumi(["config", "set", "--path", "pgha:pgbouncer.defaultPoolSize", "25", "--stack", STACK], { echo: false });
+            const r = upStack(STACK);
+            expect(r.stdout).toMatch(/pgbouncer/);
+            expect(postmasterStarts(PG_HOSTS)).toEqual(starts);
+            expect(pgbouncerPids(PG_HOSTS)).toEqual(pids);
+            for (const h of PG_HOSTS) expect(ssh(h, "grep -E '^default_pool_size' /etc/pgbouncer/pgbouncer.ini").stdout).toMatch(/= 25/);
+            await ask("after");
+        } finally {
+            client.kill();
+        }
+    },
+    900,
+);
+
+step(
+    "after a switchover 5002 and 5003 still route by role",
+    async () => {
+        const leader = await waitHealthy(ctx.cluster, 120, log);
+        const states = JSON.parse(ssh(leader, "patronictl -c /etc/patroni/config.yml list -f json").stdout) as { Member: string; Role: string }[];
+        const to = states.find((m) => m.Role === "Sync Standby")!.Member;
+        ssh(leader, `patronictl -c /etc/patroni/config.yml switchover --leader ${leader} --candidate ${to} --force`);
+        await waitFor(
+            `${to} leads`,
+            120,
+            () =>
+                (JSON.parse(ssh(to, "patronictl -c /etc/patroni/config.yml list -f json").stdout) as { Member: string; Role: string }[]).some((m) => m.Member === to && m.Role === "Leader") ||
+                undefined,
+        );
+        await syncRouting();
+    },
+    600,
+);
+
+step(
+    "vip-manager mode by a stack edit (no HAProxy, no keepalived): the VIP follows the leader, answers as a primary on 5432 and through PgBouncer on 6432",
+    async () => {
+        pulumi(["config", "set", "--path", "pgha:vip.manager", "vip-manager", "--stack", STACK], { echo: false });
+        pulumi(["config", "rm", "--path", "pgha:haproxy.pooled", "--stack", STACK], { echo: false });
+        for (let i = 0; i < 3; i++) {
+            pulumi(["config", "rm", "--path", `pgha:nodes[${i}].roles[3]`, "--stack", STACK], { echo: false });
+            pulumi(["config", "rm", "--path", `pgha:nodes[${i}].roles[2]`, "--stack", STACK], { echo: false });
+        }
+        const preview = pulumi(["preview", "--stack", STACK], { echo: false });
+        expect(preview.stdout).toMatch(/pgha:vip\.manager: keepalived -> vip-manager/);
+        upStack(STACK);
+        expect(pulumi(["preview", "--expect-no-changes", "--stack", STACK], { allowFail: true }).status).toBe(0);
+        expect(pulumi(["stack", "output", "primaryEndpoint", "--stack", STACK], { echo: false }).stdout.trim()).toBe(`${ctx.cluster.vip}:5432`);
+        ctx = { ...ctx, cluster: { ...ctx.cluster, primaryPort: 5432, balancers: PG_HOSTS } };
+        const leader = await waitHealthy(ctx.cluster, 120, log);
+        expect(await vipHolder(ctx.cluster)).toBe(leader);
+        for (const h of PG_HOSTS) expect(ssh(h, "systemctl is-active keepalived haproxy", { allowFail: true }).stdout).not.toMatch(/^active$/m);
+        const pooled = clientPsql(ctx.cluster.vip, 6432, "app", APP_PASSWORD, "appdb", "select pg_is_in_recovery()", ca);
+        expect(pooled.stdout.trim()).toBe("f");
+    },
+    1200,
+);
+
+step(
+    "vip-manager kill-leader: writes through the VIP are back within ttl + 8 s, no acknowledged write lost, no split brain",
+    async () => {
+        const f = await runScenario(ctx, "kill-leader");
+        report("kill-leader (vip-manager)", f);
+        expect(f.rto_s).toBeGreaterThan(0);
+        expect(f.rto_s).toBeLessThanOrEqual(ctx.ttl + SINGLE_RUN_KILL_BOUND);
+        expect(f.split_brain).toBe(0);
+        expect(f.lost_acked).toBe(0);
+    },
+    600,
 );
 
 step(
