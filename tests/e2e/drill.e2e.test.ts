@@ -150,18 +150,41 @@ step(
 const answering = (port: number, n: number): string[] => [...Array(n)].map(() => clientPsql(ctx.cluster.vip, port, "app", APP_PASSWORD, "appdb", "select host(inet_server_addr())", ca).stdout.trim());
 const addressOf = (h: string): string => labHosts().hosts.find((x) => x.name === h)!.address;
 
+interface PatroniMember {
+    Member: string;
+    Role: string;
+    State: string;
+}
+/** The cluster as Patroni lists it, from the first host that answers (HAProxy's pooled 5000 refuses the superuser, so not through the VIP). */
+function members(): PatroniMember[] | undefined {
+    for (const h of PG_HOSTS) {
+        const r = ssh(h, "timeout 10 patronictl -c /etc/patroni/config.yml list -f json", { allowFail: true, timeoutSec: 20 });
+        if (r.status === 0) return JSON.parse(r.stdout) as PatroniMember[];
+    }
+    return undefined;
+}
+/** Waits for one leader, one synchronous standby and every other member streaming; returns them. */
+async function syncShape(): Promise<{ leader: string; sync: string; async: string[] }> {
+    return waitFor("a leader, one synchronous standby, every replica streaming", 180, () => {
+        const ms = members();
+        const leader = ms?.filter((m) => m.Role === "Leader" && m.State === "running") ?? [];
+        const sync = ms?.filter((m) => m.Role === "Sync Standby" && m.State === "streaming") ?? [];
+        const async = ms?.filter((m) => m.Role === "Replica" && m.State === "streaming") ?? [];
+        if (leader.length !== 1 || sync.length !== 1 || 1 + sync.length + async.length !== PG_HOSTS.length) return undefined;
+        return { leader: leader[0].Member, sync: sync[0].Member, async: async.map((m) => m.Member) };
+    });
+}
+
 async function syncRouting(): Promise<void> {
-    const leader = await waitHealthy(ctx.cluster, 120, log);
-    const states = JSON.parse(ssh(leader, "patronictl -c /etc/patroni/config.yml list -f json").stdout) as { Member: string; Role: string }[];
-    const sync = states.filter((m) => m.Role === "Sync Standby").map((m) => m.Member);
-    const async = states.filter((m) => m.Role === "Replica").map((m) => m.Member);
+    const { leader, sync, async } = await syncShape();
     // pg_stat_replication on the leader says the same.
-    const states2 = ssh(leader, "runuser -u postgres -- psql -h /var/run/postgresql -AtXc \"select application_name || ':' || sync_state from pg_stat_replication order by 1\"").stdout.trim();
-    log(`leader ${leader}; sync ${sync.join(",")}; async ${async.join(",")}; pg_stat_replication ${states2.replace(/\n/g, " ")}`);
-    expect(sync.length).toBe(1);
-    expect(states2).toContain(`${sync[0]}:sync`);
-    await waitFor("HAProxy routing 5002 to the synchronous standby only", 60, () => (answering(5002, 4).every((a) => a === addressOf(sync[0])) ? true : undefined));
-    expect(new Set(answering(5002, 6))).toEqual(new Set([addressOf(sync[0])]));
+    const replication = ssh(leader, `runuser -u postgres -- psql -h /var/run/postgresql -AtXc "select application_name || ':' || sync_state from pg_stat_replication order by 1"`).stdout.trim();
+    log(`leader ${leader}; sync ${sync}; async ${async.join(",")}; pg_stat_replication ${replication.replace(/\n/g, " ")}`);
+    expect(replication).toContain(`${sync}:sync`);
+    for (const a of async) expect(replication).toContain(`${a}:async`);
+    // HAProxy's checks follow within a few seconds of a change.
+    await waitFor("HAProxy routing 5002 to the synchronous standby only", 60, () => (answering(5002, 4).every((a) => a === addressOf(sync)) ? true : undefined));
+    expect(new Set(answering(5002, 6))).toEqual(new Set([addressOf(sync)]));
     expect(new Set(answering(5003, 6))).toEqual(new Set(async.map(addressOf)));
 }
 
@@ -185,7 +208,8 @@ step(
 step(
     "a PgBouncer settings edit reloads it: 0 PostgreSQL restarts, PgBouncer keeps its PID, a client connected before keeps working",
     async () => {
-        const client = spawn("psql", [`host=${ctx.cluster.vip} port=5000 user=app dbname=appdb sslmode=verify-full sslrootcert=${ca}`, "-AtX"], {
+        // Line-buffered, so each answer arrives as it is printed.
+        const client = spawn("stdbuf", ["-oL", "psql", `host=${ctx.cluster.vip} port=5000 user=app dbname=appdb sslmode=verify-full sslrootcert=${ca}`, "-AtX"], {
             env: { ...process.env, PGPASSWORD: APP_PASSWORD },
         });
         let out = "";
@@ -215,17 +239,9 @@ step(
 step(
     "after a switchover 5002 and 5003 still route by role",
     async () => {
-        const leader = await waitHealthy(ctx.cluster, 120, log);
-        const states = JSON.parse(ssh(leader, "patronictl -c /etc/patroni/config.yml list -f json").stdout) as { Member: string; Role: string }[];
-        const to = states.find((m) => m.Role === "Sync Standby")!.Member;
-        ssh(leader, `patronictl -c /etc/patroni/config.yml switchover --leader ${leader} --candidate ${to} --force`);
-        await waitFor(
-            `${to} leads`,
-            120,
-            () =>
-                (JSON.parse(ssh(to, "patronictl -c /etc/patroni/config.yml list -f json").stdout) as { Member: string; Role: string }[]).some((m) => m.Member === to && m.Role === "Leader") ||
-                undefined,
-        );
+        const { leader, sync } = await syncShape();
+        ssh(leader, `patronictl -c /etc/patroni/config.yml switchover --leader ${leader} --candidate ${sync} --force`);
+        await waitFor(`${sync} leads`, 120, () => (members()?.some((m) => m.Member === sync && m.Role === "Leader") ? true : undefined));
         await syncRouting();
     },
     600,
@@ -235,6 +251,8 @@ step(
     "vip-manager mode by a stack edit (no HAProxy, no keepalived): the VIP follows the leader, answers as a primary on 5432 and through PgBouncer on 6432",
     async () => {
         pulumi(["config", "set", "--path", "pgha:vip.manager", "vip-manager", "--stack", STACK], { echo: false });
+        // The kill-leader below runs asynchronous, as the first one did: the same edit turns synchronous mode off.
+        for (const key of ["synchronousMode", "synchronousModeStrict"]) pulumi(["config", "set", "--path", `pgha:patroni.${key}`, "false", "--stack", STACK], { echo: false });
         pulumi(["config", "rm", "--path", "pgha:haproxy.pooled", "--stack", STACK], { echo: false });
         for (let i = 0; i < 3; i++) {
             pulumi(["config", "rm", "--path", `pgha:nodes[${i}].roles[3]`, "--stack", STACK], { echo: false });
@@ -260,6 +278,8 @@ step(
     async () => {
         const f = await runScenario(ctx, "kill-leader");
         report("kill-leader (vip-manager)", f);
+        // The destroy below is the one with synchronous_mode_strict on.
+        await ctx.setSynchronous(true);
         expect(f.rto_s).toBeGreaterThan(0);
         expect(f.rto_s).toBeLessThanOrEqual(ctx.ttl + SINGLE_RUN_KILL_BOUND);
         expect(f.split_brain).toBe(0);
