@@ -4,6 +4,7 @@
 // an etcd member can each be lost alone.
 import { spawn } from "child_process";
 import { E2E_ENV, labHosts, labStackLifecycle, pulumi, ssh, steps, upStack, waitFor } from "./harness";
+import { PGBOUNCER_INI_PATH } from "../../core/render/pgbouncer";
 import { APP_PASSWORD, caFile, clientPsql, enableClientServices, holdClients, pgbouncerPids, postmasterStarts } from "./client-services";
 import { DRILL_ROLES_ARG, drillContext } from "../drill/context";
 import { DrillContext, runScenario } from "../drill/scenarios";
@@ -227,7 +228,7 @@ step(
             expect(r.stdout).toMatch(/pgbouncer/);
             expect(postmasterStarts(PG_HOSTS)).toEqual(starts);
             expect(pgbouncerPids(PG_HOSTS)).toEqual(pids);
-            for (const h of PG_HOSTS) expect(ssh(h, "grep -E '^default_pool_size' /etc/pgbouncer/pgbouncer.ini").stdout).toMatch(/= 25/);
+            for (const h of PG_HOSTS) expect(ssh(h, `grep -E '^default_pool_size' ${PGBOUNCER_INI_PATH}`).stdout).toMatch(/= 25/);
             await ask("after");
         } finally {
             client.kill();
