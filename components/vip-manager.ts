@@ -32,17 +32,28 @@ const RELEASE_KEEPALIVED = `if ${PGHA_KEEPALIVED_ACTIVE}; then systemctl disable
 
 /**
  * PostgreSQL binds a new listen address only when it restarts: after a switch from keepalived
- * on a running cluster, or a new VIP address. The running value (not Patroni's pending flag,
- * which lags a reload by up to loop_wait) says whether this member needs it; the restart comes
- * right before the VIP moves, so clients feel the two as one outage.
+ * on a running cluster, or a new VIP address. Patroni applies a reloaded config.yml on its next
+ * cycle (up to loop_wait later), so a restart right away would start the old settings again
+ * (seen on the lab): this waits until PostgreSQL itself reports listen_addresses pending, then
+ * restarts, and ends only once it listens on the VIP. A member already listening is left alone.
+ * The restart comes right before the VIP moves, so clients feel the two as one outage.
  */
-const restartUnlessListening = (spec: ClusterSpec, member: string) =>
-    [
-        `if ! runuser -u postgres -- psql -h ${POSTGRES_SOCKET_DIR} -p ${spec.postgres.port} -AtXc 'show listen_addresses' | tr ',' '\\n' | grep -qxF ${shq(spec.vip!.address)}; then`,
-        `  timeout 120 patronictl -c /etc/patroni/config.yml restart ${shq(spec.clusterName)} ${shq(member)} --force >/dev/null`,
-        `  echo "pgha: restarted PostgreSQL on ${member}: it listens on the VIP now"`,
-        `fi`,
+export const restartUnlessListening = (spec: ClusterSpec, member: string) => {
+    const psql = `runuser -u postgres -- psql -h ${POSTGRES_SOCKET_DIR} -p ${spec.postgres.port} -AtX`;
+    return [
+        `listening() { ${psql} -c 'show listen_addresses' | tr ',' '\\n' | grep -qxF ${shq(spec.vip!.address)}; }`,
+        `pending() { [ "$(${psql} -c "select pending_restart from pg_settings where name = 'listen_addresses'" 2>/dev/null)" = t ]; }`,
+        `for _ in $(seq 90); do`,
+        `  listening && break`,
+        `  if pending; then`,
+        `    timeout 120 patronictl -c /etc/patroni/config.yml restart ${shq(spec.clusterName)} ${shq(member)} --force >/dev/null`,
+        `    echo "pgha: restarted PostgreSQL on ${member}: it listens on the VIP now"`,
+        `  fi`,
+        `  sleep 1`,
+        `done`,
+        `listening || { echo "pgha: PostgreSQL on ${member} does not listen on the VIP ${spec.vip!.address} after 90 s (Patroni has not applied listen_addresses)" >&2; exit 1; }`,
     ].join("\n");
+};
 
 export class VipManager extends pulumi.ComponentResource {
     public readonly services: command.remote.Command[];

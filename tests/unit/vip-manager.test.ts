@@ -1,6 +1,8 @@
 // pgha:vip.manager vip-manager: validation, rendering, the endpoints, the build, and the
 // program's decisions (server/pgha-vip-manager.py). The VIP moving on real hosts is the
 // drill suite's (tests/e2e/drill.e2e.test.ts).
+import { spawnSync } from "child_process";
+import { restartUnlessListening } from "../../components/vip-manager";
 import { classicWith, errorsOf, specOf } from "./fixtures";
 import { registerCluster, remoteCommands } from "./mock-cluster";
 import { callPython, hasPython3 } from "./server-python";
@@ -140,5 +142,15 @@ describe("the build", () => {
         expect(b.readUInt16BE(20)).toBe(1);
         expect(b.subarray(28, 32).toString("hex")).toBe("c6120064");
         expect(b.subarray(38, 42).toString("hex")).toBe("c6120064");
+    });
+});
+
+describe("the listen-address restart", () => {
+    test("waits for PostgreSQL's own pending flag before restarting, and fails unless it then listens on the VIP; bash parses it", () => {
+        const text = restartUnlessListening(specOf(vipManagerValues()), "pg1");
+        expect(text).toMatch(/select pending_restart from pg_settings where name = 'listen_addresses'/);
+        expect(text).toMatch(/grep -qxF '172\.51\.216\.88'/);
+        expect(text).toMatch(/does not listen on the VIP 172\.51\.216\.88 after 90 s/);
+        expect(spawnSync("bash", ["-n", "-c", text]).status).toBe(0);
     });
 });
