@@ -273,8 +273,15 @@ vipStep(
         const leader = await waitHealthy(ctx.cluster, 120, log);
         expect(await vipHolder(ctx.cluster)).toBe(leader);
         for (const h of PG_HOSTS) expect(ssh(h, "systemctl is-active keepalived haproxy", { allowFail: true }).stdout).not.toMatch(/^active$/m);
-        const pooled = clientPsql(ctx.cluster.vip, 6432, "app", APP_PASSWORD, "appdb", "select pg_is_in_recovery()", ca);
-        expect(pooled.stdout.trim()).toBe("f");
+        // PgBouncer may refuse for up to its server_login_retry (15 s) after PostgreSQL restarted under it.
+        let last = "";
+        await waitFor("the leader's PgBouncer on the VIP", 60, () => {
+            const r = clientPsql(ctx.cluster.vip, 6432, "app", APP_PASSWORD, "appdb", "select pg_is_in_recovery()", ca);
+            last = r.stderr.trim();
+            return r.stdout.trim() === "f" ? true : undefined;
+        }).catch((e) => {
+            throw new Error(`${String(e)}; psql said: ${last}`);
+        });
     },
     1200,
 );
