@@ -65,6 +65,8 @@ step(
                 vip: { address: VIP, prefixLength: 24, interface: "eth0", virtualRouterId: 52 },
                 postgres: { version: 15, allowedClientCidrs: [`${hosts.gateway}/32`] },
                 packages: { install: true, aptProxy: hosts.aptProxy ?? "" },
+                // The lab caps a process at 20000 open files; HAProxy's default maxConn (100000) needs 201024.
+                haproxy: { maxConn: 8000 },
             },
         };
         fs.writeFileSync(file, YAML.stringify(doc));
