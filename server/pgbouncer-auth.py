@@ -105,6 +105,9 @@ def main(argv=None):
             print("pgha: a replica: the leader sets PgBouncer's lookup role up")
             return
         if disable:
+            # Not held for a synchronous standby: on destroy, with synchronous_mode_strict, the
+            # standbys may already be stopped, and the commit would wait for ever (seen on the lab).
+            cur.execute("SET synchronous_commit = local")
             cur.execute("select 1 from pg_roles where rolname = %s", (AUTH_USER,))
             if cur.fetchone() is not None:
                 cur.execute("ALTER ROLE %s NOLOGIN PASSWORD NULL" % AUTH_USER)
