@@ -185,6 +185,7 @@ async function syncRouting(): Promise<void> {
     for (const a of async) expect(replication).toContain(`${a}:async`);
     // HAProxy's checks follow within a few seconds of a change.
     await waitFor("HAProxy routing 5002 to the synchronous standby only", 60, () => (answering(5002, 4).every((a) => a === addressOf(sync)) ? true : undefined));
+    await waitFor("HAProxy routing 5003 to the asynchronous replicas only", 60, () => (answering(5003, 4).every((a) => async.map(addressOf).includes(a)) ? true : undefined));
     expect(new Set(answering(5002, 6))).toEqual(new Set([addressOf(sync)]));
     expect(new Set(answering(5003, 6))).toEqual(new Set(async.map(addressOf)));
 }
