@@ -10,6 +10,8 @@ import { DRILL_ROLES_ARG, drillContext } from "../drill/context";
 import { DrillContext, runScenario } from "../drill/scenarios";
 import { RunFigures } from "../drill/measures";
 import { etcdLeaderHost, vipHolder, waitHealthy } from "../drill/cluster-probe";
+import { labVerb } from "../drill/exec";
+import { Answer, PooledClients } from "./pooled-clients";
 
 const STACK = "e2e-drill";
 const step = steps();
@@ -208,6 +210,38 @@ step(
 );
 
 step(
+    "kill the leader's host while 200 pooled clients run through the VIP's 5000: every client reconnects to the new primary",
+    async () => {
+        const { leader } = await syncShape();
+        const clients = new PooledClients(`host=${ctx.cluster.vip} port=5000 user=app dbname=appdb sslmode=verify-full sslrootcert=${ca} connect_timeout=3`, APP_PASSWORD, 200);
+        clients.start();
+        try {
+            const startedAt = Date.now();
+            await waitFor("all 200 clients answered by the leader", 120, () => (clients.answeredSince(startedAt, (a) => !a.inRecovery) === 200 ? true : undefined));
+            const holder = await vipHolder(ctx.cluster);
+            log(`killing ${leader} (VIP on ${holder}) with 200 pooled clients connected`);
+            const faultAt = Date.now();
+            await labVerb("kill", leader);
+            const onNewPrimary = (a: Answer) => !a.inRecovery && a.server !== addressOf(leader);
+            await waitFor("every client answered by the new primary", ctx.ttl + 90, () => (clients.answeredSince(faultAt, onNewPrimary) === 200 ? true : undefined)).catch((e) => {
+                throw new Error(`${String(e)}: ${clients.answeredSince(faultAt, onNewPrimary)} of 200 reconnected`);
+            });
+            const back = clients.backAfter(faultAt, onNewPrimary).sort((a, b) => a - b);
+            log(
+                `200 pooled clients back on the new primary: first ${(back[0] / 1000).toFixed(1)} s, last ${(back[back.length - 1] / 1000).toFixed(1)} s after the kill; ${clients.restarts()} reconnects`,
+            );
+            expect(back).toHaveLength(200);
+        } finally {
+            clients.stop();
+            await labVerb("start", leader);
+        }
+        // The lost host rejoins by itself: the steps below need every member streaming.
+        await syncShape();
+    },
+    600,
+);
+
+step(
     "a PgBouncer settings edit reloads it: 0 PostgreSQL restarts, PgBouncer keeps its PID, a client connected before keeps working",
     async () => {
         // Line-buffered, so each answer arrives as it is printed.
@@ -311,7 +345,9 @@ step(
         // leader sees is a race: it hands over, or its candidate is stopping too (Patroni answers
         // non-200), or no replica is left running (CI saw this once). Each stops the leader cleanly;
         // choosing the synchronous standby is asserted by the unit tests of pick_candidate.
-        expect(r.stdout).toMatch(/pgha: (switched over lab\d -> lab\d before stopping|switchover lab\d -> lab\d answered \d+: .*; stopping the leader anyway|no replica can take over; stopping the leader)/);
+        expect(r.stdout).toMatch(
+            /pgha: (switched over lab\d -> lab\d before stopping|switchover lab\d -> lab\d answered \d+: .*; stopping the leader anyway|no replica can take over; stopping the leader)/,
+        );
         expect(r.stdout).not.toMatch(/candidate name does not match with sync_standby/);
         for (const h of ["lab1", "lab2", "lab3"]) expect(ssh(h, "systemctl is-active patroni", { allowFail: true }).stdout.trim()).not.toBe("active");
     },
