@@ -48,7 +48,9 @@ export function renderPgbouncerIni(spec: ClusterSpec, node: NodeSpec): RenderedF
     const content = renderTemplate("pgbouncer.ini.hbs", {
         clusterName: spec.clusterName,
         nodeName: node.name,
-        address: listenAddresses(spec, node),
+        // PostgreSQL is reached at the node's own address (its certificate's name); PgBouncer listens there and, with vip-manager, on the VIP.
+        address: node.address,
+        listenAddr: listenAddresses(spec, node),
         postgresPort: spec.postgres.port,
         port: p.port,
         databases: Object.entries(p.databases).map(([name, d]) => ({ name, poolMode: d.poolMode ?? "", poolSize: d.poolSize ?? 0 })),

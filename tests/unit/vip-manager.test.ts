@@ -9,6 +9,7 @@ import { callPython, hasPython3 } from "./server-python";
 import { clusterEndpoints, connectionString } from "../../core/topology";
 import { VIP_MANAGER_CONFIG_PATH, renderVipManagerConfig, renderVipManagerUnit } from "../../core/render/vip-manager";
 import { verificationScript } from "../../components/cluster-verification";
+import { renderPgbouncerIni } from "../../core/render/pgbouncer";
 
 /** Three all-PostgreSQL nodes, no balancer roles, the VIP on the leader. */
 const vipManagerValues = () =>
@@ -152,5 +153,17 @@ describe("the listen-address restart", () => {
         expect(text).toMatch(/grep -qxF '172\.51\.216\.88'/);
         expect(text).toMatch(/does not listen on the VIP 172\.51\.216\.88 after 90 s/);
         expect(spawnSync("bash", ["-n", "-c", text]).status).toBe(0);
+    });
+});
+
+describe("PgBouncer in vip-manager mode", () => {
+    test("listens on the node's address and the VIP, but reaches PostgreSQL at the node's address only (the name its certificate holds)", () => {
+        // The lab once rendered host=<address>,<VIP>: PgBouncer checked that whole string against the certificate and every login failed.
+        const spec = specOf({ ...vipManagerValues(), pgbouncer: { port: 6432 } });
+        const node = spec.nodes[0];
+        const ini = renderPgbouncerIni(spec, node).content;
+        expect(ini).toMatch(new RegExp(`^listen_addr = ${node.address.replace(/\./g, "\\.")},${spec.vip!.address.replace(/\./g, "\\.")}$`, "m"));
+        expect(ini).toMatch(new RegExp(`^\\* = host=${node.address.replace(/\./g, "\\.")} port=5432$`, "m"));
+        for (const line of ini.split("\n").filter((l) => /host=/.test(l))) expect(line).not.toContain(spec.vip!.address);
     });
 });
