@@ -217,7 +217,9 @@ step(
         clients.start();
         try {
             const startedAt = Date.now();
-            await waitFor("all 200 clients answered by the leader", 120, () => (clients.answeredSince(startedAt, (a) => !a.inRecovery) === 200 ? true : undefined));
+            await waitFor("all 200 clients answered by the leader", 120, () => (clients.answeredSince(startedAt, (a) => !a.inRecovery) === 200 ? true : undefined)).catch((e) => {
+                throw new Error(`${String(e)}: ${clients.answeredSince(startedAt, (a) => !a.inRecovery)} of 200 answered, ${clients.answeredSince(startedAt)} by any server`);
+            });
             const holder = await vipHolder(ctx.cluster);
             log(`killing ${leader} (VIP on ${holder}) with 200 pooled clients connected`);
             const faultAt = Date.now();

@@ -12,7 +12,8 @@ export interface Answer {
     readonly inRecovery: boolean;
 }
 
-const QUERY = "select host(inet_server_addr()) || ' ' || pg_is_in_recovery();\n";
+// Two columns (psql -A separates them with |): a boolean cast to text would be "true"/"false".
+const QUERY = "select host(inet_server_addr()), pg_is_in_recovery();\n";
 /** A client with no answer this long after a question is taken as broken and started again. */
 const STALL_MS = 5000;
 
@@ -41,7 +42,7 @@ class Client {
             const lines = this.buf.split("\n");
             this.buf = lines.pop() ?? "";
             for (const line of lines) {
-                const m = /^(\S+) (t|f)$/.exec(line.trim());
+                const m = /^([^|]+)\|(t|f)$/.exec(line.trim());
                 if (m) {
                     this.answeredAt = Date.now();
                     this.answers.push({ at: this.answeredAt, server: m[1], inRecovery: m[2] === "t" });
