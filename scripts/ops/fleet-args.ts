@@ -19,7 +19,8 @@ export interface FleetCommand {
     readonly stream: boolean;
     readonly tail: number;
 }
-export type ParsedFleetArgs = { readonly ok: true; readonly command: FleetCommand } | { readonly ok: false; readonly help: true } | { readonly ok: false; readonly help: false; readonly message: string };
+export type ParsedFleetArgs =
+    { readonly ok: true; readonly command: FleetCommand } | { readonly ok: false; readonly help: true } | { readonly ok: false; readonly help: false; readonly message: string };
 
 /** A whole number >= min, or undefined. */
 const wholeNumber = (v: string, min: number): number | undefined => (/^\d+$/.test(v) && Number(v) >= min && Number(v) <= 1000 ? Number(v) : undefined);

@@ -140,7 +140,9 @@ export async function fleet(c: FleetCommand): Promise<number> {
     const known = new Set((await ws.listStacks()).map((s) => s.name));
     ws.selectStack = async (): Promise<void> => undefined;
     const backend = redactUrl(process.env.PULUMI_BACKEND_URL ?? "pulumi's current login");
-    console.log(`fleet: ${c.verb} of ${c.stacks.length} stack(s), ${Math.min(c.parallel, c.stacks.length)} at once; project ${project}, backend ${backend}, engine ${engine.command} ${engine.version ?? ""}`);
+    console.log(
+        `fleet: ${c.verb} of ${c.stacks.length} stack(s), ${Math.min(c.parallel, c.stacks.length)} at once; project ${project}, backend ${backend}, engine ${engine.command} ${engine.version ?? ""}`,
+    );
 
     let interrupts = 0;
     const running = new Map<string, Running>();
