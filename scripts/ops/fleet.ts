@@ -12,8 +12,9 @@
 // ^C (finishes the steps in flight, saves its state, stops); fleet waits for them and prints the
 // table, exit 130. From a terminal the engines get that ^C themselves; when fleet alone got the
 // signal (kill -INT), it passes one SIGINT to each engine that did not say it got one. A second
-// Ctrl-C makes fleet exit at once; the engines, which got it too from the terminal, terminate
-// (pulumi's second ^C: steps in flight are abandoned, `pulumi refresh` tells what they did).
+// Ctrl-C (a second or more later) makes fleet exit at once; the engines, which got it too from
+// the terminal, terminate (pulumi's second ^C: steps in flight are abandoned, `pulumi refresh`
+// tells what they did).
 // Exit status: 0 all succeeded, 1 any failed, 2 bad arguments, 130 interrupted.
 import * as fs from "fs";
 import * as path from "path";
@@ -120,8 +121,10 @@ async function runStack(ws: LocalWorkspace, name: string, o: RunOpts): Promise<{
         const changes = o.verb === "preview" ? (await stack.preview(opts)).changeSummary : ((await stack.up(opts)).summary.resourceChanges ?? summary ?? {});
         return { outcome: { stack: name, result: "succeeded", counts: changeCounts(summary ?? changes), ms: Date.now() - t0 }, tail: [] };
     } catch (e) {
-        const cancelled = o.interrupted() && (me.sawSignal || me.abort.signal.aborted);
-        const reason = cancelled ? "cancelled by Ctrl-C" : failureReason(diagnostics, pulumiErrorReason(stderr.trim() !== "" ? stderr : String((e as Error).message ?? e)));
+        // Interrupted while it ran: the engine stopped for the ^C (or died of it before it could cancel).
+        const cancelled = o.interrupted();
+        const why = failureReason(diagnostics, pulumiErrorReason(stderr.trim() !== "" ? stderr : String((e as Error).message ?? e)));
+        const reason = cancelled ? `interrupted${me.sawSignal ? ", the engine cancelled" : ""}: ${why}` : why;
         const counts = summary === undefined ? undefined : changeCounts(summary);
         return { outcome: { stack: name, result: cancelled ? "cancelled" : "failed", counts, ms: Date.now() - t0, reason }, tail: o.stream || cancelled ? [] : taggedTail(name, output, o.tail) };
     } finally {
@@ -145,8 +148,13 @@ export async function fleet(c: FleetCommand): Promise<number> {
     );
 
     let interrupts = 0;
+    let lastSignal = 0;
     const running = new Map<string, Running>();
     const onSignal = (): void => {
+        // npm run forwards the terminal's ^C to its script, which got it from the terminal too:
+        // signals within a second are one Ctrl-C.
+        if (Date.now() - lastSignal < 1000) return;
+        lastSignal = Date.now();
         interrupts++;
         if (interrupts > 1) {
             console.error("fleet: interrupted again: exiting now; engines that got this ^C too terminate (pulumi refresh tells what their steps in flight did)");
