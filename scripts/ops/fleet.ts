@@ -103,7 +103,7 @@ async function runStack(ws: LocalWorkspace, name: string, o: RunOpts): Promise<{
     const tagger = lineTagger(name);
     const onOutput = (chunk: string): void => {
         output = (output + chunk).slice(-OUTPUT_KEEP);
-        if (/(\^C|SIGTERM) received; (cancelling|terminating)/.test(chunk)) me.sawSignal = true;
+        if (!me.sawSignal && /(\^C|SIGTERM) received; (cancelling|terminating)/.test(output.slice(-chunk.length - 100))) me.sawSignal = true;
         if (o.stream) tagger.push(chunk);
     };
     const onError = (chunk: string): void => {

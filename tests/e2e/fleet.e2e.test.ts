@@ -93,8 +93,9 @@ test("a stack the backend does not have is failed without running anything; bad 
     expect(fleet(["preview", "--stacks", "a,a"]).status).toBe(2);
 });
 
-test("Ctrl-C: the running preview is cancelled by its engine, nothing more starts, exit 130", async () => {
-    // The process group gets the SIGINT, as from a terminal: fleet and its engines alike.
+// "group": the SIGINT a terminal's Ctrl-C sends, to fleet and its engines alike; "fleet": a
+// `kill -INT` of fleet alone, which then passes one ^C to its engine itself.
+test.each(["group", "fleet"] as const)("Ctrl-C (SIGINT to the %s): the running preview is cancelled by its engine, nothing more starts, exit 130", async (target) => {
     const child = spawn("bash", ["scripts/fleet.sh", "preview", "--stacks", `${A},${B}`, "--parallel", "1", "--stream"], { cwd: ROOT, env: { ...process.env, ...env }, detached: true });
     let out = "";
     let signalled = false;
@@ -105,7 +106,7 @@ test("Ctrl-C: the running preview is cancelled by its engine, nothing more start
             if (!signalled && out.includes(`  ${A} | Previewing update`)) {
                 signalled = true;
                 setTimeout(() => {
-                    process.kill(-child.pid!, "SIGINT");
+                    process.kill(target === "group" ? -child.pid! : child.pid!, "SIGINT");
                     resolve();
                 }, 1500);
             }
@@ -113,12 +114,14 @@ test("Ctrl-C: the running preview is cancelled by its engine, nothing more start
         child.stdout.on("data", take);
         child.stderr.on("data", take);
     });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     await sent;
     const t0 = Date.now();
-    const status = await new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    process.stdout.write(`$ fleet preview --parallel 1 --stream, SIGINT to its group: exit ${status}, ${((Date.now() - t0) / 1000).toFixed(1)} s after the signal\n${out}`);
+    const status = await exited;
+    process.stdout.write(`$ fleet preview --parallel 1 --stream, SIGINT to the ${target}: exit ${status}, ${((Date.now() - t0) / 1000).toFixed(1)} s after the signal\n${out}`);
     expect(status).toBe(130);
     expect(out).toContain(`  ${A} | ^C received; cancelling`);
+    expect(out.match(/\^C received/g)).toHaveLength(1);
     expect(row(out, A).slice(0, 2)).toEqual([A, "cancelled"]);
     expect(row(out, B)).toEqual([B, "not started", "-", "-", "interrupted before it started"]);
 });
