@@ -177,7 +177,8 @@ export async function fleet(c: FleetCommand): Promise<number> {
     const rows = await runBounded(c.stacks, c.parallel, {
         cancelled: () => interrupts > 0,
         run: async (name) => {
-            if (!known.has(name)) return finish({ stack: name, result: "failed", reason: `no stack named ${name} in ${backend} (pulumi stack ls lists them)` });
+            // `stack ls` names the project's stacks unqualified: an org/project/stack name is the engine's to check.
+            if (!name.includes("/") && !known.has(name)) return finish({ stack: name, result: "failed", reason: `no stack named ${name} in ${backend} (pulumi stack ls lists them)` });
             console.log(`fleet: ${name}: ${c.verb} started (${running.size + 1} running)`);
             const { outcome, tail } = await runStack(ws, name, opts);
             finish(outcome);
