@@ -7,5 +7,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 if [ "${npm_lifecycle_event:-}" = fleet ] && [ -n "${INIT_CWD:-}" ]; then cd "$INIT_CWD"; fi
 [ -x "$HERE/node_modules/.bin/ts-node" ] || { echo "fleet: $HERE/node_modules is missing: run npm ci in $HERE" >&2; exit 1; }
+# The usage needs no project.
+case " $* " in *" -h "* | *" --help "*) exec "$HERE/node_modules/.bin/ts-node" --transpile-only "$HERE/scripts/ops/fleet.ts" --help ;; esac
 source "$HERE/scripts/ops-env.sh"
 exec "$HERE/node_modules/.bin/ts-node" --transpile-only "$HERE/scripts/ops/fleet.ts" "$@"
