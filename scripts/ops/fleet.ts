@@ -118,6 +118,8 @@ async function runStack(ws: LocalWorkspace, name: string, o: RunOpts): Promise<{
     try {
         const stack = await Stack.select(name, ws);
         const opts = { onOutput, onError, onEvent, color: "never" as const, signal: me.abort.signal };
+        // After an up the Automation API reads the stack's outputs (secret ones decrypted, in this
+        // process's memory only) and its last history entry; fleet keeps only the counts.
         const changes = o.verb === "preview" ? (await stack.preview(opts)).changeSummary : ((await stack.up(opts)).summary.resourceChanges ?? summary ?? {});
         return { outcome: { stack: name, result: "succeeded", counts: changeCounts(summary ?? changes), ms: Date.now() - t0 }, tail: [] };
     } catch (e) {
