@@ -2,7 +2,8 @@
 // a temporary file backend (the preview suite's way: Pulumi.dev.yaml with a throwaway key and set
 // secrets; postgres.version is pinned there, so preview connects to no server). Good stacks
 // succeed with their change counts, a broken one is failed in the table with its reason and
-// makes the exit non-zero, and Ctrl-C stops what runs and starts nothing more.
+// makes the exit non-zero, and Ctrl-C stops what runs and starts nothing more. `up` runs in a
+// small project of its own (the toolchain suite's one-command program): pgha's up needs servers.
 import { spawn } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -35,10 +36,10 @@ function stackFrom(name: string, edit: (config: Record<string, any>) => void): v
     for (const s of ["superuserPassword", "replicationPassword", "keepalivedPassword"]) pulumi(["config", "set", "--secret", `pgha:${s}`, "--stack", name], SECRET(s));
 }
 
-/** `npm run fleet -- <args>` from `cwd` (npm sets INIT_CWD, scripts/fleet.sh goes there). */
+/** `npm --prefix ROOT run fleet -- <args>` from `cwd` (npm sets INIT_CWD to it, scripts/fleet.sh goes there): `cwd` need not be in this package. */
 const fleet = (args: string[], cwd = ROOT) => {
     const t0 = Date.now();
-    const r = run("npm", ["run", "--silent", "fleet", "--", ...args], { env, cwd, timeoutSec: 600, allowFail: true });
+    const r = run("npm", ["--prefix", ROOT, "run", "--silent", "fleet", "--", ...args], { env, cwd, timeoutSec: 600, allowFail: true });
     const out = r.stdout + r.stderr;
     process.stdout.write(`$ npm run fleet -- ${args.join(" ")}  (cwd ${path.relative(ROOT, cwd) || "."}, ${((Date.now() - t0) / 1000).toFixed(1)} s, exit ${r.status})\n${out}`);
     return { status: r.status, out };
@@ -124,4 +125,37 @@ test.each(["group", "fleet"] as const)("Ctrl-C (SIGINT to the %s): the running p
     expect(out.match(/\^C received/g)).toHaveLength(1);
     expect(row(out, A).slice(0, 2)).toEqual([A, "cancelled"]);
     expect(row(out, B)).toEqual([B, "not started", "-", "-", "interrupted before it started"]);
+});
+
+test("up, in another project's directory: no prompt, each stack's lines tagged with its name, counts from the engine, a failing program failed with its reason", () => {
+    const dir = path.join(work, "up-project");
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: fleet-up\nruntime:\n  name: nodejs\n  options:\n    typescript: true\n");
+    fs.writeFileSync(
+        path.join(dir, "index.ts"),
+        [
+            `import * as command from "@pulumi/command";`,
+            `import * as pulumi from "@pulumi/pulumi";`,
+            `const cfg = new pulumi.Config();`,
+            `const hello = new command.local.Command("hello", { create: "printf hello", stdin: cfg.requireSecret("token") });`,
+            `export const said = hello.stdout;`,
+        ].join("\n"),
+    );
+    fs.writeFileSync(path.join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions: { strict: true, target: "ES2020", module: "commonjs" } }));
+    fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(dir, "node_modules"));
+    for (const s of ["one", "two", "untokened"]) run("pulumi", ["stack", "init", s, "--secrets-provider", "passphrase"], { env, cwd: dir, timeoutSec: 120 });
+    for (const s of ["one", "two"]) run("pulumi", ["config", "set", "--secret", "token", "--stack", s], { env, cwd: dir, input: `Fleet-token-${s}`, timeoutSec: 120 });
+    const first = fleet(["up", "--stacks", "one,two,untokened", "--stream"], dir);
+    expect(first.status).toBe(1);
+    expect(first.out).toContain(`project ${dir},`);
+    for (const s of ["one", "two"]) {
+        expect(row(first.out, s).slice(0, 3)).toEqual([s, "succeeded", "+2"]);
+        expect(first.out).toMatch(new RegExp(`^  ${s} \\| Updating \\(${s}\\)`, "m"));
+    }
+    expect(row(first.out, "untokened").slice(0, 2)).toEqual(["untokened", "failed"]);
+    expect(row(first.out, "untokened")[4]).toMatch(/Missing required configuration variable 'fleet-up:token'/);
+    expect(first.out).not.toMatch(/Fleet-token-/);
+    const again = fleet(["up", "--stacks", "one,two"], dir);
+    expect(again.status).toBe(0);
+    for (const s of ["one", "two"]) expect(row(again.out, s).slice(0, 3)).toEqual([s, "succeeded", "=2"]);
 });
