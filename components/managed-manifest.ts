@@ -77,7 +77,5 @@ export class ManagedManifest {
 }
 
 function sortedByNode<T>(m: ReadonlyMap<string, T[]>, key: (t: T) => string): ByNode<T> {
-    return Object.fromEntries(
-        [...m.keys()].sort().map((n) => [n, [...m.get(n)!].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))]),
-    );
+    return Object.fromEntries([...m.keys()].sort().map((n) => [n, [...m.get(n)!].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))]));
 }

@@ -49,7 +49,7 @@ export const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** A pgha:repair token: it goes into command texts, so only characters no shell reads. */
 export const REPAIR_TOKEN_RE = /^[A-Za-z0-9._:+-]{1,64}$/;
 /** A pgha:repair key: a node name, then an absolute path or a systemd unit name. */
-export const REPAIR_KEY_RE = /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?):(\/[A-Za-z0-9._@+\/-]{1,255}|[A-Za-z0-9._@-]{1,255})$/;
+export const REPAIR_KEY_RE = /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?):(\/[A-Za-z0-9._@+/-]{1,255}|[A-Za-z0-9._@-]{1,255})$/;
 const NAME_RULE = "lowercase letters, digits and '-', 1 to 63 characters, starting and ending with a letter or digit";
 const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
 const INTERFACE_RE = /^[a-zA-Z0-9_.:-]{1,15}$/;

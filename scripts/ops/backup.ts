@@ -11,7 +11,19 @@ import { backupUnitName } from "../../core/render/pgbackrest";
 import { BACKUP_TYPES, BackupType, ClusterSpec, NodeSpec, nodesWithRole } from "../../core/spec";
 import { PGBACKREST_STEPS } from "../../components/pgha-tools";
 import { formatKeyPath } from "../../core/config";
-import { ArchiverRow, BackupReport, BackupSummary, NodeArchiver, PgbackrestStanzaInfo, RepositoryRef, backupReport, formatBytes, parsePgbackrestInfo, renderReport, repositoryReport } from "./backup-report";
+import {
+    ArchiverRow,
+    BackupReport,
+    BackupSummary,
+    NodeArchiver,
+    PgbackrestStanzaInfo,
+    RepositoryRef,
+    backupReport,
+    formatBytes,
+    parsePgbackrestInfo,
+    renderReport,
+    repositoryReport,
+} from "./backup-report";
 import { OpsError, Stack, nodeNamed, openStack } from "./stack";
 import { RemoteResult, SshSession, sshFailure, withSsh } from "./ssh";
 

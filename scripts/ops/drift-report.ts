@@ -80,7 +80,11 @@ export function repairKeys(results: readonly NodeDrift[]): string[] {
 }
 
 /** A new token: one per --fix run, so every key it writes changes, and a key already applied stays as it is until drift is found again. */
-export const repairToken = (now: Date): string => `drift-${now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}`;
+export const repairToken = (now: Date): string =>
+    `drift-${now
+        .toISOString()
+        .replace(/[-:]/g, "")
+        .replace(/\.\d+Z$/, "Z")}`;
 
 /** `pulumi config set --path` for one key (the brackets keep the key's '.' and '/' as they are). */
 export const repairConfigArgs = (stack: string, key: string, token: string): string[] => ["config", "set", "--path", `pgha:repair["${key}"]`, token, "--stack", stack];

@@ -43,7 +43,8 @@ export interface NodeAnswer {
 }
 
 /** A node as asked: its answer, or why there is none (unreachable, the script failed). */
-export type NodeResult = { readonly node: string; readonly roles: readonly string[]; readonly answer: NodeAnswer } | { readonly node: string; readonly roles: readonly string[]; readonly problem: string };
+export type NodeResult =
+    { readonly node: string; readonly roles: readonly string[]; readonly answer: NodeAnswer } | { readonly node: string; readonly roles: readonly string[]; readonly problem: string };
 
 /** The last backup, as `npm run backup -- info` reports it (absent without pgha:backup). */
 export interface BackupLine {
@@ -85,7 +86,11 @@ export interface StatusReport {
     /** Patroni's members as the first PostgreSQL node that answered sees them; views of other nodes that differ are problems. */
     readonly patroni: { readonly seenFrom: string | null; readonly members: readonly (PatroniMember & { readonly listed: boolean })[] };
     readonly vip: { readonly address: string; readonly holders: readonly string[] } | null;
-    readonly etcd: { readonly leader: string | null; readonly expected: number; readonly members: readonly { node: string; healthy: boolean; leader: boolean; raftTerm: number | null; version: string | null; error?: string }[] };
+    readonly etcd: {
+        readonly leader: string | null;
+        readonly expected: number;
+        readonly members: readonly { node: string; healthy: boolean; leader: boolean; raftTerm: number | null; version: string | null; error?: string }[];
+    };
     readonly haproxy: readonly { node: string; servers?: readonly HaproxyServer[]; error?: string }[];
     readonly certificates: readonly CertificateExpiry[];
     readonly units: Readonly<Record<string, Readonly<Record<string, string>>>>;
@@ -108,7 +113,11 @@ export function statusReport(input: StatusInput): StatusReport {
     const views = answered.flatMap((r) => (r.answer.patroni !== undefined ? [{ node: r.node, view: r.answer.patroni }] : []));
     for (const v of views) if (failed(v.view)) problems.push(`${v.node}: Patroni's REST API: ${v.view.error}`);
     const good = views.flatMap((v) => (failed(v.view) ? [] : [{ node: v.node, members: v.view.members }]));
-    const leaderOf = (ms: readonly PatroniMember[]): string => ms.filter((m) => m.role === "leader" || m.role === "standby_leader").map((m) => m.name).join(",") || "none";
+    const leaderOf = (ms: readonly PatroniMember[]): string =>
+        ms
+            .filter((m) => m.role === "leader" || m.role === "standby_leader")
+            .map((m) => m.name)
+            .join(",") || "none";
     const first = good[0];
     const members = first?.members ?? [];
     if (first !== undefined) {
@@ -137,7 +146,14 @@ export function statusReport(input: StatusInput): StatusReport {
     const etcdMembers = etcdAnswers.map((a) =>
         failed(a.e)
             ? { node: a.node, healthy: false, leader: false, raftTerm: null, version: null, error: a.e.error }
-            : { node: a.node, healthy: a.e.errors.length === 0, leader: a.e.memberId === a.e.leaderId, raftTerm: a.e.raftTerm, version: a.e.version, ...(a.e.errors.length > 0 ? { error: a.e.errors.join("; ") } : {}) },
+            : {
+                  node: a.node,
+                  healthy: a.e.errors.length === 0,
+                  leader: a.e.memberId === a.e.leaderId,
+                  raftTerm: a.e.raftTerm,
+                  version: a.e.version,
+                  ...(a.e.errors.length > 0 ? { error: a.e.errors.join("; ") } : {}),
+              },
     );
     for (const m of etcdMembers) if (!m.healthy) problems.push(`etcd on ${m.node}: ${m.error ?? "unhealthy"}`);
     const etcdExpected = input.results.filter((r) => r.roles.includes("etcd")).length;
@@ -208,7 +224,10 @@ const upIn = (servers: readonly HaproxyServer[], proxy: string): string => {
 /** The few lines of `npm run status`. */
 export function renderStatus(r: StatusReport): string {
     const out = [`stack ${r.stack}, cluster ${r.cluster}, ${utc(r.checkedAt)} UTC`];
-    const rows = [["member", "role", "state", "TL", "lag"], ...r.patroni.members.map((m) => [m.name + (m.listed ? "" : " (not listed)"), m.role, m.state, m.timeline === null ? "-" : String(m.timeline), m.lag === null ? "-" : formatBytes(m.lag)])];
+    const rows = [
+        ["member", "role", "state", "TL", "lag"],
+        ...r.patroni.members.map((m) => [m.name + (m.listed ? "" : " (not listed)"), m.role, m.state, m.timeline === null ? "-" : String(m.timeline), m.lag === null ? "-" : formatBytes(m.lag)]),
+    ];
     if (r.patroni.seenFrom !== null) out.push(...columns(rows, [3, 4]), `  (Patroni as ${r.patroni.seenFrom} sees it)`);
     if (r.vip !== null) out.push(`VIP ${r.vip.address}: ${r.vip.holders.length > 0 ? `on ${r.vip.holders.join(", ")}` : "on no node that answered"}`);
     if (r.etcd.expected > 0) {

@@ -120,7 +120,10 @@ async function backupLine(ssh: SshSession, stack: Stack): Promise<BackupLine | {
         const b = deployedBackup(stack.name, stack.spec, stack.outputs);
         const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${KILL_AFTER_SEC} s`)), KILL_AFTER_SEC * 1000)));
         const report = await Promise.race([collectBackupReport(ssh, stack, b, []), late]);
-        const newest = report.repositories.map((r) => r.newest).filter((n) => n !== null).sort((x, y) => (x.stop < y.stop ? 1 : -1))[0];
+        const newest = report.repositories
+            .map((r) => r.newest)
+            .filter((n) => n !== null)
+            .sort((x, y) => (x.stop < y.stop ? 1 : -1))[0];
         return { newest: newest === undefined ? null : { label: newest.label, type: newest.type, stop: newest.stop }, status: report.status.message, archiving: report.archiving.state };
     } catch (e) {
         return { problem: (e as Error).message };

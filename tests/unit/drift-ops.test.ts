@@ -94,7 +94,7 @@ describe("pgha:repair (mocks)", () => {
         const next = await withRepair({ "pg2:patroni": "drift-20261130T112003Z" });
         expect(changedSince(base, next)).toEqual(["pg2:patroni", "pgsql:verify"]);
         const update = String(next.get("pg2:patroni")!.inputs.update);
-        expect(update).toContain("systemctl is-active --quiet \"$u\" || all_active=false");
+        expect(update).toContain('systemctl is-active --quiet "$u" || all_active=false');
         expect(update).toContain("systemctl restart patroni");
     });
 
@@ -112,7 +112,11 @@ describe("pgha:repair (mocks)", () => {
     test("keys naming an unknown node, or no path or unit, and tokens a shell would read, are refused", () => {
         const errs = errorsOf(classicWith((v) => (v.repair = { "pg9:/etc/x": "1", "pg1:": "1", "pg1:/etc/y": "a b;c" })));
         expect(errs).toEqual(
-            expect.arrayContaining([expect.stringContaining(`pgha:repair["pg9:/etc/x"]: names pg9, which is not in pgha:nodes`), expect.stringContaining(`pgha:repair["pg1:"]`), expect.stringContaining("is not a repair token")]),
+            expect.arrayContaining([
+                expect.stringContaining(`pgha:repair["pg9:/etc/x"]: names pg9, which is not in pgha:nodes`),
+                expect.stringContaining(`pgha:repair["pg1:"]`),
+                expect.stringContaining("is not a repair token"),
+            ]),
         );
     });
 
@@ -206,7 +210,11 @@ describe("drift: the report and the repair keys", () => {
     const run = (manifest: unknown): { differences: { path?: string; unit?: string; what: string; expected: unknown; found: unknown }[] } => {
         const program = fs.readFileSync(path.join(SERVER_DIR, "pgha-drift.py"), "utf8");
         // As drift.ts runs it: the program and then the manifest on one stdin.
-        const r = spawnSync("bash", ["-c", `set -euo pipefail\n${driftBody(Buffer.byteLength(program))}`], { input: program + JSON.stringify(manifest), encoding: "utf8", env: { ...process.env, PYTHONDONTWRITEBYTECODE: "1" } });
+        const r = spawnSync("bash", ["-c", `set -euo pipefail\n${driftBody(Buffer.byteLength(program))}`], {
+            input: program + JSON.stringify(manifest),
+            encoding: "utf8",
+            env: { ...process.env, PYTHONDONTWRITEBYTECODE: "1" },
+        });
         expect(r.stderr).toBe("");
         return JSON.parse(r.stdout);
     };

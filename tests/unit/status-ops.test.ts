@@ -137,7 +137,14 @@ describe("status: what each node is asked", () => {
 
     test("HAProxy's show stat: each backend server, the stats proxy and FRONTEND/BACKEND rows left out", () => {
         const servers = pyOk("pgha-status.py", "haproxy_servers", text("haproxy-show-stat.csv")) as { proxy: string; server: string; status: string }[];
-        expect(servers.map((s) => `${s.proxy}/${s.server}=${s.status}`)).toEqual(["primary/lab1=UP", "primary/lab2=DOWN", "primary/lab3=DOWN", "replica/lab1=DOWN", "replica/lab2=UP", "replica/lab3=UP"]);
+        expect(servers.map((s) => `${s.proxy}/${s.server}=${s.status}`)).toEqual([
+            "primary/lab1=UP",
+            "primary/lab2=DOWN",
+            "primary/lab3=DOWN",
+            "replica/lab1=DOWN",
+            "replica/lab2=UP",
+            "replica/lab3=UP",
+        ]);
     });
 
     test("openssl's notAfter as ISO 8601 UTC", () => {
