@@ -70,7 +70,7 @@ function secretHashes(stack: string): Record<string, Record<string, string>> {
     }
 }
 
-async function checkNode(ssh: SshSession, node: NodeSpec, payload: NodePayload): Promise<NodeDrift> {
+export async function checkNode(ssh: SshSession, node: NodeSpec, payload: NodePayload): Promise<NodeDrift> {
     const started = Date.now();
     const bytes = Buffer.byteLength(DRIFT_PROGRAM);
     try {

@@ -139,7 +139,8 @@ export class SshSession {
         const command = wrapScript(body, { sudo: node.sshUser !== "root", timeoutSec: opts.timeoutSec, what: opts.what });
         const args = sshArgv(node, this.files, this.strictHostKeys, command);
         return new Promise((resolve, reject) => {
-            const child = spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"] });
+            // env given explicitly: the unit tests' stand-in ssh is found through it.
+            const child = spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"], env: process.env });
             this.children.add(child);
             const out = { stdout: "", stderr: "" };
             for (const stream of ["stdout", "stderr"] as const) {
