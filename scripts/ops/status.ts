@@ -11,7 +11,7 @@ import { CA_CERT_PATH, ETCD_TLS, POSTGRES_TLS } from "../../core/pki";
 import { BACKUP_TLS, PGBACKREST_SERVER_UNIT, pgbackrestServerNodes } from "../../core/render/pgbackrest";
 import { LEADER_AWAY_UNIT, needsLeaderAway } from "../../core/render/etcd-leader-away";
 import { VIP_MANAGER_UNIT } from "../../core/render/vip-manager";
-import { ClusterSpec, NodeSpec, nodesWithRole } from "../../core/spec";
+import { ClusterSpec, NodeSpec, Role, nodesWithRole } from "../../core/spec";
 import { etcdMember, patroniApiUrl, vipByKeepalived, vipFollowsLeader } from "../../core/topology";
 import { shq } from "../../components/ssh";
 import { collectBackupReport, deployedBackup } from "./backup";
@@ -53,7 +53,7 @@ export function parseStatusArgs(argv: readonly string[], name = "status"): Parse
 
 /** The units pgha runs on `node` (what `status` asks systemd about). */
 export function nodeUnits(spec: ClusterSpec, node: NodeSpec): string[] {
-    const has = (r: string): boolean => node.roles.includes(r as never);
+    const has = (r: Role): boolean => node.roles.includes(r);
     return [
         ...(has("etcd") ? ["etcd"] : []),
         ...(has("postgres") ? ["patroni", ...(spec.pgbouncer ? ["pgbouncer"] : []), ...(needsLeaderAway(spec, node) ? [LEADER_AWAY_UNIT] : [])] : []),
@@ -76,7 +76,7 @@ export function nodeCertPaths(node: NodeSpec): string[] {
 
 /** pgha-status.py's parameters for `node` (no secret: they go on its command line). */
 export function statusParams(spec: ClusterSpec, node: NodeSpec): Record<string, unknown> {
-    const has = (r: string): boolean => node.roles.includes(r as never);
+    const has = (r: Role): boolean => node.roles.includes(r);
     return {
         node: node.name,
         timeout: PROBE_TIMEOUT_SEC,

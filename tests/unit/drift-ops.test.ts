@@ -15,7 +15,8 @@ import { SERVER_DIR } from "../../components/pgha-tools";
 import { sha256 } from "../../components/ssh";
 import { driftBody, manifestOf, parseDriftArgs } from "../../scripts/ops/drift";
 import { NodeDrift, nodePayload, renderDrift, repairCommandText, repairConfigArgs, repairKeys, repairToken } from "../../scripts/ops/drift-report";
-import { FAKE_SECRETS, classicValues, classicWith, errorsOf, specOf } from "./fixtures";
+import { FAKE_SECRETS, HOME, classicValues, classicWith, errorsOf, specOf } from "./fixtures";
+import { parseClusterConfig, readRawConfig } from "../../core/config";
 import { MOCK_SSH_KEY, Registered, changedSince, registerCluster, registerTree } from "./mock-cluster";
 import { hasPython3, withProgram } from "./server-python";
 
@@ -118,6 +119,21 @@ describe("pgha:repair (mocks)", () => {
                 expect.stringContaining("is not a repair token"),
             ]),
         );
+    });
+
+    test("as `pulumi config set --path 'pgha:repair[\"lab1:/etc/x\"]'` stores it (JSON text of the key), read by readRawConfig", () => {
+        const values: Record<string, unknown> = { ...classicValues(), repair: { "pg1:/etc/haproxy/haproxy.cfg": "drift-20261130T112003Z", "pg2:keepalived": 2 } };
+        const get = (k: string): string | undefined => {
+            const v = values[k.slice("pgha:".length)];
+            return v === undefined ? undefined : typeof v === "object" ? JSON.stringify(v) : String(v);
+        };
+        const raw = readRawConfig(
+            Object.keys(values).map((k) => `pgha:${k}`),
+            get,
+            HOME,
+        );
+        const parsed = parseClusterConfig({ ...raw, secrets: { ...FAKE_SECRETS } });
+        expect(parsed.ok && parsed.spec.repair).toEqual({ pg1: { "/etc/haproxy/haproxy.cfg": "drift-20261130T112003Z" }, pg2: { keepalived: "2" } });
     });
 
     test("absent or {}: the spec has no repair (the pinned trees stay as they are)", () => {

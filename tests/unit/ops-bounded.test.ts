@@ -3,6 +3,7 @@
 // is down (ssh exits 255: "unreachable"), and one that accepts the connection and then never
 // answers (ssh killed by the kill timer: the run does not hang). The stand-in runs the command
 // locally; only read-only probes run (a backup-only node's status, drift on temporary files).
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -79,7 +80,7 @@ esac
         fs.writeFileSync(f, "edited by hand\n", { mode: 0o644 });
         fs.chmodSync(f, 0o644);
         const me = os.userInfo().username;
-        const group = path.basename(String(require("child_process").execFileSync("id", ["-gn"], { encoding: "utf8" })).trim());
+        const group = execFileSync("id", ["-gn"], { encoding: "utf8" }).trim();
         const r = await checkNode(session, lab4, { files: [{ path: f, sha256: sha256("as placed\n"), owner: me, group, mode: "0644", secret: true }], units: [] });
         expect(r).toEqual({ node: "lab4", differences: [{ path: f, what: "content", expected: null, found: null }] });
     });
