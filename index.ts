@@ -79,3 +79,8 @@ export const certificates = cluster.certificates;
 export const clusterShape = cluster.clusterShape;
 // pgha:backup: stanza, repository (host:path) and schedule; absent without backups.
 export const backup = cluster.backup;
+// What `npm run drift` compares with the nodes: every placed file and managed unit, by node
+// (components/managed-manifest.ts); the secret files' hashes in a secret output of their own.
+export const managedFiles = cluster.managedFiles;
+export const managedFileSecrets = cluster.managedFileSecrets;
+export const managedUnits = cluster.managedUnits;

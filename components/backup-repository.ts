@@ -127,10 +127,14 @@ export function firstBackupScript(spec: ClusterSpec, node: NodeSpec): string {
     return steps(["first-backup", `--stanza ${shq(b.stanza)}`, ...repos, ...unit, `--timeout ${FIRST_BACKUP_TIMEOUT_SEC - 60}`]);
 }
 
-export function timersScript(spec: ClusterSpec): string {
+/** The backup timers pgha:backup.schedule turns on. */
+export function scheduledTimers(spec: ClusterSpec): string[] {
     const b = spec.backup!;
-    const timers = (["full", "diff", "incr"] as const).filter((t) => b.schedule[t] !== undefined).map((t) => `--timer ${backupUnitName(t)}.timer`);
-    return steps(["timers", ...timers]);
+    return (["full", "diff", "incr"] as const).filter((t) => b.schedule[t] !== undefined).map((t) => `${backupUnitName(t)}.timer`);
+}
+
+export function timersScript(spec: ClusterSpec): string {
+    return steps(["timers", ...scheduledTimers(spec).map((t) => `--timer ${t}`)]);
 }
 
 export interface BackupRepositoryArgs {
@@ -224,6 +228,7 @@ export class BackupRepository extends pulumi.ComponentResource {
                     {
                         conn,
                         unit: "pgha-backup timers",
+                        units: scheduledTimers(spec),
                         files: pieces.backupUnits,
                         start: timersScript(spec),
                         apply: timersScript(spec),

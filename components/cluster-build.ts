@@ -25,6 +25,7 @@ import { PostgresRoles } from "./postgres-roles";
 import { DatabasesRoles } from "./databases-roles";
 import { declaresDatabasesOrRoles } from "../core/render/databases-roles";
 import { placeFile } from "./remote-file";
+import { ByNode, ManagedFile, ManagedManifest, ManagedUnit } from "./managed-manifest";
 import { NodeConnection, nodeConnection } from "./ssh";
 import { pgbackrestServerNodes } from "../core/render/pgbackrest";
 import { PgbouncerAuth, PgbouncerNode } from "./pgbouncer-node";
@@ -66,6 +67,11 @@ export interface BuiltCluster {
     readonly certificates: pulumi.Output<Record<string, CertificateStatus>>;
     /** pgha:backup's stanza, repositories and schedule; undefined without it. */
     readonly backup?: BackupSummary;
+    /** What npm run drift compares (components/managed-manifest.ts): every placed file and managed unit, by node. */
+    readonly managedFiles: ByNode<ManagedFile>;
+    /** Secret: node → path → sha256 of each secret file's real content. */
+    readonly managedFileSecrets: pulumi.Output<Record<string, Record<string, string>>>;
+    readonly managedUnits: ByNode<ManagedUnit>;
 }
 
 /** What is refused before any server is touched: backups without their passphrase. */
@@ -81,7 +87,11 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
     const { spec, secrets } = args;
     const refused = backupRefusals(spec, args.backupCipherPassphrase !== undefined);
     if (refused.length > 0) throw new pulumi.RunError(formatConfigErrors(refused));
-    const conns = new Map<string, NodeConnection>(spec.nodes.map((n) => [n.name, nodeConnection(n, args.sshPrivateKey)]));
+    // Every placeFile and serviceUnit records what it manages here (npm run drift), and reads pgha:repair.
+    const manifest = new ManagedManifest();
+    const conns = new Map<string, NodeConnection>(
+        spec.nodes.map((n) => [n.name, { ...nodeConnection(n, args.sshPrivateKey), manifest, ...(spec.repair?.[n.name] !== undefined ? { repair: spec.repair[n.name] } : {}) }]),
+    );
     const preps = new Map(spec.nodes.map((n) => [n.name, new HostPrep(`${n.name}-host`, { spec, conn: conns.get(n.name)! }, { parent })]));
     // No host installs anything until every host passed its preflight.
     const preflights = [...preps.values()].map((p) => p.preflight);
@@ -237,6 +247,9 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
         caCertificate: pki.caCertificate,
         certificates: pki.statuses,
         ...(spec.backup ? { backup: backupSummary(spec) } : {}),
+        managedFiles: manifest.managedFiles(),
+        managedFileSecrets: manifest.managedFileSecrets(),
+        managedUnits: manifest.managedUnits(),
     };
 }
 

@@ -63,7 +63,8 @@ export class EtcdCluster extends pulumi.ComponentResource {
             const fileOpts = { parent: this, dependsOn: [prep] };
             const tls = args.tls.get(node.name)!;
             const files = [
-                placeFile(conn, { file: renderEtcdConfig(spec, node), restartKey: etcdRestartFingerprint(etcdConfigObject(spec, node)) }, fileOpts),
+                // A joining member's initial-cluster is written into it by etcd-member.py: drift compares only its mode and owner.
+                placeFile(conn, { file: renderEtcdConfig(spec, node), restartKey: etcdRestartFingerprint(etcdConfigObject(spec, node)), contentRewritten: true }, fileOpts),
                 placeFile(conn, { file: renderEtcdDropIn(spec) }, fileOpts),
                 // A new CA re-runs the start step (secret digest); etcd-member.py restarts when the CA file changed.
                 tls.ca,

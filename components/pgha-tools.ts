@@ -68,5 +68,11 @@ export const PGBOUNCER_AUTH = tool("pgbouncer-auth.py");
 /** On the nodes running a pgBackRest server (PostgreSQL nodes and repository hosts), only while pgha:backup is set. */
 export const PGBACKREST_NODE_TOOLS: readonly RenderedFile[] = [PGBACKREST_STEPS, RESTORE_STEPS];
 
+/**
+ * The read-only programs the operational scripts send on stdin and run once (scripts/ops/status.ts,
+ * drift.ts): not installed, so they work on nodes whatever pgha version placed their files.
+ */
+export const OPS_PROGRAMS: readonly string[] = ["pgha-drift.py", "pgha-status.py"];
+
 /** Puts the VIP on this node while its Patroni member leads (a service, see the script). pgha:vip.manager vip-manager only. */
 export const VIP_MANAGER = tool("pgha-vip-manager.py");

@@ -18,6 +18,7 @@ import { readOsReleases } from "./host-facts";
 import { ClusterShape, clusterShape, keptDatabasesAndRoles, transitionNotes, unsafeTransitions } from "../core/transitions";
 import { BuiltCluster, ClusterBuildArgs, buildCluster } from "./cluster-build";
 import { BackupSummary } from "./backup-repository";
+import { ByNode, ManagedFile, ManagedUnit } from "./managed-manifest";
 import { restorePlan } from "../core/render/restore";
 import { vipByKeepalived } from "../core/topology";
 
@@ -75,6 +76,8 @@ export interface ClusterConfigArgs {
     readonly roles?: readonly Readonly<Record<string, unknown>>[];
     /** PgBouncer on every PostgreSQL node: `port`, `poolMode`, `defaultPoolSize`, `maxClientConn`, `databases`; absent: none. */
     readonly pgbouncer?: Readonly<Record<string, unknown>>;
+    /** `"node:/path"` or `"node:unit"` → a token: a new token repairs that file or unit on the next run (`npm run drift -- --fix`). */
+    readonly repair?: Readonly<Record<string, string | number>>;
 }
 
 /** What the previous deployment recorded: read back to refuse unsafe edits and to renew certificates. */
@@ -144,6 +147,12 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     public readonly clusterShape: pulumi.Output<ClusterShape>;
     /** pgha:backup: stanza, repository (`host:path`), schedule (not secret); undefined without backups. */
     public readonly backup: pulumi.Output<BackupSummary | undefined>;
+    /** What `npm run drift` compares, by node: every file pgha placed (path, sha256, owner, group, mode). */
+    public readonly managedFiles: pulumi.Output<ByNode<ManagedFile>>;
+    /** Secret: node → path → sha256 of each file holding secrets. */
+    public readonly managedFileSecrets: pulumi.Output<Record<string, Record<string, string>>>;
+    /** By node: every unit pgha runs (enabled, active). */
+    public readonly managedUnits: pulumi.Output<ByNode<ManagedUnit>>;
 
     constructor(name: string, args: PostgresHaClusterArgs | PostgresHaClusterSpecArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgha:cluster:PostgresHaCluster", name, {}, opts);
@@ -193,6 +202,9 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
         this.certificates = member((t) => t.certificates);
         this.clusterShape = built.apply((h) => h.shape);
         this.backup = member((t) => t.backup);
+        this.managedFiles = member((t) => t.managedFiles);
+        this.managedFileSecrets = pulumi.secret(member((t) => t.managedFileSecrets));
+        this.managedUnits = member((t) => t.managedUnits);
         this.registerOutputs({
             primaryEndpoint: this.primaryEndpoint,
             replicaEndpoint: this.replicaEndpoint,

@@ -6,6 +6,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { RenderedFile } from "../core/render/file";
 import { NodeConnection, remoteScript, sha256, shq } from "./ssh";
+import { managedFile } from "./managed-manifest";
 
 export interface FileArgs {
     /**
@@ -33,6 +34,12 @@ export interface FileArgs {
      * into the public command text).
      */
     readonly restartKey?: string;
+    /**
+     * A service legitimately rewrites this file's content (etcd-member.py writes a joining
+     * member's initial-cluster into etcd's config): `npm run drift` compares only its owner,
+     * group and mode.
+     */
+    readonly contentRewritten?: boolean;
 }
 
 export interface PlacedFile {
@@ -50,10 +57,14 @@ export interface PlacedFile {
 export function placeFile(conn: NodeConnection, args: FileArgs, opts: pulumi.CustomResourceOptions): PlacedFile {
     const f = args.file;
     const hash = sha256(f.content).slice(0, 16);
+    // pgha:repair: a new token rewrites the file and, through the trigger hash, re-applies its service.
+    const token = conn.repair?.[f.path];
+    conn.manifest?.addFile(conn.node.name, managedFile(f, args.contentRewritten ? "unchecked" : args.secretContent ? "secret" : "content"), args.secretContent);
     const script = (keepOriginal: boolean) =>
         [
             `f=${shq(f.path)}`,
             `# content sha256:${hash} mode ${f.mode} ${f.owner}:${f.group}`,
+            ...(token !== undefined ? [`# repair ${token}`] : []),
             `install -d -m 0755 "$(dirname "$f")"`,
             ...(keepOriginal ? [`if { [ -e "$f" ] || [ -L "$f" ]; } && [ ! -e "$f.pgha-orig" ] && [ ! -L "$f.pgha-orig" ]; then cp -a "$f" "$f.pgha-orig"; fi`] : []),
             // mktemp creates the file 0600, so a secret is never readable while being written.
@@ -80,9 +91,10 @@ export function placeFile(conn: NodeConnection, args: FileArgs, opts: pulumi.Cus
         opts,
     );
     const secretHash = pulumi.secret(content.apply((c) => sha256(c)));
-    if (args.restartKey === undefined) return { resource, hash, secretHash, triggerHash: hash, secretTriggerHash: secretHash };
+    const repaired = (h: string): string => (token === undefined ? h : sha256(`${h} repair ${token}`).slice(0, 16));
+    if (args.restartKey === undefined) return { resource, hash, secretHash, triggerHash: repaired(hash), secretTriggerHash: secretHash };
     const key = args.restartKey;
-    return { resource, hash, secretHash, triggerHash: sha256(key).slice(0, 16), secretTriggerHash: pulumi.secret(pulumi.output(sha256(key))) };
+    return { resource, hash, secretHash, triggerHash: repaired(sha256(key).slice(0, 16)), secretTriggerHash: pulumi.secret(pulumi.output(sha256(key))) };
 }
 
 export interface ServiceArgs {
@@ -97,6 +109,8 @@ export interface ServiceArgs {
     /** The files this unit reads: their trigger hashes decide when `apply` runs. */
     readonly files: readonly PlacedFile[];
     readonly timeoutSec?: number;
+    /** The systemd units that must be enabled and active (`npm run drift`); default: `unit`. */
+    readonly units?: readonly string[];
 }
 
 /** The public digest in a service's command text: it changes exactly when `apply` must run. */
@@ -105,7 +119,12 @@ export function serviceDigest(files: readonly PlacedFile[]): string {
 }
 
 export function serviceUnit(name: string, args: ServiceArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
-    const digest = serviceDigest(args.files);
+    const units = args.units ?? [args.unit];
+    for (const u of units) args.conn.manifest?.addUnit(args.conn.node.name, u);
+    // pgha:repair of a unit: a new token enables it and starts it when it is not active (else applies, as usual).
+    const tokens = [...new Set([args.unit, ...units])].flatMap((u) => (args.conn.repair?.[u] !== undefined ? [`${u}=${args.conn.repair[u]}`] : []));
+    const digest = tokens.length === 0 ? serviceDigest(args.files) : sha256(`${serviceDigest(args.files)} repair ${tokens.join(",")}`).slice(0, 16);
+    const apply = tokens.length === 0 ? args.apply : repairApply(units, args.start, args.apply);
     // Secret-only changes (a rotated password) must also re-apply: their digest rides on stdin,
     // which the scripts never read but the engine diffs, encrypted.
     const secretDigest = pulumi.secret(pulumi.all(args.files.map((f) => f.secretTriggerHash)).apply((hs) => sha256(hs.join(","))));
@@ -116,13 +135,29 @@ export function serviceUnit(name: string, args: ServiceArgs, opts: pulumi.Custom
             conn: args.conn,
             what: `${args.unit} on ${args.conn.node.name}`,
             create: withDigest(args.start),
-            update: withDigest(args.apply),
+            update: withDigest(apply),
             delete: args.stop,
             stdin: secretDigest,
             timeoutSec: args.timeoutSec ?? 300,
         },
         { ...opts, dependsOn: [...toArray(opts.dependsOn), ...args.files.map((f) => f.resource)] },
     );
+}
+
+/** A repaired unit's update: enabled again, started (the first-start script) when not active, else the usual apply. */
+export function repairApply(units: readonly string[], start: string, apply: string): string {
+    const list = units.map(shq).join(" ");
+    return [
+        // is-active with several units succeeds when any is active: each is asked alone.
+        `all_active=true`,
+        `for u in ${list}; do systemctl enable "$u" >/dev/null 2>&1 || true; systemctl is-active --quiet "$u" || all_active=false; done`,
+        `if ! $all_active; then`,
+        `  echo "pgha: repair: starting ${units.join(", ").replace(/["$`\\]/g, "")}"`,
+        ...start.split("\n").map((l) => `  ${l}`),
+        `else`,
+        ...apply.split("\n").map((l) => `  ${l}`),
+        `fi`,
+    ].join("\n");
 }
 
 /** Where a service's restart key lives on the node: what its running process was started with. */

@@ -8,12 +8,17 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { shq } from "../core/shell";
 import { NodeSpec } from "../core/spec";
+import type { ManagedManifest } from "./managed-manifest";
 
 export interface NodeConnection {
     readonly node: NodeSpec;
     readonly connection: command.types.input.remote.ConnectionArgs;
     /** Non-root logins run scripts through `sudo -n`. */
     readonly sudo: boolean;
+    /** Where placeFile and serviceUnit record what they manage (npm run drift); absent outside buildCluster. */
+    readonly manifest?: ManagedManifest;
+    /** pgha:repair for this node: path or unit → token (core/spec.ts). */
+    readonly repair?: Readonly<Record<string, string>>;
 }
 
 export function nodeConnection(node: NodeSpec, privateKey: pulumi.Input<string>): NodeConnection {

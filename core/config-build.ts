@@ -147,7 +147,18 @@ export function buildSpec(cfg: ParsedConfig, opts: BuildOptions): ClusterSpec {
         ...optional("databases", cfg.databases.length > 0 ? buildDatabases(cfg) : undefined),
         ...optional("roles", cfg.roles.length > 0 ? buildRoles(cfg, opts.rolesWithPassword ?? new Set()) : undefined),
         ...optional("pgbouncer", buildPgbouncer(cfg)),
+        ...optional("repair", buildRepair(cfg)),
     };
+}
+
+/** pgha:repair by node (keys checked in config-checks.ts); undefined when empty. */
+function buildRepair(cfg: ParsedConfig): ClusterSpec["repair"] {
+    const out: Record<string, Record<string, string>> = {};
+    for (const k of Object.keys(cfg.repair).sort()) {
+        const i = k.indexOf(":");
+        (out[k.slice(0, i)] ??= {})[k.slice(i + 1)] = String(cfg.repair[k]);
+    }
+    return Object.keys(out).length > 0 ? out : undefined;
 }
 
 // ---------------------------------------------------------------------------

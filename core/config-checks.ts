@@ -2,7 +2,7 @@
 // value even when single-field checks failed (the value is then "dirty"), so
 // each rule skips values that are already known to be malformed.
 
-import { NAME_RE, PATRONI_TIMING_RANGES, ParsedConfig, ParsedNode, absolutePath, dataDirProblem, normalisePath, quote as q } from "./config-schema";
+import { NAME_RE, PATRONI_TIMING_RANGES, REPAIR_KEY_RE, ParsedConfig, ParsedNode, absolutePath, dataDirProblem, normalisePath, quote as q } from "./config-schema";
 import { KeyPath, formatKeyPath as key } from "./config-errors";
 import { effectiveEtcdDataDir, effectivePostgresBinDir, effectivePostgresDataDir, normaliseRoles } from "./config-build";
 import { isIPv4, isNetworkOrBroadcast, sameSubnet, subnetOf } from "./net";
@@ -436,6 +436,16 @@ function pooledRules(cfg: ParsedConfig): Problem[] {
     return out;
 }
 
+/** pgha:repair: each key names a node of the stack and a path or unit (npm run drift -- --fix writes them). */
+function repairRules(cfg: ParsedConfig): Problem[] {
+    const names = new Set(cfg.nodes.map((n) => n.name));
+    return Object.keys(cfg.repair ?? {}).flatMap((k): Problem[] => {
+        const m = REPAIR_KEY_RE.exec(k);
+        if (m === null) return [{ path: ["repair", k], message: `is not "node:/absolute/path" or "node:unit"` }];
+        return names.has(m[1]) ? [] : [{ path: ["repair", k], message: `names ${m[1]}, which is not in ${key(["nodes"])}` }];
+    });
+}
+
 export function crossFieldProblems(cfg: ParsedConfig): Problem[] {
     const nodes = indexed(cfg);
     return [
@@ -452,5 +462,6 @@ export function crossFieldProblems(cfg: ParsedConfig): Problem[] {
         ...restoreRules(cfg),
         ...databaseRoleProblems(cfg),
         ...pooledRules(cfg),
+        ...repairRules(cfg),
     ];
 }

@@ -46,6 +46,10 @@ export function unsafeCharacterProblem(s: string): string | undefined {
 }
 /** Cluster and node names: they end up in file contents, unit names, etcd member names and shell. */
 export const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** A pgha:repair token: it goes into command texts, so only characters no shell reads. */
+export const REPAIR_TOKEN_RE = /^[A-Za-z0-9._:+-]{1,64}$/;
+/** A pgha:repair key: a node name, then an absolute path or a systemd unit name. */
+export const REPAIR_KEY_RE = /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?):(\/[A-Za-z0-9._@+/-]{1,255}|[A-Za-z0-9._@-]{1,255})$/;
 const NAME_RULE = "lowercase letters, digits and '-', 1 to 63 characters, starting and ending with a letter or digit";
 const USER_RE = /^[a-z_][a-z0-9_-]{0,31}$/;
 const INTERFACE_RE = /^[a-zA-Z0-9_.:-]{1,15}$/;
@@ -751,6 +755,9 @@ export const configSchema = z
         // `{}` counts as absent, as for vip: no PgBouncer.
         pgbouncer: z.preprocess((v) => (isEmptyObject(v) ? undefined : v), pgbouncerSchema.optional()),
         generateMissingSecrets: bool.default(true),
+        // "node:/path" or "node:unit" → a token: `npm run drift -- --fix` sets one for each thing that
+        // drifted; a new token rewrites that file (or restarts that unit) and re-applies its service.
+        repair: z.record(z.string(), z.union([matching(REPAIR_TOKEN_RE, "is not a repair token (1 to 64 of letters, digits and . _ : + -)", 64), int(0, Number.MAX_SAFE_INTEGER)])).default({}),
     })
     .strict();
 

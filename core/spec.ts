@@ -257,6 +257,8 @@ export interface ClusterSpec {
     readonly backup?: BackupSpec;
     /** pgha:restore; only with backup. */
     readonly restore?: RestoreSpec;
+    /** pgha:repair, by node: path or unit → token; absent when the stack sets none (the tree is then as before). */
+    readonly repair?: Readonly<Record<string, Readonly<Record<string, string>>>>;
     /** pgha:databases, sorted by name; absent when the stack declares none. */
     readonly databases?: readonly DatabaseSpec[];
     /** pgha:roles, sorted by name (without their passwords); absent when the stack declares none. */

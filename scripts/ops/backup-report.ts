@@ -334,7 +334,7 @@ export function formatDuration(sec: number): string {
 }
 
 /** An ISO time as "2026-11-30 04:02:32" (UTC). */
-const utc = (t: string | null): string => (t === null ? "-" : t.replace("T", " ").replace(/(\.\d+)?Z$/, ""));
+export const utc = (t: string | null): string => (t === null ? "-" : t.replace("T", " ").replace(/(\.\d+)?Z$/, ""));
 
 /** Columns two spaces apart, padded to their widest cell (right-aligned: the columns in `right`); no trailing blanks. */
 export function columns(rows: readonly (readonly string[])[], right: readonly number[] = []): string[] {

@@ -11,7 +11,19 @@ import { backupUnitName } from "../../core/render/pgbackrest";
 import { BACKUP_TYPES, BackupType, ClusterSpec, NodeSpec, nodesWithRole } from "../../core/spec";
 import { PGBACKREST_STEPS } from "../../components/pgha-tools";
 import { formatKeyPath } from "../../core/config";
-import { ArchiverRow, BackupSummary, NodeArchiver, PgbackrestStanzaInfo, RepositoryRef, backupReport, formatBytes, parsePgbackrestInfo, renderReport, repositoryReport } from "./backup-report";
+import {
+    ArchiverRow,
+    BackupReport,
+    BackupSummary,
+    NodeArchiver,
+    PgbackrestStanzaInfo,
+    RepositoryRef,
+    backupReport,
+    formatBytes,
+    parsePgbackrestInfo,
+    renderReport,
+    repositoryReport,
+} from "./backup-report";
 import { OpsError, Stack, nodeNamed, openStack } from "./stack";
 import { RemoteResult, SshSession, sshFailure, withSsh } from "./ssh";
 
@@ -168,26 +180,30 @@ async function archiverOf(ssh: SshSession, spec: ClusterSpec, node: NodeSpec, ol
     }
 }
 
-async function info(stack: Stack, b: DeployedBackup, json: boolean): Promise<void> {
+/** The `info` report, over an open session (npm run status shows its newest backup too). */
+export async function collectBackupReport(ssh: SshSession, stack: Stack, b: DeployedBackup, older: string[]): Promise<BackupReport> {
     const { spec } = stack;
     const hosts = repositoryHosts(b.repositories).map((h) => nodeNamed(stack, h.host, "the stack output backup"));
-    const older: string[] = [];
-    const report = await withSsh(spec.nodes, stack.privateKey(), spec.ssh.strictHostKeys, async (ssh) => {
-        const [infos, archivers] = await Promise.all([
-            Promise.all(hosts.map((n) => infoOf(ssh, n, b.stanza, older))),
-            Promise.all(nodesWithRole(spec, "postgres").map((n) => archiverOf(ssh, spec, n, older))),
-        ]);
-        return backupReport({
-            stack: stack.name,
-            stanza: b.stanza,
-            checkedAt: new Date().toISOString(),
-            schedule: b.schedule,
-            repositories: b.repositories,
-            infoByHost: new Map(hosts.map((n, i) => [n.name, infos[i]])),
-            archivers,
-            archiveTimeoutSec: spec.backup!.archiveTimeout,
-        });
+    const [infos, archivers] = await Promise.all([
+        Promise.all(hosts.map((n) => infoOf(ssh, n, b.stanza, older))),
+        Promise.all(nodesWithRole(spec, "postgres").map((n) => archiverOf(ssh, spec, n, older))),
+    ]);
+    return backupReport({
+        stack: stack.name,
+        stanza: b.stanza,
+        checkedAt: new Date().toISOString(),
+        schedule: b.schedule,
+        repositories: b.repositories,
+        infoByHost: new Map(hosts.map((n, i) => [n.name, infos[i]])),
+        archivers,
+        archiveTimeoutSec: spec.backup!.archiveTimeout,
     });
+}
+
+async function info(stack: Stack, b: DeployedBackup, json: boolean): Promise<void> {
+    const { spec } = stack;
+    const older: string[] = [];
+    const report = await withSsh(spec.nodes, stack.privateKey(), spec.ssh.strictHostKeys, (ssh) => collectBackupReport(ssh, stack, b, older));
     noteOlderPrograms([...new Set(older)].sort());
     process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
 }

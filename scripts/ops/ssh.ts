@@ -4,7 +4,7 @@
 // user (components/ssh.ts wraps every script the same way). The key is written only into a
 // 0600 file in a 0700 temporary directory, with a known_hosts of the pinned keys, both removed
 // when the session closes (on Ctrl-C too); nothing of the key is on a command line.
-import { spawn } from "child_process";
+import { ChildProcess, spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -87,6 +87,8 @@ export interface RunOptions {
     readonly stdin?: string;
     /** Each line as it arrives (a long command's progress). */
     readonly onLine?: (stream: "stdout" | "stderr", line: string) => void;
+    /** ssh's own bound, in seconds (default: timeoutSec + ConnectTimeout + 30): a node that stops answering mid-command. */
+    readonly killAfterSec?: number;
 }
 
 /** ssh exits 255 when it could not connect or authenticate (a remote command rarely does): the one-line reason, naming the node. */
@@ -100,6 +102,8 @@ export function sshFailure(node: NodeSpec, r: RemoteResult): string | undefined 
 export class SshSession {
     private readonly dir: string;
     private readonly files: SshFiles;
+    /** ssh processes still running: killed on close, so an abandoned probe outlives no script. */
+    private readonly children = new Set<ChildProcess>();
     private readonly cleanup = (): void => this.close();
     private readonly onSignal = (signal: NodeJS.Signals): void => {
         this.close();
@@ -122,6 +126,8 @@ export class SshSession {
     }
 
     close(): void {
+        for (const c of this.children) c.kill("SIGKILL");
+        this.children.clear();
         fs.rmSync(this.dir, { recursive: true, force: true });
         process.off("exit", this.cleanup);
         process.off("SIGINT", this.onSignal);
@@ -133,7 +139,9 @@ export class SshSession {
         const command = wrapScript(body, { sudo: node.sshUser !== "root", timeoutSec: opts.timeoutSec, what: opts.what });
         const args = sshArgv(node, this.files, this.strictHostKeys, command);
         return new Promise((resolve, reject) => {
-            const child = spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"] });
+            // env given explicitly: the unit tests' stand-in ssh is found through it.
+            const child = spawn("ssh", args, { stdio: ["pipe", "pipe", "pipe"], env: process.env });
+            this.children.add(child);
             const out = { stdout: "", stderr: "" };
             for (const stream of ["stdout", "stderr"] as const) {
                 let partial = "";
@@ -153,13 +161,14 @@ export class SshSession {
             child.stdin.on("error", () => undefined);
             child.stdin.end(opts.stdin ?? "");
             // ssh's own bound on top of the script's (the remote `timeout` reports first).
-            const timer = setTimeout(() => child.kill("SIGKILL"), (opts.timeoutSec + CONNECT_TIMEOUT_SEC + 30) * 1000);
+            const timer = setTimeout(() => child.kill("SIGKILL"), (opts.killAfterSec ?? opts.timeoutSec + CONNECT_TIMEOUT_SEC + 30) * 1000);
             child.on("error", (e) => {
                 clearTimeout(timer);
                 reject(new OpsError(`cannot run ssh: ${e.message}`));
             });
             child.on("close", (code, signal) => {
                 clearTimeout(timer);
+                this.children.delete(child);
                 resolve({ status: code ?? (signal ? 255 : -1), ...out });
             });
         });

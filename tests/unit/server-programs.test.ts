@@ -23,10 +23,10 @@ const installed = Object.values(tools).filter((v): v is RenderedFile => typeof v
 const pyflakes = ["/usr/bin/python3", "python3"].find((py) => spawnSync(py, ["-m", "pyflakes", "--version"], { stdio: "ignore" }).status === 0);
 
 describe("server/: pgha's programs for the servers", () => {
-    test("every file there is installed into /usr/local/libexec/pgha by pgha-tools.ts, from that file", () => {
+    test("every file there is installed into /usr/local/libexec/pgha by pgha-tools.ts, from that file (the operational scripts' read-only programs aside)", () => {
         expect(files.length).toBeGreaterThan(5);
         expect(files.every((f) => /\.(py|sh)$/.test(f))).toBe(true);
-        expect(installed.map((t) => path.basename(t.path)).sort()).toEqual(files);
+        expect([...installed.map((t) => path.basename(t.path)), ...tools.OPS_PROGRAMS].sort()).toEqual(files);
         for (const t of installed) {
             expect(path.dirname(t.path)).toBe(tools.TOOLS_DIR);
             expect(t.content).toBe(fs.readFileSync(path.join(tools.SERVER_DIR, path.basename(t.path)), "utf8"));
