@@ -3,7 +3,8 @@
 // A lab of three hosts holding every role, so the leader, the VIP holder and
 // an etcd member can each be lost alone.
 import { spawn } from "child_process";
-import { E2E_ENV, labHosts, labStackLifecycle, pulumi, ssh, steps, upStack, waitFor } from "./harness";
+import { E2E_ENV, labHosts, labStackLifecycle, previewOpsOf, pulumi, ssh, steps, upStack, waitFor } from "./harness";
+import { driftLines, opsScript, statusJson } from "./ops-scripts";
 import { PGBOUNCER_INI_PATH } from "../../core/render/pgbouncer";
 import { APP_PASSWORD, caFile, clientPsql, enableClientServices, holdClients, pgbouncerPids, postmasterStarts } from "./client-services";
 import { DRILL_ROLES_ARG, drillContext } from "../drill/context";
@@ -233,6 +234,13 @@ step(
                 `200 pooled clients back on the new primary: first ${(back[0] / 1000).toFixed(1)} s, last ${(back[back.length - 1] / 1000).toFixed(1)} s after the kill; ${clients.restarts()} reconnects`,
             );
             expect(back).toHaveLength(200);
+            // The status view with that host powered off: it says so, and does not hang.
+            const { report, status, seconds } = statusJson(STACK);
+            log(`status with ${leader} powered off: exit ${status} in ${seconds.toFixed(1)} s; problems: ${JSON.stringify(report.problems)}`);
+            expect(status).toBe(3);
+            expect(report.unreachable.map((u) => u.node)).toEqual([leader]);
+            expect(report.patroni.members.filter((m) => m.role === "leader" && m.name !== leader)).toHaveLength(1);
+            expect(seconds).toBeLessThan(90);
         } finally {
             clients.stop();
             await labVerb("start", leader);
@@ -270,6 +278,59 @@ step(
         } finally {
             client.kill();
         }
+    },
+    900,
+);
+
+// Issue 13 on the same deployment: the status view and drift, as a DBA runs them.
+step(
+    "npm run status on the healthy cluster: every member, the VIP, etcd 3/3, each HAProxy's view, no problem",
+    () => {
+        log(opsScript("status", ["--stack", STACK]).stdout);
+        const { report, status, seconds } = statusJson(STACK);
+        log(`status --json: exit ${status} in ${seconds.toFixed(1)} s; problems: ${JSON.stringify(report.problems)}`);
+        expect(report.problems).toEqual([]);
+        expect(status).toBe(0);
+        expect(report.patroni.members.map((m) => m.name).sort()).toEqual(PG_HOSTS);
+        expect(report.patroni.members.filter((m) => m.role === "leader")).toHaveLength(1);
+        expect(report.vip?.holders).toHaveLength(1);
+        expect(report.etcd.members.filter((m) => m.healthy)).toHaveLength(3);
+        expect(report.haproxy.map((h) => h.node).sort()).toEqual(PG_HOSTS);
+        expect(report.certificates.length).toBeGreaterThan(0);
+    },
+    300,
+);
+
+step(
+    "drift: a hand edit of haproxy.cfg on one node and keepalived stopped on another are the only differences; drift --fix and pulumi up repair exactly those; drift is clean again",
+    () => {
+        expect(opsScript("drift", ["--stack", STACK]).status).toBe(0);
+        ssh("lab1", "echo '# a hand edit' >> /etc/haproxy/haproxy.cfg");
+        ssh("lab2", "systemctl stop keepalived");
+        const found = opsScript("drift", ["--stack", STACK]);
+        log(found.stdout);
+        expect(found.status).toBe(3);
+        const lines = driftLines(found.stdout);
+        expect(lines).toHaveLength(2);
+        expect(lines.some((l) => /^lab1\s+\/etc\/haproxy\/haproxy\.cfg\s+content differs/.test(l))).toBe(true);
+        expect(lines.some((l) => /^lab2\s+keepalived\s+active: inactive/.test(l))).toBe(true);
+        expect(opsScript("drift", ["--stack", STACK, "--fix"]).status).toBe(3);
+        // The preview names the drifted resources (and the final verification), nothing else.
+        const ops = previewOpsOf(STACK);
+        log(`preview after drift --fix: ${JSON.stringify(ops)}`);
+        const touched = Object.keys(ops).filter((u) => ops[u] !== "same");
+        for (const u of touched) expect(u).toMatch(/lab1:\/etc\/haproxy\/haproxy\.cfg|lab1:haproxy|lab2:keepalived|:verify/);
+        expect(touched.some((u) => /lab1:\/etc\/haproxy\/haproxy\.cfg/.test(u))).toBe(true);
+        expect(touched.some((u) => /lab2:keepalived/.test(u))).toBe(true);
+        const starts = postmasterStarts(PG_HOSTS);
+        upStack(STACK);
+        expect(postmasterStarts(PG_HOSTS)).toEqual(starts);
+        expect(ssh("lab1", "grep -c 'a hand edit' /etc/haproxy/haproxy.cfg || true").stdout.trim()).toBe("0");
+        expect(ssh("lab2", "systemctl is-active keepalived").stdout.trim()).toBe("active");
+        const clean = opsScript("drift", ["--stack", STACK]);
+        log(clean.stdout);
+        expect(clean.status).toBe(0);
+        expect(pulumi(["preview", "--expect-no-changes", "--stack", STACK], { allowFail: true }).status).toBe(0);
     },
     900,
 );
