@@ -346,12 +346,9 @@ step(
     600,
 );
 
-// The vip-manager mode on the same deployment: opt-in (PGHA_E2E_VIP_MANAGER=1) until the
-// leader's PgBouncer answers on the VIP after a switch (the last run failed there; every
-// check before it passed). Then it goes back into npm test.
-const vipStep: typeof step = process.env.PGHA_E2E_VIP_MANAGER === "1" ? step : () => undefined;
+// The vip-manager mode on the same deployment, switched to by a stack edit.
 
-vipStep(
+step(
     "vip-manager mode by a stack edit (no HAProxy, no keepalived): the VIP follows the leader, answers as a primary on 5432 and through PgBouncer on 6432",
     async () => {
         pulumi(["config", "set", "--path", "pgha:vip.manager", "vip-manager", "--stack", STACK], { echo: false });
@@ -371,7 +368,7 @@ vipStep(
         const leader = await waitHealthy(ctx.cluster, 120, log);
         expect(await vipHolder(ctx.cluster)).toBe(leader);
         for (const h of PG_HOSTS) expect(ssh(h, "systemctl is-active keepalived haproxy", { allowFail: true }).stdout).not.toMatch(/^active$/m);
-        // PgBouncer may refuse for up to its server_login_retry (15 s) after PostgreSQL restarted under it.
+        // PgBouncer may refuse for up to its server_login_retry (1 s) after PostgreSQL restarted under it.
         let last = "";
         await waitFor("the leader's PgBouncer on the VIP", 60, () => {
             const r = clientPsql(ctx.cluster.vip, 6432, "app", APP_PASSWORD, "appdb", "select pg_is_in_recovery()", ca);
@@ -384,7 +381,7 @@ vipStep(
     1200,
 );
 
-vipStep(
+step(
     "vip-manager kill-leader: writes through the VIP are back within ttl + 8 s, no acknowledged write lost, no split brain",
     async () => {
         const f = await runScenario(ctx, "kill-leader");
