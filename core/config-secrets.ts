@@ -63,6 +63,8 @@ export interface SecretsInput {
     readonly hasBackup?: boolean;
     /** pgha:pgbouncer is set: pgha:pgbouncerAuthPassword is needed (generated when missing, like the passwords). */
     readonly hasPgbouncer?: boolean;
+    /** pgha:monitoring is set: pgha:monitoringPassword (postgres_exporter's role) is needed, generated when missing. */
+    readonly hasMonitoring?: boolean;
 }
 
 export interface SecretsCheck {
@@ -83,6 +85,7 @@ export function checkSecrets(input: SecretsInput): SecretsCheck {
         "replicationPassword",
         ...(input.hasVip ? (["keepalivedPassword"] as const) : []),
         ...(input.hasPgbouncer === true ? (["pgbouncerAuthPassword"] as const) : []),
+        ...(input.hasMonitoring === true ? (["monitoringPassword"] as const) : []),
     ];
 
     // restApiPassword is optional: when absent it is derived from the superuser password (deriveRestApiPassword).
@@ -94,6 +97,7 @@ export function checkSecrets(input: SecretsInput): SecretsCheck {
         "sshPrivateKey",
         "backupCipherPassphrase",
         "pgbouncerAuthPassword",
+        "monitoringPassword",
     ];
     for (const name of names) {
         const value = input.secrets[name];

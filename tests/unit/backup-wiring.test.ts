@@ -34,6 +34,7 @@ const DISTINCT: Secrets = {
     keepalivedPassword: "Kpd7x9Qz",
     restApiPassword: "Rest-Distinct-PW",
     pgbouncerAuthPassword: "Bouncer-Distinct-PW",
+    monitoringPassword: "Monitor-Distinct-PW",
 };
 const withBackup = (values: Record<string, unknown> = backupValues(), secrets: Secrets = FAKE_SECRETS) => register(backupSpec(values), secrets, MOCK_SSH_KEY, PASS);
 const texts = (c: Registered) => JSON.stringify([c.inputs.create, c.inputs.update, c.inputs.delete]);

@@ -22,6 +22,7 @@ const SECRETS: Secrets = {
     keepalivedPassword: "Kv7;&(|)<>%^*",
     restApiPassword: `RestMarkQ "; $(id) \\ :x: # {{x}} 🔑`,
     pgbouncerAuthPassword: `BouncerMarkQ "" '\\ $(id) ; # {{x}} ü`,
+    monitoringPassword: `MonitorMarkQ "" '\\ $(id) ; # {{x}} ü`,
 };
 const SSH_KEY = MOCK_SSH_KEY.replace("fake-key-material-for-tests", "SshKeyMarkQ'$(id)`x`");
 const SECRET_MARKERS = ["SuperMarkQ", "ReplMarkQ", "RestMarkQ", "SshKeyMarkQ", SECRETS.keepalivedPassword.slice(0, 8)];
