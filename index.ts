@@ -53,6 +53,8 @@ const cluster = new PostgresHaCluster(spec.clusterName, {
     ...(raw.rolePasswords !== undefined ? { rolePasswords: rolePasswordsByName(raw) } : {}),
     // pgha:pgbouncer: the lookup role's password, generated when missing like the other passwords.
     ...(spec.pgbouncer ? { pgbouncerAuthPassword: secret("pgbouncerAuthPassword") } : {}),
+    // pgha:monitoring: postgres_exporter's role password, generated when missing like the other passwords.
+    ...(spec.monitoring ? { monitoringPassword: secret("monitoringPassword") } : {}),
 });
 
 function rolePasswordsByName(r: typeof raw): Record<string, pulumi.Output<string>> {
@@ -79,3 +81,5 @@ export const certificates = cluster.certificates;
 export const clusterShape = cluster.clusterShape;
 // pgha:backup: stanza, repository (host:path) and schedule; absent without backups.
 export const backup = cluster.backup;
+// pgha:monitoring: Prometheus' web UI and API (https, the cluster CA); absent without monitoring.
+export const prometheusEndpoint = cluster.prometheusEndpoint;

@@ -30,6 +30,8 @@ import { pgbackrestServerNodes } from "../core/render/pgbackrest";
 import { PgbouncerAuth, PgbouncerNode } from "./pgbouncer-node";
 import { ServiceEndpoint } from "../core/topology";
 import { HaproxyServiceName } from "../core/spec";
+import { buildMonitoring } from "./monitoring";
+import { prometheusEndpoint } from "../core/render/prometheus";
 
 export interface ClusterBuildArgs {
     readonly spec: ClusterSpec;
@@ -66,6 +68,8 @@ export interface BuiltCluster {
     readonly certificates: pulumi.Output<Record<string, CertificateStatus>>;
     /** pgha:backup's stanza, repositories and schedule; undefined without it. */
     readonly backup?: BackupSummary;
+    /** pgha:monitoring: Prometheus' web UI and API, "https://addr:port/" (TLS, the cluster CA); undefined without it. */
+    readonly prometheusEndpoint?: string;
 }
 
 /** What is refused before any server is touched: backups without their passphrase. */
@@ -197,6 +201,16 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
               { parent },
           )
         : undefined;
+    // pgha:monitoring: beside the cluster; nothing waits for it.
+    buildMonitoring(parent, spec, {
+        conns,
+        preps,
+        tls,
+        certificates: pki.statuses,
+        password: pulumi.secret(secrets.apply((s) => s.monitoringPassword)),
+        postgresRunning: (node) => [patroni.get(node)!.service, dynamic.applied],
+        leaderReady: [first.service, dynamic.applied],
+    });
     const ep = clusterEndpoints(spec);
     const verify = new ClusterVerification(
         spec.clusterName,
@@ -237,6 +251,7 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
         caCertificate: pki.caCertificate,
         certificates: pki.statuses,
         ...(spec.backup ? { backup: backupSummary(spec) } : {}),
+        ...(spec.monitoring ? { prometheusEndpoint: prometheusEndpoint(spec) } : {}),
     };
 }
 
