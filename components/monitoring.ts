@@ -44,7 +44,9 @@ import { NodeConnection, remoteScript, sha256, shq } from "./ssh";
 /** The command text of a node's monitoring-role step (the programs' versions in it: a new version runs it again). */
 export function monitorRoleScript(spec: ClusterSpec, disable = false): string {
     const version = sha256(MONITOR_ROLE.content + SET_PASSWORDS.content).slice(0, 16);
-    return [`# pg-monitor-role.py ${version}`, `cd / && runuser -u postgres -- python3 ${MONITOR_ROLE.path} ${shq(POSTGRES_SOCKET_DIR)} ${spec.postgres.port}${disable ? " --disable" : ""}`].join("\n");
+    return [`# pg-monitor-role.py ${version}`, `cd / && runuser -u postgres -- python3 ${MONITOR_ROLE.path} ${shq(POSTGRES_SOCKET_DIR)} ${spec.postgres.port}${disable ? " --disable" : ""}`].join(
+        "\n",
+    );
 }
 
 /** A unit's start (enable, restart, record what it started with), apply (reload, or restart when the key moved) and stop. */

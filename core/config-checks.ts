@@ -449,9 +449,15 @@ function monitoringRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Prob
     const host = cfg.monitoring?.prometheusHost;
     for (const n of withRole(nodes, "monitor")) {
         if (host === undefined) {
-            out.push({ path: nodePath(n.index, "roles"), message: `has the monitor role, but ${key(["monitoring"])} is not set (the monitor role is the node of ${key(["monitoring", "prometheusHost"])})` });
+            out.push({
+                path: nodePath(n.index, "roles"),
+                message: `has the monitor role, but ${key(["monitoring"])} is not set (the monitor role is the node of ${key(["monitoring", "prometheusHost"])})`,
+            });
         } else if (n.node.name !== host) {
-            out.push({ path: nodePath(n.index, "roles"), message: `has the monitor role, but ${key(["monitoring", "prometheusHost"])} is ${shown(host)}: only that node runs Prometheus (pgha gives it the role; listing it is optional)` });
+            out.push({
+                path: nodePath(n.index, "roles"),
+                message: `has the monitor role, but ${key(["monitoring", "prometheusHost"])} is ${shown(host)}: only that node runs Prometheus (pgha gives it the role; listing it is optional)`,
+            });
         }
     }
     if (typeof host === "string" && !nodes.some((n) => n.node.name === host)) {

@@ -768,7 +768,16 @@ const roleSchema = z
     .strict();
 
 /** Top-level keys that hold secrets; they travel in RawConfig.secrets, never in values. */
-export const CONFIG_SECRET_KEYS = ["superuserPassword", "replicationPassword", "keepalivedPassword", "restApiPassword", "sshPrivateKey", "backupCipherPassphrase", "pgbouncerAuthPassword", "monitoringPassword"] as const;
+export const CONFIG_SECRET_KEYS = [
+    "superuserPassword",
+    "replicationPassword",
+    "keepalivedPassword",
+    "restApiPassword",
+    "sshPrivateKey",
+    "backupCipherPassphrase",
+    "pgbouncerAuthPassword",
+    "monitoringPassword",
+] as const;
 export type ConfigSecretName = (typeof CONFIG_SECRET_KEYS)[number];
 
 /** Every non-secret `pgha:*` key. */

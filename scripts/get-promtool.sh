@@ -12,7 +12,10 @@ if [[ -x $bin ]] && "$bin" --version >/dev/null 2>&1; then
     echo "$bin"
     exit 0
 fi
-command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || { say "needs apt-get and dpkg-deb (Debian)"; exit 1; }
+if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
+    say "needs apt-get and dpkg-deb (Debian)"
+    exit 1
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # apt-get writes where it runs; as root, its sandbox user must be able to write there too.

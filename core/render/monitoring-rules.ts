@@ -193,5 +193,13 @@ export function alertRules(spec: ClusterSpec): Alert[] {
 
 export function renderMonitoringRules(spec: ClusterSpec): string {
     const header = `# Managed by pgha (cluster ${spec.clusterName}); \`pulumi up\` rewrites this file (thresholds: pgha:monitoring.alerts).\n`;
-    return header + toYaml11({ groups: [{ name: "pgha-recording", rules: recordingRules(spec) }, { name: "pgha-alerts", rules: alertRules(spec) }] });
+    return (
+        header +
+        toYaml11({
+            groups: [
+                { name: "pgha-recording", rules: recordingRules(spec) },
+                { name: "pgha-alerts", rules: alertRules(spec) },
+            ],
+        })
+    );
 }
