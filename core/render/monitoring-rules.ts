@@ -5,8 +5,10 @@
 //   patroni_postgres_streaming (only from Patroni 3.0.3 on: on Debian 12 the not-streaming alert stays silent);
 // - etcd 3.4 / 3.5: etcd_server_has_leader;
 // - HAProxy 2.6 / 3.0's built-in exporter: haproxy_backend_active_servers{proxy="primary"};
-// - postgres_exporter 0.11 / 0.17: pg_replication_lag (0.11) or pg_replication_lag_seconds (0.17),
-//   pg_stat_archiver_failed_count;
+// - postgres_exporter 0.11 / 0.17: pg_stat_archiver_failed_count (seen on 0.11 here), and
+//   pg_replication_lag_seconds from 0.13's replication collector on (Debian 12's 0.11 serves no
+//   replication lag without a custom query file: there the lag-in-seconds alert stays silent;
+//   the lag-in-bytes one, from Patroni, covers it); pg_replication_lag is older queries.yaml's name;
 // - node_exporter 1.5 / 1.9: node_filesystem_*, node_systemd_* (repository hosts), and pgha's
 //   textfile metric pgha_certificate_not_after_seconds.
 // Each rule only refers to jobs the cluster has (core/render/prometheus.ts: scrapeJobs).
@@ -44,7 +46,7 @@ export function recordingRules(spec: ClusterSpec): Recording[] {
                 `max by (scope) (patroni_xlog_location{job="patroni"} and on (instance) patroni_primary{job="patroni"} == 1)` +
                 ` - on (scope) group_right () (patroni_xlog_replayed_location{job="patroni"} and on (instance) patroni_replica{job="patroni"} == 1)`,
         },
-        // postgres_exporter 0.11 names it pg_replication_lag, 0.17 pg_replication_lag_seconds (0 on the leader).
+        // postgres_exporter 0.13+ (Debian 13's 0.17): pg_replication_lag_seconds; older queries.yaml: pg_replication_lag.
         { record: "pgha:replica_lag:seconds", expr: `max by (node) (pg_replication_lag_seconds{job="postgres"} or pg_replication_lag{job="postgres"})` },
         ...(jobs.has("etcd")
             ? [

@@ -83,6 +83,11 @@ describe("pgha:monitoring, the block", () => {
         // pg3 has no HAProxy: 5000 is free there.
         expect(specOf(monitored((v) => (v.monitoring.prometheusPort = 5000))).monitoring!.prometheusPort).toBe(5000);
         expect(errorsOf(withHostKeys(monitored()), { ...FAKE_SECRETS, monitoringPassword: "a\nb" })).toEqual(["pgha:monitoringPassword: contains a control character or newline"]);
+        for (const pw of ["a b", `a"b`, "a'b", "a\\b", "pässword"]) {
+            expect(errorsOf(withHostKeys(monitored()), { ...FAKE_SECRETS, monitoringPassword: pw })).toEqual([
+                "pgha:monitoringPassword: must be printable ASCII without spaces, quotes or backslashes (postgres_exporter cannot read them from its data source)",
+            ]);
+        }
     });
 
     test("a repository host may be prometheusHost (the backup role stays its only declared one)", () => {

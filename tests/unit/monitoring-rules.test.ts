@@ -1,5 +1,5 @@
 // pgha's Prometheus rules and configuration checked by promtool (Debian's, from
-// scripts/get-promtool.sh: PGHA_PROMTOOL, the cache, or PATH): the rendered rules and
+// scripts/get-monitoring-tools.sh: PGHA_PROMTOOL, the cache, or PATH): the rendered rules and
 // prometheus.yml are valid, and tests/unit/promtool/pgha-rules.test.yml makes every alert fire
 // and stay silent. Without promtool the test skips, except under CI=true, where it fails.
 // The rules are tested without their annotations (texts for people): promtool compares an
@@ -14,7 +14,7 @@ import { renderPrometheusConfig, renderPrometheusRules } from "../../core/render
 import { classicWith, specOf } from "./fixtures";
 
 const CACHE = process.env.PGHA_CACHE ?? path.join(os.homedir(), ".cache", "pgha");
-const candidates = [process.env.PGHA_PROMTOOL, path.join(CACHE, "promtool", "bin", "promtool"), "promtool"].filter((p): p is string => p !== undefined && p !== "");
+const candidates = [process.env.PGHA_PROMTOOL, path.join(CACHE, "monitoring-tools", "bin", "promtool"), "promtool"].filter((p): p is string => p !== undefined && p !== "");
 const works = (p: string) => spawnSync(p, ["--version"], { stdio: "ignore" }).status === 0;
 const PROMTOOL = candidates.find(works);
 const FIXTURE = path.join(__dirname, "promtool", "pgha-rules.test.yml");
@@ -30,7 +30,7 @@ const spec = specOf(
 
 if (PROMTOOL === undefined && process.env.CI === "true") {
     test("promtool is there (CI=true)", () => {
-        throw new Error(`promtool not found (tried ${candidates.join(", ")}): run bash scripts/get-promtool.sh (npm test and npm run toolchain do)`);
+        throw new Error(`promtool not found (tried ${candidates.join(", ")}): run bash scripts/get-monitoring-tools.sh (npm test and npm run toolchain do)`);
     });
 }
 
