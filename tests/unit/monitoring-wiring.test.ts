@@ -71,6 +71,17 @@ describe("monitoring wiring (mocks)", () => {
         expect(changedSince(without, tree)).toEqual(expect.arrayContaining(["pg1:/etc/haproxy/haproxy.cfg", "pg1:haproxy"]));
     });
 
+    test("switching it on changes, of what runs: pg_hba (one dynamic-config update), HAProxy's config (a reload), the packages steps", () => {
+        // No Patroni config, etcd or keepalived file changes: nothing of the cluster restarts.
+        expect(changedSince(without, tree)).toEqual([
+            ...["pg1", "pg2"].flatMap((n) => [`${n}:/etc/haproxy/haproxy.cfg`, `${n}:haproxy`, `${n}:packages`, `${n}:preflight`]),
+            "pg3:packages",
+            "pg3:preflight",
+            "pgsql:dynamic-config",
+            "pgsql:verify",
+        ]);
+    });
+
     test("order: the role after the leader and its pg_hba; postgres_exporter after the role and its own Patroni", () => {
         const deps = (name: string) => tree.get(name)!.deps;
         for (const n of ["pg1", "pg2"]) {
