@@ -163,6 +163,7 @@ describe("PgBouncer's files", () => {
             "default_pool_size = 20",
             "max_client_conn = 500",
             "ignore_startup_parameters = extra_float_digits",
+            "server_login_retry = 1",
             "client_tls_sslmode = require",
             "client_tls_cert_file = /etc/pgha/tls/postgres.crt",
             "client_tls_key_file = /etc/pgha/tls/postgres.key",
