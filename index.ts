@@ -53,6 +53,8 @@ const cluster = new PostgresHaCluster(spec.clusterName, {
     ...(raw.rolePasswords !== undefined ? { rolePasswords: rolePasswordsByName(raw) } : {}),
     // pgha:pgbouncer: the lookup role's password, generated when missing like the other passwords.
     ...(spec.pgbouncer ? { pgbouncerAuthPassword: secret("pgbouncerAuthPassword") } : {}),
+    // pgha:monitoring: postgres_exporter's role password, generated when missing like the other passwords.
+    ...(spec.monitoring ? { monitoringPassword: secret("monitoringPassword") } : {}),
 });
 
 function rolePasswordsByName(r: typeof raw): Record<string, pulumi.Output<string>> {
@@ -84,3 +86,5 @@ export const backup = cluster.backup;
 export const managedFiles = cluster.managedFiles;
 export const managedFileSecrets = cluster.managedFileSecrets;
 export const managedUnits = cluster.managedUnits;
+// pgha:monitoring: Prometheus' web UI and API (https, the cluster CA); absent without monitoring.
+export const prometheusEndpoint = cluster.prometheusEndpoint;

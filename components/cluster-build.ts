@@ -31,6 +31,8 @@ import { pgbackrestServerNodes } from "../core/render/pgbackrest";
 import { PgbouncerAuth, PgbouncerNode } from "./pgbouncer-node";
 import { ServiceEndpoint } from "../core/topology";
 import { HaproxyServiceName } from "../core/spec";
+import { buildMonitoring } from "./monitoring";
+import { prometheusEndpoint } from "../core/render/prometheus";
 
 export interface ClusterBuildArgs {
     readonly spec: ClusterSpec;
@@ -72,6 +74,8 @@ export interface BuiltCluster {
     /** Secret: node → path → sha256 of each secret file's real content. */
     readonly managedFileSecrets: pulumi.Output<Record<string, Record<string, string>>>;
     readonly managedUnits: ByNode<ManagedUnit>;
+    /** pgha:monitoring: Prometheus' web UI and API, "https://addr:port/" (TLS, the cluster CA); undefined without it. */
+    readonly prometheusEndpoint?: string;
 }
 
 /** What is refused before any server is touched: backups without their passphrase. */
@@ -207,6 +211,16 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
               { parent },
           )
         : undefined;
+    // pgha:monitoring: beside the cluster; nothing waits for it.
+    buildMonitoring(parent, spec, {
+        conns,
+        preps,
+        tls,
+        certificates: pki.statuses,
+        password: pulumi.secret(secrets.apply((s) => s.monitoringPassword)),
+        postgresRunning: (node) => [patroni.get(node)!.service, dynamic.applied],
+        leaderReady: [first.service, dynamic.applied],
+    });
     const ep = clusterEndpoints(spec);
     const verify = new ClusterVerification(
         spec.clusterName,
@@ -250,6 +264,7 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
         managedFiles: manifest.managedFiles(),
         managedFileSecrets: manifest.managedFileSecrets(),
         managedUnits: manifest.managedUnits(),
+        ...(spec.monitoring ? { prometheusEndpoint: prometheusEndpoint(spec) } : {}),
     };
 }
 

@@ -17,6 +17,7 @@ import {
     CertificateStatus,
     ETCD_TLS,
     POSTGRES_TLS,
+    PROMETHEUS_TLS,
     TlsFilePaths,
     caScript,
     nodeCertScript,
@@ -48,10 +49,15 @@ export interface NodeTlsFiles {
     readonly postgres?: readonly PlacedFile[];
     /** A repository host's certificate and key for pgBackRest (BACKUP_TLS, owned by postgres). */
     readonly pgbackrest?: readonly PlacedFile[];
+    /** pgha:monitoring: the certificate and key owned by prometheus (the exporters' server side, Prometheus' client side). */
+    readonly prometheus?: readonly PlacedFile[];
 }
 
 /** The etcd certificate files' constant restart key: a renewed certificate never restarts etcd. */
 const ETCD_CERT_RELOADED_PER_HANDSHAKE = "etcd reloads its certificate and key on every TLS handshake";
+
+/** The same for the exporters' and Prometheus' certificate files (exporter-toolkit loads them per TLS handshake). */
+const PROMETHEUS_CERT_RELOADED_PER_HANDSHAKE = "the exporters and Prometheus read their certificate and key on every TLS handshake";
 
 const SECRET_STDOUT: pulumi.CustomResourceOptions = { additionalSecretOutputs: ["stdout"] };
 
@@ -143,6 +149,8 @@ export class ClusterPki extends pulumi.ComponentResource {
             ...(node.roles.includes("postgres") ? { postgres: pair(POSTGRES_TLS) } : {}),
             // The backup role exists only with pgha:backup.
             ...(node.roles.includes("backup") ? { pgbackrest: pair(BACKUP_TLS) } : {}),
+            // Exporters and Prometheus re-read their TLS files on every connection: a renewal needs no restart.
+            ...(spec.monitoring !== undefined ? { prometheus: pair(PROMETHEUS_TLS, PROMETHEUS_CERT_RELOADED_PER_HANDSHAKE) } : {}),
         };
     }
 }

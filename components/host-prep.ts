@@ -5,7 +5,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterSpec, NodeSpec, Role } from "../core/spec";
-import { DATABASES_ROLES, ETCD_NODE_TOOLS, HOST_PREP, LEADER_AWAY, PGBACKREST_NODE_TOOLS, PGBOUNCER_AUTH, POSTGRES_NODE_TOOLS, VIP_MANAGER } from "./pgha-tools";
+import { DATABASES_ROLES, ETCD_NODE_TOOLS, HOST_PREP, LEADER_AWAY, MONITOR_ROLE, PGBACKREST_NODE_TOOLS, PGBOUNCER_AUTH, POSTGRES_NODE_TOOLS, VIP_MANAGER } from "./pgha-tools";
 import { vipFollowsLeader } from "../core/topology";
 import { declaresDatabasesOrRoles } from "../core/render/databases-roles";
 import { PGBOUNCER_BIN } from "../core/render/pgbouncer";
@@ -22,9 +22,24 @@ import { renderAptRepository } from "../core/render/apt-sources";
  * server); the backup role brings it by itself.
  */
 export function packagesFor(spec: ClusterSpec, roles: readonly Role[]): { packages: string[]; programs: string[] } {
-    const base = withPgbouncer(spec, roles, rolePackages(roles, spec.postgres));
+    const base = withMonitoring(spec, roles, withPgbouncer(spec, roles, rolePackages(roles, spec.postgres)));
     if (spec.backup === undefined || !roles.includes("postgres")) return base;
     return { packages: [...new Set([...base.packages, "pgbackrest"])], programs: [...new Set([...base.programs, PGBACKREST])] };
+}
+
+/**
+ * With pgha:monitoring: Debian's node_exporter everywhere, postgres_exporter on PostgreSQL nodes, and on
+ * repository hosts dbus (node_exporter's systemd collector reads the backup timers through it; its
+ * Recommends, which pgha does not install).
+ */
+function withMonitoring(spec: ClusterSpec, roles: readonly Role[], base: { packages: string[]; programs: string[] }): { packages: string[]; programs: string[] } {
+    if (spec.monitoring === undefined) return base;
+    const pg = roles.includes("postgres");
+    const dbus = spec.backup !== undefined && roles.includes("backup") ? ["dbus"] : [];
+    return {
+        packages: [...base.packages, "prometheus-node-exporter", ...(pg ? ["prometheus-postgres-exporter"] : []), ...dbus],
+        programs: [...base.programs, "/usr/bin/prometheus-node-exporter", ...(pg ? ["/usr/bin/prometheus-postgres-exporter"] : [])],
+    };
 }
 
 /** With pgha:pgbouncer, PostgreSQL nodes also need Debian's pgbouncer (1.18 on Debian 12, 1.24 on Debian 13). */
@@ -120,6 +135,7 @@ export class HostPrep extends pulumi.ComponentResource {
             ...(vipFollowsLeader(this.args.spec) && node.roles.includes("postgres") ? [VIP_MANAGER] : []),
             ...(declaresDatabasesOrRoles(this.args.spec) && node.roles.includes("postgres") ? [DATABASES_ROLES] : []),
             ...(this.args.spec.pgbouncer !== undefined && node.roles.includes("postgres") ? [PGBOUNCER_AUTH] : []),
+            ...(this.args.spec.monitoring !== undefined && node.roles.includes("postgres") ? [MONITOR_ROLE] : []),
         ];
         this.tools = tools.map((file) => placeFile(this.args.conn, { file }, { parent: this, dependsOn: [this.ready] }));
         this.registerOutputs({ preflight: this.preflight.stdout, ready: this.ready.stdout });

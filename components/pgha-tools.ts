@@ -76,3 +76,6 @@ export const OPS_PROGRAMS: readonly string[] = ["pgha-drift.py", "pgha-status.py
 
 /** Puts the VIP on this node while its Patroni member leads (a service, see the script). pgha:vip.manager vip-manager only. */
 export const VIP_MANAGER = tool("pgha-vip-manager.py");
+
+/** postgres_exporter's login role, on the leader (stdin: JSON; argv: socket dir, port [--disable]; run as postgres). pgha:monitoring only; it loads SET_PASSWORDS. */
+export const MONITOR_ROLE = tool("pg-monitor-role.py");

@@ -78,6 +78,8 @@ export interface ClusterConfigArgs {
     readonly pgbouncer?: Readonly<Record<string, unknown>>;
     /** `"node:/path"` or `"node:unit"` → a token: a new token repairs that file or unit on the next run (`npm run drift -- --fix`). */
     readonly repair?: Readonly<Record<string, string | number>>;
+    /** Exporters on every node and Prometheus on `prometheusHost`: `prometheusPort`, `retention`, `scrapeInterval`, `alerts`, ...; absent: none. */
+    readonly monitoring?: Readonly<Record<string, unknown>>;
 }
 
 /** What the previous deployment recorded: read back to refuse unsafe edits and to renew certificates. */
@@ -105,6 +107,8 @@ export interface PostgresHaClusterArgs {
     readonly rolePasswords?: Readonly<Record<string, pulumi.Input<string>>>;
     /** The password of PgBouncer's lookup role (`pgha_pgbouncer`), required with `config.pgbouncer`; it reaches the nodes only as secret stdin. */
     readonly pgbouncerAuthPassword?: pulumi.Input<string>;
+    /** The password of postgres_exporter's role (`pgha_monitor`), required with `config.monitoring`; it reaches the nodes only as secret stdin. */
+    readonly monitoringPassword?: pulumi.Input<string>;
     /**
      * The previous deployment's record. Default: read from this stack's own outputs
      * `clusterShape` and `certificates`, so export `cluster.clusterShape` and
@@ -153,6 +157,8 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     public readonly managedFileSecrets: pulumi.Output<Record<string, Record<string, string>>>;
     /** By node: every unit pgha runs (enabled, active). */
     public readonly managedUnits: pulumi.Output<ByNode<ManagedUnit>>;
+    /** pgha:monitoring: Prometheus' web UI and API (`https://addr:9090/`, TLS with the cluster CA); undefined without it. */
+    public readonly prometheusEndpoint: pulumi.Output<string | undefined>;
 
     constructor(name: string, args: PostgresHaClusterArgs | PostgresHaClusterSpecArgs, opts?: pulumi.ComponentResourceOptions) {
         super("pgha:cluster:PostgresHaCluster", name, {}, opts);
@@ -205,6 +211,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
         this.managedFiles = member((t) => t.managedFiles);
         this.managedFileSecrets = pulumi.secret(member((t) => t.managedFileSecrets));
         this.managedUnits = member((t) => t.managedUnits);
+        this.prometheusEndpoint = member((t) => t.prometheusEndpoint);
         this.registerOutputs({
             primaryEndpoint: this.primaryEndpoint,
             replicaEndpoint: this.replicaEndpoint,
@@ -217,6 +224,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
             etcdEndpoints: this.etcdEndpoints,
             connectionString: this.connectionString,
             backup: this.backup,
+            prometheusEndpoint: this.prometheusEndpoint,
         });
     }
 }
@@ -292,6 +300,7 @@ function validatedSpec(config: Record<string, unknown>, args: PostgresHaClusterA
                 // A stand-in of valid form: the value itself is checked in backupCipherPassphraseOf.
                 backupCipherPassphrase: given(args.backupCipherPassphrase, "given-but-not-read-here"),
                 pgbouncerAuthPassword: given(args.pgbouncerAuthPassword),
+                monitoringPassword: given(args.monitoringPassword),
             }),
             homedir: os.homedir(),
         },
@@ -311,6 +320,7 @@ function secretsOf(args: PostgresHaClusterArgs, spec: ClusterSpec): pulumi.Outpu
         keepalivedPassword: vipByKeepalived(spec) ? pulumi.output(args.keepalivedPassword ?? "") : pulumi.output(""),
         restApiPassword: args.restApiPassword !== undefined ? pulumi.output(args.restApiPassword) : superuser.apply(deriveRestApiPassword),
         pgbouncerAuthPassword: spec.pgbouncer ? pulumi.output(args.pgbouncerAuthPassword ?? "") : pulumi.output(""),
+        monitoringPassword: spec.monitoring ? pulumi.output(args.monitoringPassword ?? "") : pulumi.output(""),
     };
     return pulumi.secret(
         pulumi.all(SECRET_NAMES.map((n) => values[n])).apply((vs) => {
@@ -321,8 +331,15 @@ function secretsOf(args: PostgresHaClusterArgs, spec: ClusterSpec): pulumi.Outpu
                 keepalivedPassword: vipByKeepalived(spec) ? s.keepalivedPassword : undefined,
                 restApiPassword: args.restApiPassword === undefined ? undefined : s.restApiPassword,
                 pgbouncerAuthPassword: spec.pgbouncer ? s.pgbouncerAuthPassword : undefined,
+                monitoringPassword: spec.monitoring ? s.monitoringPassword : undefined,
             };
-            const check = checkSecrets({ secrets: withoutUndefined(given), generateMissing: false, hasVip: vipByKeepalived(spec), hasPgbouncer: spec.pgbouncer !== undefined });
+            const check = checkSecrets({
+                secrets: withoutUndefined(given),
+                generateMissing: false,
+                hasVip: vipByKeepalived(spec),
+                hasPgbouncer: spec.pgbouncer !== undefined,
+                hasMonitoring: spec.monitoring !== undefined,
+            });
             if (check.errors.length > 0) throw new pulumi.RunError(formatConfigErrors(check.errors));
             for (const w of check.warnings) pulumi.log.warn(w);
             return s;

@@ -2,7 +2,7 @@
 // defaults that depend on other keys, node order, role order, ~ expansion.
 
 import { BackupSpec, BackupType, ClusterSpec, CompressType, NodeSpec, ROLES, RepositorySpec, RestoreSpec, RestoreTarget, Role, VipManager } from "./spec";
-import { HAPROXY_SERVICES, HaproxySpec, HaproxyServiceName, PgbouncerDatabaseSpec, PgbouncerSpec, PoolMode } from "./spec";
+import { HAPROXY_SERVICES, HaproxySpec, HaproxyServiceName, MonitoringSpec, PgbouncerDatabaseSpec, PgbouncerSpec, PoolMode } from "./spec";
 import { ParsedConfig, ParsedNode, RestoreTargetKind, normalisePath, parseRestoreTarget } from "./config-schema";
 import { buildDatabases, buildRoles } from "./config-databases";
 
@@ -47,10 +47,12 @@ export function defaultClientCidrs(nodes: readonly NodeSpec[], vipAddress: strin
 }
 
 function buildNode(n: ParsedNode, cfg: ParsedConfig): NodeSpec {
+    // pgha:monitoring.prometheusHost holds the monitor role beside its own.
+    const monitor = cfg.monitoring?.prometheusHost === n.name ? ["monitor"] : [];
     return {
         name: n.name,
         address: n.address,
-        roles: normaliseRoles(n.roles),
+        roles: normaliseRoles([...n.roles, ...monitor]),
         sshHost: n.sshHost ?? n.address,
         sshPort: n.sshPort ?? cfg.ssh.port,
         sshUser: n.sshUser ?? cfg.ssh.user,
@@ -148,6 +150,7 @@ export function buildSpec(cfg: ParsedConfig, opts: BuildOptions): ClusterSpec {
         ...optional("roles", cfg.roles.length > 0 ? buildRoles(cfg, opts.rolesWithPassword ?? new Set()) : undefined),
         ...optional("pgbouncer", buildPgbouncer(cfg)),
         ...optional("repair", buildRepair(cfg)),
+        ...optional("monitoring", buildMonitoring(cfg)),
     };
 }
 
@@ -202,4 +205,18 @@ function buildPgbouncer(cfg: ParsedConfig): PgbouncerSpec | undefined {
 
 function optional<K extends string, V>(k: K, v: V | undefined): Partial<Record<K, V>> {
     return v === undefined ? {} : ({ [k]: v } as Record<K, V>);
+}
+
+function buildMonitoring(cfg: ParsedConfig): MonitoringSpec | undefined {
+    const m = cfg.monitoring;
+    if (m === undefined) return undefined;
+    return {
+        prometheusHost: m.prometheusHost,
+        prometheusPort: m.prometheusPort,
+        retention: m.retention,
+        scrapeInterval: m.scrapeInterval,
+        nodeExporterPort: m.nodeExporterPort,
+        postgresExporterPort: m.postgresExporterPort,
+        alerts: { ...m.alerts },
+    };
 }

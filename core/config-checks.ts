@@ -185,6 +185,12 @@ function listeners(cfg: ParsedConfig, n: IndexedNode): Listener[] {
     if (cfg.backup !== undefined && (n.roles.includes("postgres") || n.roles.includes("backup"))) {
         out.push({ path: ["backup", "port"], port: cfg.backup.port });
     }
+    const m = cfg.monitoring;
+    if (m !== undefined) {
+        out.push({ path: ["monitoring", "nodeExporterPort"], port: m.nodeExporterPort });
+        if (n.roles.includes("postgres")) out.push({ path: ["monitoring", "postgresExporterPort"], port: m.postgresExporterPort });
+        if (m.prometheusHost === n.node.name) out.push({ path: ["monitoring", "prometheusPort"], port: m.prometheusPort });
+    }
     // sshd shares the host only when SSH goes to the cluster address itself
     // (an sshHost elsewhere may be a jump host's forwarded port).
     if ((n.node.sshHost ?? n.node.address) === n.node.address) {
@@ -319,7 +325,8 @@ function backupNodeRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Prob
     const backup = cfg.backup;
     const hosts = backup === undefined ? [] : [backup.repository?.host, backup.secondRepository?.host].filter((h): h is string => typeof h === "string");
     for (const n of withRole(nodes, "backup")) {
-        const others = n.roles.filter((r) => r !== "backup");
+        // The monitor role (Prometheus) may share a repository host.
+        const others = n.roles.filter((r) => r !== "backup" && r !== "monitor");
         if (others.length > 0) {
             out.push({
                 path: nodePath(n.index, "roles"),
@@ -446,6 +453,29 @@ function repairRules(cfg: ParsedConfig): Problem[] {
     });
 }
 
+/** pgha:monitoring.prometheusHost names a node; the monitor role is pgha's to give, to that node only. */
+function monitoringRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem[] {
+    const out: Problem[] = [];
+    const host = cfg.monitoring?.prometheusHost;
+    for (const n of withRole(nodes, "monitor")) {
+        if (host === undefined) {
+            out.push({
+                path: nodePath(n.index, "roles"),
+                message: `has the monitor role, but ${key(["monitoring"])} is not set (the monitor role is the node of ${key(["monitoring", "prometheusHost"])})`,
+            });
+        } else if (n.node.name !== host) {
+            out.push({
+                path: nodePath(n.index, "roles"),
+                message: `has the monitor role, but ${key(["monitoring", "prometheusHost"])} is ${shown(host)}: only that node runs Prometheus (pgha gives it the role; listing it is optional)`,
+            });
+        }
+    }
+    if (typeof host === "string" && !nodes.some((n) => n.node.name === host)) {
+        out.push({ path: ["monitoring", "prometheusHost"], message: `${q(host)} names no node of ${key(["nodes"])}; it must name the node that runs Prometheus` });
+    }
+    return out;
+}
+
 export function crossFieldProblems(cfg: ParsedConfig): Problem[] {
     const nodes = indexed(cfg);
     return [
@@ -463,5 +493,6 @@ export function crossFieldProblems(cfg: ParsedConfig): Problem[] {
         ...databaseRoleProblems(cfg),
         ...pooledRules(cfg),
         ...repairRules(cfg),
+        ...monitoringRules(cfg, nodes),
     ];
 }

@@ -398,6 +398,49 @@ const pgbouncerSchema = z
     })
     .strict();
 
+// ---------------------------------------------------------------------------
+// Monitoring (pgha:monitoring): exporters on the nodes, Prometheus on one of them
+
+export const DEFAULT_PROMETHEUS_PORT = 9090;
+export const DEFAULT_NODE_EXPORTER_PORT = 9100;
+export const DEFAULT_POSTGRES_EXPORTER_PORT = 9187;
+export const DEFAULT_MONITORING_ALERTS = {
+    replicationLagBytes: 16 * 1024 * 1024,
+    replicationLagSeconds: 60,
+    diskFreePercent: 15,
+    // Below pgha's own renewal margin (30 days at `pulumi up`): firing means no `pulumi up` renewed it.
+    certExpiryDays: 21,
+    // The default schedule backs up daily (full on Sunday, diff the other days): a day and a margin.
+    backupMaxAgeHours: 26,
+} as const;
+
+/** A Prometheus duration pgha takes: one number and one unit ("15d", "30s", "12h"); Prometheus 2.42 and 2.53 read it alike. */
+const DURATION_RE = /^[1-9][0-9]{0,5}(ms|s|m|h|d|w|y)$/;
+const duration = matching(DURATION_RE, 'is not a duration such as "30s", "15m", "12h", "15d" or "4w" (one number, then ms, s, m, h, d, w or y)', 16);
+
+const monitoringAlertsSchema = z
+    .object({
+        replicationLagBytes: int(1, Number.MAX_SAFE_INTEGER).default(DEFAULT_MONITORING_ALERTS.replicationLagBytes),
+        replicationLagSeconds: int(1, 86400 * 7).default(DEFAULT_MONITORING_ALERTS.replicationLagSeconds),
+        diskFreePercent: int(1, 99).default(DEFAULT_MONITORING_ALERTS.diskFreePercent),
+        certExpiryDays: int(1, 3650).default(DEFAULT_MONITORING_ALERTS.certExpiryDays),
+        backupMaxAgeHours: int(1, 24 * 366).default(DEFAULT_MONITORING_ALERTS.backupMaxAgeHours),
+    })
+    .strict();
+
+const monitoringSchema = z
+    .object({
+        // The node (of pgha:nodes) that runs Prometheus: pgha gives it the monitor role.
+        prometheusHost: name,
+        prometheusPort: port.default(DEFAULT_PROMETHEUS_PORT),
+        retention: duration.default("15d"),
+        scrapeInterval: duration.default("15s"),
+        nodeExporterPort: port.default(DEFAULT_NODE_EXPORTER_PORT),
+        postgresExporterPort: port.default(DEFAULT_POSTGRES_EXPORTER_PORT),
+        alerts: monitoringAlertsSchema.default({}),
+    })
+    .strict();
+
 const aptProxy = text((s) => {
     if (s === "") return undefined;
     const m = APT_PROXY_RE.exec(s);
@@ -729,7 +772,16 @@ const roleSchema = z
     .strict();
 
 /** Top-level keys that hold secrets; they travel in RawConfig.secrets, never in values. */
-export const CONFIG_SECRET_KEYS = ["superuserPassword", "replicationPassword", "keepalivedPassword", "restApiPassword", "sshPrivateKey", "backupCipherPassphrase", "pgbouncerAuthPassword"] as const;
+export const CONFIG_SECRET_KEYS = [
+    "superuserPassword",
+    "replicationPassword",
+    "keepalivedPassword",
+    "restApiPassword",
+    "sshPrivateKey",
+    "backupCipherPassphrase",
+    "pgbouncerAuthPassword",
+    "monitoringPassword",
+] as const;
 export type ConfigSecretName = (typeof CONFIG_SECRET_KEYS)[number];
 
 /** Every non-secret `pgha:*` key. */
@@ -754,6 +806,8 @@ export const configSchema = z
         roles: z.array(roleSchema).default([]),
         // `{}` counts as absent, as for vip: no PgBouncer.
         pgbouncer: z.preprocess((v) => (isEmptyObject(v) ? undefined : v), pgbouncerSchema.optional()),
+        // `{}` counts as absent, as for vip: no monitoring.
+        monitoring: z.preprocess((v) => (isEmptyObject(v) ? undefined : v), monitoringSchema.optional()),
         generateMissingSecrets: bool.default(true),
         // "node:/path" or "node:unit" → a token: `npm run drift -- --fix` sets one for each thing that
         // drifted; a new token rewrites that file (or restarts that unit) and re-applies its service.

@@ -19,6 +19,8 @@ export const CIPHER_PASSPHRASE_MAX = 256;
 // a parameter to substitute (it has built-in ones: "ab$_PWD" would change).
 const KEEPALIVED_PASS_RE = /^[\x21-\x7e]+$/;
 const KEEPALIVED_FORBIDDEN_RE = /[#!"'\\{}$]/;
+const MONITORING_PASS_RE = /^[\x21-\x7e]+$/;
+const MONITORING_FORBIDDEN_RE = /["'\\]/;
 
 /** What is wrong with a secret's value (no value in the text), or undefined. */
 export function secretValueProblem(name: ConfigSecretName, value: string): string | undefined {
@@ -44,6 +46,11 @@ export function secretValueProblem(name: ConfigSecretName, value: string): strin
     if (value.length < 1 || value.length > SECRET_MAX_LENGTH) return `must be 1 to ${SECRET_MAX_LENGTH} characters long`;
     const unsafe = unsafeCharacterProblem(value);
     if (unsafe !== undefined) return unsafe;
+    // postgres_exporter 0.11 rebuilds its data source as key='value' words and refuses ("malformed dsn")
+    // a password with blanks, quotes or backslashes (seen with Debian 12's binary: tests/unit/monitoring-exporters.test.ts).
+    if (name === "monitoringPassword" && (!MONITORING_PASS_RE.test(value) || MONITORING_FORBIDDEN_RE.test(value))) {
+        return "must be printable ASCII without spaces, quotes or backslashes (postgres_exporter cannot read them from its data source)";
+    }
     if (name === "keepalivedPassword" && (!KEEPALIVED_PASS_RE.test(value) || KEEPALIVED_FORBIDDEN_RE.test(value))) {
         return "must be printable ASCII without spaces, quotes, backslashes, braces, $, # or ! (keepalived.conf cannot hold them)";
     }
@@ -63,6 +70,8 @@ export interface SecretsInput {
     readonly hasBackup?: boolean;
     /** pgha:pgbouncer is set: pgha:pgbouncerAuthPassword is needed (generated when missing, like the passwords). */
     readonly hasPgbouncer?: boolean;
+    /** pgha:monitoring is set: pgha:monitoringPassword (postgres_exporter's role) is needed, generated when missing. */
+    readonly hasMonitoring?: boolean;
 }
 
 export interface SecretsCheck {
@@ -83,6 +92,7 @@ export function checkSecrets(input: SecretsInput): SecretsCheck {
         "replicationPassword",
         ...(input.hasVip ? (["keepalivedPassword"] as const) : []),
         ...(input.hasPgbouncer === true ? (["pgbouncerAuthPassword"] as const) : []),
+        ...(input.hasMonitoring === true ? (["monitoringPassword"] as const) : []),
     ];
 
     // restApiPassword is optional: when absent it is derived from the superuser password (deriveRestApiPassword).
@@ -94,6 +104,7 @@ export function checkSecrets(input: SecretsInput): SecretsCheck {
         "sshPrivateKey",
         "backupCipherPassphrase",
         "pgbouncerAuthPassword",
+        "monitoringPassword",
     ];
     for (const name of names) {
         const value = input.secrets[name];

@@ -131,6 +131,7 @@ export function parseClusterConfig(raw: RawConfig, opts: ParseOptions = {}): Par
         ? parsed.data.backup?.encryption === true
         : hasBackup && isObject(values.backup) && values.backup.encryption !== false && values.backup.encryption !== "false";
     const hasPgbouncer = parsed.success ? parsed.data.pgbouncer !== undefined : isObject(values.pgbouncer) && Object.keys(values.pgbouncer).length > 0;
+    const hasMonitoring = parsed.success ? parsed.data.monitoring !== undefined : isObject(values.monitoring) && Object.keys(values.monitoring).length > 0;
     const secretCheck = checkSecrets({
         secrets,
         markedSecret: raw.secretKeysMarkedSecret === undefined ? undefined : new Set(raw.secretKeysMarkedSecret),
@@ -139,6 +140,7 @@ export function parseClusterConfig(raw: RawConfig, opts: ParseOptions = {}): Par
         backupEncryption,
         hasBackup,
         hasPgbouncer,
+        hasMonitoring,
     });
     errors.push(...secretCheck.errors);
     errors.push(

@@ -22,6 +22,11 @@ export interface TlsFilePaths {
 export const ETCD_TLS: TlsFilePaths = { cert: `${TLS_DIR}/etcd.crt`, key: `${TLS_DIR}/etcd.key`, owner: "etcd" };
 /** PostgreSQL ssl, Patroni's REST API (https) and Patroni's etcd client certificate. */
 export const POSTGRES_TLS: TlsFilePaths = { cert: `${TLS_DIR}/postgres.crt`, key: `${TLS_DIR}/postgres.key`, owner: "postgres" };
+/**
+ * pgha:monitoring: the node's certificate once more, for Debian's `prometheus` user: the exporters' TLS server
+ * certificate, and on the monitor node Prometheus' client certificate (etcd and the exporters require one).
+ */
+export const PROMETHEUS_TLS: TlsFilePaths = { cert: `${TLS_DIR}/prometheus.crt`, key: `${TLS_DIR}/prometheus.key`, owner: "prometheus" };
 
 export const CA_VALIDITY_DAYS = 3650;
 export const CERT_VALIDITY_DAYS = 365;

@@ -99,6 +99,8 @@ export function rolePackages(roles: readonly Role[], postgres: { readonly versio
         keepalived: { packages: ["keepalived"], programs: ["/usr/sbin/keepalived"] },
         // A pgBackRest repository host (PostgreSQL nodes add pgbackrest too when pgha:backup is set: core/render/pgbackrest.ts).
         backup: { packages: ["pgbackrest"], programs: ["/usr/bin/pgbackrest"] },
+        // Prometheus 2.42 (Debian 12) or 2.53 (Debian 13); the exporters every node gets come with pgha:monitoring (host-prep.ts).
+        monitor: { packages: ["prometheus"], programs: ["/usr/bin/prometheus"] },
     };
     return { packages: [...new Set(roles.flatMap((r) => table[r].packages))], programs: [...new Set(roles.flatMap((r) => table[r].programs))] };
 }

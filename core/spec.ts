@@ -5,9 +5,12 @@
 
 import { ProfileName } from "./profiles";
 
-/** `backup`: a dedicated pgBackRest repository host (pgha:backup); it holds no other role. */
-export type Role = "etcd" | "postgres" | "haproxy" | "keepalived" | "backup";
-export const ROLES: readonly Role[] = ["etcd", "postgres", "haproxy", "keepalived", "backup"];
+/**
+ * `backup`: a dedicated pgBackRest repository host (pgha:backup); it holds no other role.
+ * `monitor`: the Prometheus server (pgha:monitoring.prometheusHost); given by pgha:monitoring, next to any other role.
+ */
+export type Role = "etcd" | "postgres" | "haproxy" | "keepalived" | "backup" | "monitor";
+export const ROLES: readonly Role[] = ["etcd", "postgres", "haproxy", "keepalived", "backup", "monitor"];
 
 export interface SshSpec {
     /** Login user; a non-root user runs every script through `sudo -n`. */
@@ -265,11 +268,44 @@ export interface ClusterSpec {
     readonly roles?: readonly RoleSpec[];
     /** pgha:pgbouncer; absent: no PgBouncer. */
     readonly pgbouncer?: PgbouncerSpec;
+    /** pgha:monitoring; absent: no exporters, no Prometheus. */
+    readonly monitoring?: MonitoringSpec;
+}
+
+/** Alert thresholds of pgha:monitoring.alerts (the rules: core/render/monitoring-rules.ts). */
+export interface MonitoringAlertsSpec {
+    /** A replica this far behind the leader's WAL position, in bytes. */
+    readonly replicationLagBytes: number;
+    /** A replica whose replay is this far behind, in seconds. */
+    readonly replicationLagSeconds: number;
+    /** A filesystem with less free space than this, in percent. */
+    readonly diskFreePercent: number;
+    /** A node certificate ending within this many days (pgha renews at 30 on `pulumi up`). */
+    readonly certExpiryDays: number;
+    /** With pgha:backup: no backup timer fired for this many hours. */
+    readonly backupMaxAgeHours: number;
+}
+
+/**
+ * pgha:monitoring: node_exporter on every node, postgres_exporter on every PostgreSQL node (both
+ * TLS with the cluster PKI, client certificates required), and Prometheus on prometheusHost.
+ */
+export interface MonitoringSpec {
+    /** The node with the monitor role, running Prometheus. */
+    readonly prometheusHost: string;
+    readonly prometheusPort: number;
+    /** Prometheus' --storage.tsdb.retention.time ("15d"). */
+    readonly retention: string;
+    /** Prometheus' global scrape_interval ("15s"). */
+    readonly scrapeInterval: string;
+    readonly nodeExporterPort: number;
+    readonly postgresExporterPort: number;
+    readonly alerts: MonitoringAlertsSpec;
 }
 
 /** Names of the secrets a cluster needs; values are never part of ClusterSpec. */
-export type SecretName = "superuserPassword" | "replicationPassword" | "keepalivedPassword" | "restApiPassword" | "pgbouncerAuthPassword";
-export const SECRET_NAMES: readonly SecretName[] = ["superuserPassword", "replicationPassword", "keepalivedPassword", "restApiPassword", "pgbouncerAuthPassword"];
+export type SecretName = "superuserPassword" | "replicationPassword" | "keepalivedPassword" | "restApiPassword" | "pgbouncerAuthPassword" | "monitoringPassword";
+export const SECRET_NAMES: readonly SecretName[] = ["superuserPassword", "replicationPassword", "keepalivedPassword", "restApiPassword", "pgbouncerAuthPassword", "monitoringPassword"];
 
 /** Plain secret values, only ever handled inside pulumi.Output.apply / all. */
 export type Secrets = Readonly<Record<SecretName, string>>;

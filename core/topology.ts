@@ -9,6 +9,8 @@ export const SUPERUSER = "postgres";
 export const REPLICATION_USER = "replicator";
 /** Patroni's DCS namespace (its default); keys live under /service/<clusterName>/. */
 export const PATRONI_NAMESPACE = "/service/";
+/** postgres_exporter's login role (pgha:monitoring): a member of pg_monitor and nothing else (server/pg-monitor-role.py). */
+export const MONITORING_USER = "pgha_monitor";
 /** keepalived priority of the first keepalived node by name when none is given, then one step lower per node. */
 export const KEEPALIVED_TOP_PRIORITY = 150;
 export const KEEPALIVED_PRIORITY_STEP = 10;
@@ -97,6 +99,8 @@ export function pgHbaLines(spec: ClusterSpec): string[] {
     const members = postgresMembers(spec).map((n) => `${n.address}/32`);
     const balancers = nodesWithRole(spec, "haproxy").map((n) => `${n.address}/32`);
     const poolers = spec.pgbouncer !== undefined ? members : [];
+    // pgha:monitoring: postgres_exporter connects to its own node over loopback (core/render/monitoring-exporters.ts).
+    const monitor = spec.monitoring !== undefined ? [`hostssl all ${MONITORING_USER} 127.0.0.1/32 scram-sha-256`] : [];
     const lines = [
         `local all ${SUPERUSER} peer`,
         `hostssl all ${SUPERUSER} 127.0.0.1/32 scram-sha-256`,
@@ -106,6 +110,7 @@ export function pgHbaLines(spec: ClusterSpec): string[] {
         ...balancers.map((b) => `hostssl all all ${b} scram-sha-256`),
         ...spec.postgres.allowedClientCidrs.map((c) => `hostssl all all ${c} scram-sha-256`),
         ...poolers.map((m) => `hostssl all all ${m} scram-sha-256`),
+        ...monitor,
         `host replication all 0.0.0.0/0 reject`,
         `host all all 0.0.0.0/0 reject`,
     ];

@@ -125,6 +125,8 @@ const secrets = [
     ["keepalivedPassword", 8],
     ["restApiPassword", 24],
     ["pgbouncerAuthPassword", 24],
+    // Set always, so a lab stack may switch pgha:monitoring on without the random plugin.
+    ["monitoringPassword", 24],
     ...(backupHost ? [["backupCipherPassphrase", 32]] : []),
 ];
 for (const [key, len] of secrets.filter(([k]) => declared.includes(k))) {

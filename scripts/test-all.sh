@@ -14,6 +14,8 @@ if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/de
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}") >/dev/null 2>&1 ||
         echo "test: could not install ${missing[*]}; the tests needing them will skip"
 fi
+# promtool and the exporters (Debian packages, unpacked, not installed) for the monitoring unit tests; under CI=true they fail without them.
+bash scripts/get-monitoring-tools.sh >/dev/null || echo "test: could not get promtool and the exporters; tests/unit/monitoring-*.test.ts need them"
 export PATH="$PWD/node_modules/.bin:$PATH"
 results=$(mktemp -d)
 passed=0 failed=0 skipped=0

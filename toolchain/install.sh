@@ -152,5 +152,9 @@ else
     fi
 fi
 
+# 4. promtool and the exporters (Debian packages, unpacked into the cache, not installed): the monitoring unit tests run them.
+# Not needed to deploy: a failure here is only said (that unit test fails under CI=true without it).
+if tools=$(bash "$ROOT/scripts/get-monitoring-tools.sh"); then say "promtool and the exporters: $tools"; else say "promtool and the exporters: not available (the monitoring unit tests need them)"; fi
+
 case ":$PATH:" in *":$PULUMI_BIN:"*) ;; *) say "add $PULUMI_BIN to PATH (the project's npm scripts do this themselves)";; esac
 say "ready: $("$PULUMI" version) with the nodejs language host and the command plugin $COMMAND_VERSION"

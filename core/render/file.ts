@@ -25,6 +25,7 @@ export const PLACEHOLDER_SECRETS: Secrets = {
     keepalivedPassword: "<redacted:keepalivedPassword>",
     restApiPassword: "<redacted:restApiPassword>",
     pgbouncerAuthPassword: "<redacted:pgbouncerAuthPassword>",
+    monitoringPassword: "<redacted:monitoringPassword>",
 };
 
 /**

@@ -37,6 +37,8 @@ export function renderHaproxyConfig(spec: ClusterSpec, node?: NodeSpec): Rendere
         caFile: CA_CERT_PATH,
         allowedSources: haproxyAllowedSources(spec).join(" "),
         check: checkTiming(spec),
+        // pgha:monitoring: HAProxy's built-in Prometheus exporter on the stats listener.
+        metrics: spec.monitoring !== undefined,
     });
     return file(HAPROXY_CONFIG_PATH, content, "0644");
 }

@@ -35,6 +35,7 @@ export const UNREAD_SECRETS: Readonly<Record<ConfigSecretName, string>> = {
     sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nunread\n-----END OPENSSH PRIVATE KEY-----\n",
     backupCipherPassphrase: "unread-secret-value-0123456789",
     pgbouncerAuthPassword: "unread-secret-value",
+    monitoringPassword: "unread-secret-value",
 };
 
 const isSecretName = (name: string): name is ConfigSecretName => (CONFIG_SECRET_KEYS as readonly string[]).includes(name);

@@ -7,8 +7,8 @@ import { BACKUP_SECRETS, FAKE_PASSPHRASE, backupErrors, backupParse, backupSpec,
 import { FAKE_SECRETS, classicValues, parse, specOf } from "./fixtures";
 
 describe("the backup role", () => {
-    test("is a role, last in ROLES (other roles keep their order)", () => {
-        expect(ROLES).toEqual(["etcd", "postgres", "haproxy", "keepalived", "backup"]);
+    test("is a role, after the four of the cluster itself (other roles keep their order; monitor came later)", () => {
+        expect(ROLES).toEqual(["etcd", "postgres", "haproxy", "keepalived", "backup", "monitor"]);
     });
 
     test("a repository host needs only pgbackrest", () => {

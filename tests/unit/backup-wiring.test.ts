@@ -8,6 +8,9 @@ import { FAKE_SECRETS, classicWith, specOf } from "./fixtures";
 import { MOCK_SSH_KEY, Registered, changedSince, registerCluster as register, registerTree, remoteCommands as commands } from "./mock-cluster";
 import { pinnedTree, treeFingerprint } from "./tree-snapshot";
 
+// Each registration of a whole tree takes seconds; under a full, parallel unit run 10 s is not enough.
+jest.setTimeout(60_000);
+
 /** Configurations without pgha:backup whose trees are pinned as they were before backups existed. */
 const UNCHANGED: Record<string, () => Record<string, unknown>> = {
     classic: () => classicWith(() => undefined),
@@ -34,6 +37,7 @@ const DISTINCT: Secrets = {
     keepalivedPassword: "Kpd7x9Qz",
     restApiPassword: "Rest-Distinct-PW",
     pgbouncerAuthPassword: "Bouncer-Distinct-PW",
+    monitoringPassword: "Monitor-Distinct-PW",
 };
 const withBackup = (values: Record<string, unknown> = backupValues(), secrets: Secrets = FAKE_SECRETS) => register(backupSpec(values), secrets, MOCK_SSH_KEY, PASS);
 const texts = (c: Registered) => JSON.stringify([c.inputs.create, c.inputs.update, c.inputs.delete]);

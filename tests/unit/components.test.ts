@@ -127,6 +127,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
             keepalivedPassword: "Kpd7x9Qz",
             restApiPassword: "Rest-Distinct-PW",
             pgbouncerAuthPassword: "Bouncer-Distinct-PW",
+            monitoringPassword: "Monitor-Distinct-PW",
         };
         return register(specOf(), distinct).then((m) => {
             for (const c of commands(m)) {

@@ -222,7 +222,7 @@ describe("single-field problems, each with its key path", () => {
             (v) => (v.clusterName = "my_cluster"),
             `pgha:clusterName: "my_cluster" is not a valid name (lowercase letters, digits and '-', 1 to 63 characters, starting and ending with a letter or digit)`,
         ],
-        ["unknown role", (v) => (v.nodes[2].roles = ["etcd", "pstgres"]), 'pgha:nodes[2].roles[1]: unknown role "pstgres" (expected one of etcd, postgres, haproxy, keepalived, backup)'],
+        ["unknown role", (v) => (v.nodes[2].roles = ["etcd", "pstgres"]), 'pgha:nodes[2].roles[1]: unknown role "pstgres" (expected one of etcd, postgres, haproxy, keepalived, backup, monitor)'],
         ["port out of range", (v) => (v.haproxy.primaryPort = 70000), "pgha:haproxy.primaryPort: 70000 is not an integer in 1..65535"],
         ["port zero", (v) => (v.postgres.port = 0), "pgha:postgres.port: 0 is not an integer in 1..65535"],
         ["fractional port", (v) => (v.ssh.port = 22.5), "pgha:ssh.port: 22.5 is not an integer in 1..65535"],
@@ -305,7 +305,7 @@ describe("single-field problems, each with its key path", () => {
     test("empty roles", () => {
         expectOnly(
             classicWith((v) => v.nodes.push({ name: "pg4", address: "172.51.216.84", hostKey: placeholderHostKey("pg4"), roles: [] })),
-            "pgha:nodes[3].roles: must list at least one role (etcd, postgres, haproxy, keepalived, backup)",
+            "pgha:nodes[3].roles: must list at least one role (etcd, postgres, haproxy, keepalived, backup, monitor)",
         );
     });
 
@@ -683,6 +683,7 @@ describe("secrets", () => {
             "pgha:replicationPassword: stored in plain text; set it with `pulumi config set --secret pgha:replicationPassword …`",
             "pgha:restApiPassword: stored in plain text; set it with `pulumi config set --secret pgha:restApiPassword …`",
             "pgha:pgbouncerAuthPassword: stored in plain text; set it with `pulumi config set --secret pgha:pgbouncerAuthPassword …`",
+            "pgha:monitoringPassword: stored in plain text; set it with `pulumi config set --secret pgha:monitoringPassword …`",
         ]);
     });
 

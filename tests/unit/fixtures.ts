@@ -35,6 +35,7 @@ export const FAKE_SECRETS: Secrets = {
     keepalivedPassword: "fakevrrp-longer-than-8",
     restApiPassword: "fake-rest-api-pw",
     pgbouncerAuthPassword: "fake-pgbouncer-auth-pw",
+    monitoringPassword: "fake-monitoring-pw",
 };
 
 export function classicRaw(overrides: Partial<RawConfig> = {}): RawConfig {

@@ -22,6 +22,8 @@ const SECRETS: Secrets = {
     keepalivedPassword: "Kv7;&(|)<>%^*",
     restApiPassword: `RestMarkQ "; $(id) \\ :x: # {{x}} 🔑`,
     pgbouncerAuthPassword: `BouncerMarkQ "" '\\ $(id) ; # {{x}} ü`,
+    // No blanks, quotes or backslashes: postgres_exporter cannot read them (core/config-secrets.ts).
+    monitoringPassword: "MonitorMarkQ$(id);#{{x}}&|<>",
 };
 const SSH_KEY = MOCK_SSH_KEY.replace("fake-key-material-for-tests", "SshKeyMarkQ'$(id)`x`");
 const SECRET_MARKERS = ["SuperMarkQ", "ReplMarkQ", "RestMarkQ", "SshKeyMarkQ", SECRETS.keepalivedPassword.slice(0, 8)];

@@ -438,6 +438,7 @@ function accepted(c: Case): Accepted {
         keepalivedPassword: pick("keepalivedPassword"),
         restApiPassword: given.restApiPassword ?? FAKE_SECRETS.restApiPassword,
         pgbouncerAuthPassword: given.pgbouncerAuthPassword ?? FAKE_SECRETS.pgbouncerAuthPassword,
+        monitoringPassword: given.monitoringPassword ?? FAKE_SECRETS.monitoringPassword,
     };
     for (const w of r.warnings) for (const s of secretValuesOf(c)) expect(w).not.toContain(s);
     if (c.warns !== undefined) {
