@@ -9,6 +9,8 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
+import * as path from "path";
+import { parse as parseYaml } from "yaml";
 import { CONFIG_SECRET_KEYS, ConfigSecretName, RawConfig, formatKeyPath, parseClusterConfig, readRawConfig } from "../../core/config";
 import { ClusterSpec, NodeSpec } from "../../core/spec";
 
@@ -50,6 +52,58 @@ export function rawConfigFromCli(cfg: CliConfig, homedir?: string): RawConfig {
         return e.secret === true && isSecretName(name) ? UNREAD_SECRETS[name] : undefined;
     };
     return readRawConfig(Object.keys(cfg), get, homedir, (key) => cfg[key]?.secret === true);
+}
+
+/** Stands for an encrypted leaf of a secret object: validation needs to know it is set, never its value. */
+const UNREAD_LEAF = "unread-secret-value";
+
+function standInSecureLeaves(v: unknown): unknown {
+    if (Array.isArray(v)) return v.map(standInSecureLeaves);
+    if (typeof v === "object" && v !== null) {
+        const o = v as Record<string, unknown>;
+        if (Object.keys(o).length === 1 && typeof o.secure === "string") return UNREAD_LEAF;
+        return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, standInSecureLeaves(x)]));
+    }
+    return v;
+}
+
+/**
+ * `pulumi config --json` shows a key without its value when any part of it is secret: pgha:roles
+ * once a role's password is set with `--secret --path`. Such a key (not one of pgha's own secrets)
+ * is read from the stack file `text` (Pulumi.<stack>.yaml) instead, each encrypted leaf replaced by
+ * a stand-in: nothing is decrypted. Keys the file does not hold stay as they were.
+ */
+export function withSecretObjectsFromStackFile(cfg: CliConfig, text: string | undefined): CliConfig {
+    if (text === undefined) return cfg;
+    let doc: unknown;
+    try {
+        doc = parseYaml(text);
+    } catch {
+        return cfg;
+    }
+    const config = typeof doc === "object" && doc !== null ? (doc as { config?: Record<string, unknown> }).config : undefined;
+    if (typeof config !== "object" || config === null) return cfg;
+    const out: Record<string, CliConfigEntry> = { ...cfg };
+    for (const [key, e] of Object.entries(cfg)) {
+        if (e.secret !== true || e.value !== undefined || isSecretName(key.replace(/^pgha:/, ""))) continue;
+        const v = config[key];
+        if (typeof v === "object" && v !== null) out[key] = { value: JSON.stringify(standInSecureLeaves(v)), secret: true };
+    }
+    return out;
+}
+
+/** The stack file of `stack` in the Pulumi project at or above `dir`, as the CLI keeps it; undefined when there is none. */
+export function readStackFile(stack: string, dir = process.cwd()): string | undefined {
+    for (let d = dir; ; d = path.dirname(d)) {
+        if (fs.existsSync(path.join(d, "Pulumi.yaml")) || fs.existsSync(path.join(d, "Pulumi.yml"))) {
+            try {
+                return fs.readFileSync(path.join(d, `Pulumi.${stack.split("/").pop()}.yaml`), "utf8");
+            } catch {
+                return undefined;
+            }
+        }
+        if (path.dirname(d) === d) return undefined;
+    }
 }
 
 /** Whether the stack keeps its SSH key in the secret pgha:sshPrivateKey (set, so encrypted, or a non-empty value). */
@@ -114,7 +168,7 @@ export interface Stack {
 
 /** Reads one stack: its configuration (validated as `pulumi up` validates it) and its outputs. */
 export function openStack(name: string): Stack {
-    const cfg = pulumiJson(name, ["config"]) as CliConfig;
+    const cfg = withSecretObjectsFromStackFile(pulumiJson(name, ["config"]) as CliConfig, readStackFile(name));
     const outputs = pulumiJson(name, ["stack", "output"]) as Record<string, unknown>;
     const shape = outputs.clusterShape as { postgresVersion?: unknown } | undefined;
     // The deployed major decides the default paths (binDir) when the stack leaves the version unset.

@@ -11,7 +11,7 @@ import { PGBACKREST_STEPS } from "../../components/pgha-tools";
 import { secretValueProblem } from "../../core/config";
 import { NodeSpec } from "../../core/spec";
 import { knownHostsText, sshArgv, sshFailure, toolBody } from "../../scripts/ops/ssh";
-import { CliConfig, OpsError, UNREAD_SECRETS, pulumiErrorReason, rawConfigFromCli, specFromCli, sshKeyInSecret } from "../../scripts/ops/stack";
+import { CliConfig, OpsError, UNREAD_SECRETS, pulumiErrorReason, rawConfigFromCli, specFromCli, sshKeyInSecret, withSecretObjectsFromStackFile } from "../../scripts/ops/stack";
 
 const CONFIG: CliConfig = JSON.parse(fs.readFileSync(path.join(__dirname, "backup-ops", "pulumi-config-bk.json"), "utf8"));
 const spec = specFromCli("bk", CONFIG, { homedir: "/root", postgresVersion: 17 });
@@ -49,6 +49,37 @@ describe("the stack, read as pulumi shows it", () => {
         const cfg: CliConfig = { ...CONFIG, "pgha:clusterName": { value: "Bad Name", secret: false }, "pgha:superuserPassword": { value: "plain", secret: false } };
         expect(() => specFromCli("bk", cfg)).toThrow(OpsError);
         expect(() => specFromCli("bk", cfg)).toThrow(/^stack bk: its configuration does not validate: pgha:clusterName: .* \(and 1 more: pulumi preview --stack bk lists them\)$/);
+    });
+
+    test("pgha:roles with a --secret --path password (pulumi config --json shows the key without a value): read from the stack file, nothing decrypted", () => {
+        // The drill suite's deployment: `npm run status` refused it ("app is neither a role of pgha:roles").
+        const cfg: CliConfig = {
+            ...CONFIG,
+            "pgha:roles": { secret: true },
+            "pgha:databases": { value: JSON.stringify([{ name: "appdb", owner: "app" }]), secret: false },
+        };
+        expect(() => specFromCli("bk", cfg, { homedir: "/root", postgresVersion: 17 })).toThrow(/app is neither a role/);
+        const stackFile = [
+            "config:",
+            "  pgha:roles:",
+            "    - name: app",
+            "      login: true",
+            "      password:",
+            "        secure: v1:abc:def",
+            "  pgha:superuserPassword:",
+            "    secure: v1:x:y",
+            "",
+        ].join("\n");
+        const read = withSecretObjectsFromStackFile(cfg, stackFile);
+        expect(read["pgha:roles"]).toEqual({ value: JSON.stringify([{ name: "app", login: true, password: "unread-secret-value" }]), secret: true });
+        // pgha's own secrets keep their stand-ins; the ciphertext is in nothing the script holds.
+        expect(read["pgha:superuserPassword"]).toEqual(CONFIG["pgha:superuserPassword"]);
+        expect(JSON.stringify(read)).not.toContain("v1:abc:def");
+        const s = specFromCli("bk", read, { homedir: "/root", postgresVersion: 17 });
+        expect(s.roles.map((r) => [r.name, r.login])).toEqual([["app", true]]);
+        // No stack file, or one without the key: unchanged.
+        expect(withSecretObjectsFromStackFile(cfg, undefined)).toBe(cfg);
+        expect(withSecretObjectsFromStackFile(cfg, "config: {}\n")["pgha:roles"]).toEqual({ secret: true });
     });
 
     test("pulumi's reason: its last error line", () => {
