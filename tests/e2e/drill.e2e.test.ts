@@ -3,7 +3,7 @@
 // A lab of three hosts holding every role, so the leader, the VIP holder and
 // an etcd member can each be lost alone.
 import { spawn } from "child_process";
-import { E2E_ENV, labHosts, labStackLifecycle, previewOpsOf, pulumi, ssh, steps, upStack, waitFor } from "./harness";
+import { E2E_ENV, labHosts, labStackLifecycle, previewOpsOf, pulumi, run, ssh, steps, upStack, waitFor } from "./harness";
 import { driftLines, opsScript, statusJson } from "./ops-scripts";
 import { PGBOUNCER_INI_PATH } from "../../core/render/pgbouncer";
 import { APP_PASSWORD, caFile, clientPsql, enableClientServices, holdClients, pgbouncerPids, postmasterStarts } from "./client-services";
@@ -245,6 +245,8 @@ step(
             clients.stop();
             await labVerb("start", leader);
         }
+        // No client left running: a leftover psql would keep jest (and npm test) from ever exiting.
+        await waitFor("every pooled client's psql ended", 30, () => (run("pgrep", ["-fc", `sslrootcert=${ca} connect_timeout=3`], { allowFail: true }).stdout.trim() === "0" ? true : undefined));
         // The lost host rejoins by itself: the steps below need every member streaming.
         await syncShape();
     },

@@ -20,6 +20,8 @@ const STALL_MS = 5000;
 class Client {
     readonly answers: Answer[] = [];
     restarts = 0;
+    /** Between begin() and stop(): the client keeps one psql going. */
+    private running = false;
     private proc?: ChildProcessWithoutNullStreams;
     private askedAt = 0;
     private answeredAt = 0;
@@ -30,7 +32,15 @@ class Client {
         private readonly password: string,
     ) {}
 
-    start(): void {
+    /** Starts the client for good: from now on a broken psql is started again. */
+    begin(): void {
+        if (this.running) return;
+        this.running = true;
+        this.start();
+    }
+
+    private start(): void {
+        this.stop(false);
         this.buf = "";
         this.askedAt = 0;
         this.answeredAt = 0;
@@ -56,10 +66,15 @@ class Client {
         });
     }
 
+    hasProcess(): boolean {
+        return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+    }
+
     /** One tick: ask again, or start again if the last question went unanswered too long or psql exited. */
     tick(now: number): void {
+        // Not started yet (starts are staggered): a start here too would leave an orphan psql behind.
+        if (!this.running) return;
         if (this.proc === undefined || (this.askedAt > this.answeredAt && now - this.askedAt > STALL_MS)) {
-            this.stop();
             this.restarts++;
             this.start();
             return;
@@ -70,7 +85,9 @@ class Client {
         }
     }
 
-    stop(): void {
+    /** Kills its psql; `forGood` (the default) also ends the client, so no tick starts it again. */
+    stop(forGood = true): void {
+        if (forGood) this.running = false;
         const p = this.proc;
         this.proc = undefined;
         if (p) {
@@ -83,6 +100,7 @@ class Client {
 export class PooledClients {
     private readonly clients: Client[];
     private timer?: NodeJS.Timeout;
+    private readonly starts: NodeJS.Timeout[] = [];
 
     constructor(conninfo: string, password: string, count: number) {
         this.clients = [...Array(count)].map(() => new Client(conninfo, password));
@@ -90,7 +108,7 @@ export class PooledClients {
 
     start(): void {
         // Staggered, so 200 TLS + SCRAM logins do not all land in the same second.
-        this.clients.forEach((c, i) => setTimeout(() => c.start(), i * 10));
+        this.clients.forEach((c, i) => this.starts.push(setTimeout(() => c.begin(), i * 10)));
         this.timer = setInterval(() => {
             const now = Date.now();
             for (const c of this.clients) c.tick(now);
@@ -99,7 +117,13 @@ export class PooledClients {
 
     stop(): void {
         if (this.timer) clearInterval(this.timer);
+        for (const t of this.starts) clearTimeout(t);
         for (const c of this.clients) c.stop();
+    }
+
+    /** psql processes still running (0 after stop()). */
+    alive(): number {
+        return this.clients.filter((c) => c.hasProcess()).length;
     }
 
     /** How many clients have had an answer matching `ok` at or after `since` (epoch ms). */

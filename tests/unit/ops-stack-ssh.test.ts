@@ -76,7 +76,7 @@ describe("the stack, read as pulumi shows it", () => {
         expect(read["pgha:superuserPassword"]).toEqual(CONFIG["pgha:superuserPassword"]);
         expect(JSON.stringify(read)).not.toContain("v1:abc:def");
         const s = specFromCli("bk", read, { homedir: "/root", postgresVersion: 17 });
-        expect(s.roles.map((r) => [r.name, r.login])).toEqual([["app", true]]);
+        expect(s.roles?.map((r) => [r.name, r.login])).toEqual([["app", true]]);
         // No stack file, or one without the key: unchanged.
         expect(withSecretObjectsFromStackFile(cfg, undefined)).toBe(cfg);
         expect(withSecretObjectsFromStackFile(cfg, "config: {}\n")["pgha:roles"]).toEqual({ secret: true });
