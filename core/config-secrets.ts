@@ -4,7 +4,7 @@
 
 import * as crypto from "crypto";
 import { SecretName } from "./spec";
-import { ConfigSecretName, unsafeCharacterProblem } from "./config-schema";
+import { CONFIG_SECRET_KEYS, ConfigSecretName, unsafeCharacterProblem } from "./config-schema";
 import { formatKeyPath as key } from "./config-errors";
 
 export const SECRET_MAX_LENGTH = 128;
@@ -96,17 +96,7 @@ export function checkSecrets(input: SecretsInput): SecretsCheck {
     ];
 
     // restApiPassword is optional: when absent it is derived from the superuser password (deriveRestApiPassword).
-    const names: readonly ConfigSecretName[] = [
-        "superuserPassword",
-        "replicationPassword",
-        "keepalivedPassword",
-        "restApiPassword",
-        "sshPrivateKey",
-        "backupCipherPassphrase",
-        "pgbouncerAuthPassword",
-        "monitoringPassword",
-    ];
-    for (const name of names) {
+    for (const name of CONFIG_SECRET_KEYS) {
         const value = input.secrets[name];
         if (value === undefined || value === "") {
             if (name === "backupCipherPassphrase" && input.backupEncryption === true) {
