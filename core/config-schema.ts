@@ -412,6 +412,8 @@ export const DEFAULT_MONITORING_ALERTS = {
     certExpiryDays: 21,
     // The default schedule backs up daily (full on Sunday, diff the other days): a day and a margin.
     backupMaxAgeHours: 26,
+    // How long a lag must last before it alerts: catch-up after a restart or a bulk load stays quiet.
+    replicationLagFor: "2m",
 } as const;
 
 /** A Prometheus duration pgha takes: one number and one unit ("15d", "30s", "12h"); Prometheus 2.42 and 2.53 read it alike. */
@@ -425,6 +427,7 @@ const monitoringAlertsSchema = z
         diskFreePercent: int(1, 99).default(DEFAULT_MONITORING_ALERTS.diskFreePercent),
         certExpiryDays: int(1, 3650).default(DEFAULT_MONITORING_ALERTS.certExpiryDays),
         backupMaxAgeHours: int(1, 24 * 366).default(DEFAULT_MONITORING_ALERTS.backupMaxAgeHours),
+        replicationLagFor: duration.default(DEFAULT_MONITORING_ALERTS.replicationLagFor),
     })
     .strict();
 

@@ -284,6 +284,8 @@ export interface MonitoringAlertsSpec {
     readonly certExpiryDays: number;
     /** With pgha:backup: no backup timer fired for this many hours. */
     readonly backupMaxAgeHours: number;
+    /** How long either replication lag must last before it alerts (a Prometheus duration). */
+    readonly replicationLagFor: string;
 }
 
 /**

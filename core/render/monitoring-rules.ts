@@ -47,7 +47,13 @@ export function recordingRules(spec: ClusterSpec): Recording[] {
                 ` - on (scope) group_right () (patroni_xlog_replayed_location{job="patroni"} and on (instance) patroni_replica{job="patroni"} == 1)`,
         },
         // postgres_exporter 0.13+ (Debian 13's 0.17): pg_replication_lag_seconds; older queries.yaml: pg_replication_lag.
-        { record: "pgha:replica_lag:seconds", expr: `max by (node) (pg_replication_lag_seconds{job="postgres"} or pg_replication_lag{job="postgres"})` },
+        // Counted only while the replica has WAL left to replay: the exporter's figure is "now minus the last
+        // replayed commit" whenever receive and replay positions differ, which after a pg_rewind (receive at a
+        // segment start, behind replay) on a quiet cluster grows without any lag (seen on the lab).
+        {
+            record: "pgha:replica_lag:seconds",
+            expr: `max by (node) (pg_replication_lag_seconds{job="postgres"} or pg_replication_lag{job="postgres"}) * on (node) (max by (node) (pgha:replica_lag:bytes) > bool 0)`,
+        },
         ...(jobs.has("etcd")
             ? [
                   { record: "pgha:etcd_members_up:count", expr: `sum(up{job="etcd"})` },
@@ -87,7 +93,7 @@ export function alertRules(spec: ClusterSpec): Alert[] {
         alert(
             "PghaReplicationLagBytes",
             `pgha:replica_lag:bytes > ${a.replicationLagBytes}`,
-            "2m",
+            a.replicationLagFor,
             "warning",
             "A replica is behind the leader",
             `{{ $labels.node }} is {{ $value | humanize1024 }}B behind the leader (pgha:monitoring.alerts.replicationLagBytes ${a.replicationLagBytes}).`,
@@ -95,7 +101,7 @@ export function alertRules(spec: ClusterSpec): Alert[] {
         alert(
             "PghaReplicationLagSeconds",
             `pgha:replica_lag:seconds > ${a.replicationLagSeconds}`,
-            "2m",
+            a.replicationLagFor,
             "warning",
             "A replica replays late",
             `{{ $labels.node }} replays {{ $value | humanizeDuration }} behind (pgha:monitoring.alerts.replicationLagSeconds ${a.replicationLagSeconds}).`,

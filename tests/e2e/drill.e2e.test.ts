@@ -4,7 +4,7 @@
 // an etcd member can each be lost alone.
 import { spawn } from "child_process";
 import { E2E_ENV, labHosts, labStackLifecycle, previewOpsOf, pulumi, run, ssh, steps, upStack, waitFor } from "./harness";
-import { driftLines, opsScript, statusJson } from "./ops-scripts";
+import { driftLines, opsScript, statusJson, statusJsonAsync } from "./ops-scripts";
 import { PGBOUNCER_INI_PATH } from "../../core/render/pgbouncer";
 import { APP_PASSWORD, caFile, clientPsql, enableClientServices, holdClients, pgbouncerPids, postmasterStarts } from "./client-services";
 import { DRILL_ROLES_ARG, drillContext } from "../drill/context";
@@ -13,6 +13,7 @@ import { RunFigures } from "../drill/measures";
 import { etcdLeaderHost, vipHolder, waitHealthy } from "../drill/cluster-probe";
 import { labVerb } from "../drill/exec";
 import { Answer, PooledClients } from "./pooled-clients";
+import { PrometheusApi, hasAlert } from "./prometheus";
 
 const STACK = "e2e-drill";
 const step = steps();
@@ -22,13 +23,27 @@ const log = (s: string) => process.stdout.write(`${s}\n`);
 // Debian 13 (Patroni 4, etcd 3.5): the release a new cluster gets; `npm run drill -- --release` measures either.
 labStackLifecycle(STACK, 3, [DRILL_ROLES_ARG], ["--release", "trixie"]);
 
+// Issue 13 on the same deployment: monitoring on from the start, Prometheus on lab3. A 5 s scrape
+// and a 15 s lag hold keep the alert steps short; the rules are the defaults' otherwise.
+const PROM_HOST = "lab3";
+const MONITORING: [string, string][] = [
+    ["pgha:monitoring.prometheusHost", PROM_HOST],
+    ["pgha:monitoring.scrapeInterval", "5s"],
+    ["pgha:monitoring.alerts.replicationLagFor", "15s"],
+    ["pgha:monitoring.alerts.replicationLagBytes", String(8 * 1024 * 1024)],
+];
+let prom: PrometheusApi;
+const PG_HOSTS = ["lab1", "lab2", "lab3"];
+const addressOf = (h: string): string => labHosts().hosts.find((x) => x.name === h)!.address;
+
 function report(name: string, f: RunFigures): void {
     log(`drill ${name}: ${JSON.stringify(f)}`);
 }
 
 step(
-    "deploy a cluster of three all-role hosts (default profile, ttl 30)",
+    "deploy a cluster of three all-role hosts (default profile, ttl 30), with monitoring (Prometheus on lab3)",
     async () => {
+        for (const [k, v] of MONITORING) pulumi(["config", "set", "--path", k, v, "--stack", STACK], { echo: false });
         upStack(STACK);
         ctx = await drillContext({ stack: STACK, env: E2E_ENV, log });
         expect(ctx.ttl).toBe(30);
@@ -51,6 +66,58 @@ step(
         log(`PostgreSQL primary on ${leader}, etcd leader on ${etcdLeader}`);
         expect(etcdLeader).toBeDefined();
         expect(etcdLeader).not.toBe(leader);
+    },
+    300,
+);
+
+step(
+    "monitoring: Prometheus scrapes every target of the topology, all up, TLS wherever the service speaks it; the exporters refuse a client without a certificate; no alert fires",
+    async () => {
+        const caPath = caFile(STACK);
+        prom = PrometheusApi.ofStack(STACK, caPath);
+        const expected = [...["etcd", "haproxy", "node", "patroni", "postgres"].flatMap((j) => PG_HOSTS.map((h) => `${j} ${h}`)), `prometheus ${PROM_HOST}`, "vip -"].sort();
+        const { value: targets, seconds } = await prom.until("every target up", 90, async (api) => {
+            const t = await api.targets();
+            return t.length === expected.length && t.every((x) => x.health === "up") ? t : undefined;
+        });
+        log(`${targets.length} targets up ${seconds.toFixed(0)} s after the deploy: ${targets.map((t) => t.scrapeUrl).join(" ")}`);
+        expect(targets.map((t) => `${t.job} ${t.node ?? "-"}`).sort()).toEqual(expected);
+        // HAProxy's /metrics is on its stats listener, plain HTTP as the stats page (and the VIP's is that too).
+        for (const t of targets) expect(t.scrapeUrl.startsWith(["haproxy", "vip"].includes(t.job) ? "http://" : "https://")).toBe(true);
+        for (const port of [9100, 9187]) {
+            const r = run("curl", ["-sS", "--max-time", "5", "--cacert", caPath, `https://${addressOf("lab1")}:${port}/metrics`], { allowFail: true });
+            expect(r.status).not.toBe(0);
+            expect(r.stdout).not.toMatch(/^# HELP/m);
+        }
+        expect((await prom.alerts()).filter((a) => a.state === "firing")).toEqual([]);
+    },
+    300,
+);
+
+step(
+    "monitoring: a replica whose WAL replay is paused raises PghaReplicationLagBytes within replicationLagFor (15 s) and two scrapes; resumed, it clears",
+    async () => {
+        const leader = await waitHealthy(ctx.cluster, 120, log);
+        const replica = PG_HOSTS.find((h) => h !== leader)!;
+        const sql = (host: string, q: string) => ssh(host, `runuser -u postgres -- psql -h /var/run/postgresql -AtXc "${q}"`).stdout.trim();
+        // Patroni resumes a paused replay by itself (PostgreSQL 14+) unless the cluster is in maintenance mode.
+        ssh(leader, "patronictl -c /etc/patroni/config.yml pause --wait");
+        try {
+            sql(replica, "select pg_wal_replay_pause()");
+            // About 35 MB of WAL, well over the 8 MiB threshold.
+            sql(leader, "create table pgha_e2e_lag as select repeat(md5(g::text), 20) as x from generate_series(1, 50000) g");
+            const fired = await prom.until(`PghaReplicationLagBytes firing for ${replica}`, 90, async (api) =>
+                hasAlert(await api.alerts(), "PghaReplicationLagBytes", "firing", replica) ? true : undefined,
+            );
+            log(`PghaReplicationLagBytes fired for ${replica} ${fired.seconds.toFixed(0)} s after the writes`);
+            expect(fired.seconds).toBeLessThanOrEqual(15 + 2 * 5 + 20);
+        } finally {
+            sql(replica, "select pg_wal_replay_resume()");
+            ssh(leader, "patronictl -c /etc/patroni/config.yml resume --wait");
+            sql(leader, "drop table if exists pgha_e2e_lag");
+        }
+        const cleared = await prom.until("the lag alert cleared", 60, async (api) => ((await api.alerts()).some((a) => a.alertname.startsWith("PghaReplicationLag")) ? undefined : true));
+        log(`lag alerts cleared ${cleared.seconds.toFixed(0)} s after the replay resumed`);
     },
     300,
 );
@@ -106,7 +173,6 @@ step(
 
 // Issue 18 on the same deployment (synchronous mode is on after the drill above).
 let ca = "";
-const PG_HOSTS = ["lab1", "lab2", "lab3"];
 
 step(
     "one stack edit adds a role (secret password), a database, PgBouncer and pooled ports: preview is clean afterwards",
@@ -152,7 +218,6 @@ step(
 
 /** Which member answers on `port` (its cluster address), asked `n` times. */
 const answering = (port: number, n: number): string[] => [...Array(n)].map(() => clientPsql(ctx.cluster.vip, port, "app", APP_PASSWORD, "appdb", "select host(inet_server_addr())", ca).stdout.trim());
-const addressOf = (h: string): string => labHosts().hosts.find((x) => x.name === h)!.address;
 
 interface PatroniMember {
     Member: string;
@@ -213,7 +278,15 @@ step(
 step(
     "kill the leader's host while 200 pooled clients run through the VIP's 5000: every client reconnects to the new primary",
     async () => {
-        const { leader } = await syncShape();
+        let { leader } = await syncShape();
+        // Prometheus runs on lab3: the lost host is another, so its alerts can be watched.
+        if (leader === PROM_HOST) {
+            const { sync } = await syncShape();
+            ssh(leader, `patronictl -c /etc/patroni/config.yml switchover --leader ${leader} --candidate ${sync} --force`);
+            await waitFor(`${sync} leads`, 120, () => (members()?.some((m) => m.Member === sync && m.Role === "Leader") ? true : undefined));
+            leader = (await syncShape()).leader;
+        }
+        let memberDownFiredAfter: number | undefined;
         const clients = new PooledClients(`host=${ctx.cluster.vip} port=5000 user=app dbname=appdb sslmode=verify-full sslrootcert=${ca} connect_timeout=3`, APP_PASSWORD, 200);
         clients.start();
         try {
@@ -225,6 +298,8 @@ step(
             log(`killing ${leader} (VIP on ${holder}) with 200 pooled clients connected`);
             const faultAt = Date.now();
             await labVerb("kill", leader);
+            // The status view during the failover (issue 13), run beside the clients.
+            const during = statusJsonAsync(STACK);
             const onNewPrimary = (a: Answer) => !a.inRecovery && a.server !== addressOf(leader);
             await waitFor("every client answered by the new primary", ctx.ttl + 90, () => (clients.answeredSince(faultAt, onNewPrimary) === 200 ? true : undefined)).catch((e) => {
                 throw new Error(`${String(e)}: ${clients.answeredSince(faultAt, onNewPrimary)} of 200 reconnected`);
@@ -234,6 +309,11 @@ step(
                 `200 pooled clients back on the new primary: first ${(back[0] / 1000).toFixed(1)} s, last ${(back[back.length - 1] / 1000).toFixed(1)} s after the kill; ${clients.restarts()} reconnects`,
             );
             expect(back).toHaveLength(200);
+            const mid = await during;
+            log(`status during the failover: exit ${mid.status} in ${mid.seconds.toFixed(1)} s; problems: ${JSON.stringify(mid.report.problems)}`);
+            expect(mid.status).toBe(3);
+            expect(mid.report.unreachable.map((u) => u.node)).toEqual([leader]);
+            expect(mid.seconds).toBeLessThan(90);
             // The status view with that host powered off: it says so, and does not hang.
             const { report, status, seconds } = statusJson(STACK);
             log(`status with ${leader} powered off: exit ${status} in ${seconds.toFixed(1)} s; problems: ${JSON.stringify(report.problems)}`);
@@ -241,10 +321,19 @@ step(
             expect(report.unreachable.map((u) => u.node)).toEqual([leader]);
             expect(report.patroni.members.filter((m) => m.role === "leader" && m.name !== leader)).toHaveLength(1);
             expect(seconds).toBeLessThan(90);
+            // The lost member's alert: PghaMemberNotRunning holds 1 m, so it fires 60-75 s after the kill.
+            const down = await prom.until(`PghaMemberNotRunning firing for ${leader}`, 120, async (api) => (hasAlert(await api.alerts(), "PghaMemberNotRunning", "firing", leader) ? true : undefined));
+            memberDownFiredAfter = (Date.now() - faultAt) / 1000;
+            log(`PghaMemberNotRunning fired for ${leader} ${memberDownFiredAfter.toFixed(0)} s after the kill (${down.seconds.toFixed(0)} s of polling)`);
         } finally {
             clients.stop();
             await labVerb("start", leader);
         }
+        const startedAt = Date.now();
+        await prom.until(`PghaMemberNotRunning cleared for ${leader}`, 120, async (api) => (hasAlert(await api.alerts(), "PghaMemberNotRunning", "firing", leader) ? undefined : true));
+        log(`PghaMemberNotRunning cleared ${((Date.now() - startedAt) / 1000).toFixed(0)} s after ${leader} was started again`);
+        expect(memberDownFiredAfter).toBeDefined();
+        expect(memberDownFiredAfter!).toBeLessThanOrEqual(60 + 3 * 5 + 20);
         // No client left running: a leftover psql would keep jest (and npm test) from ever exiting.
         await waitFor("every pooled client's psql ended", 30, () => (run("pgrep", ["-fc", `sslrootcert=${ca} connect_timeout=3`], { allowFail: true }).stdout.trim() === "0" ? true : undefined));
         // The lost host rejoins by itself: the steps below need every member streaming.
@@ -370,6 +459,12 @@ step(
         const leader = await waitHealthy(ctx.cluster, 120, log);
         expect(await vipHolder(ctx.cluster)).toBe(leader);
         for (const h of PG_HOSTS) expect(ssh(h, "systemctl is-active keepalived haproxy", { allowFail: true }).stdout).not.toMatch(/^active$/m);
+        // Prometheus' targets follow the topology: no HAProxy any more, the VIP now reached at the leader's Patroni.
+        const { value: targets } = await prom.until("the targets of vip-manager mode, all up", 90, async (api) => {
+            const t = await api.targets();
+            return t.every((x) => x.health === "up") && !t.some((x) => x.job === "haproxy") && t.some((x) => x.job === "vip") ? t : undefined;
+        });
+        log(`targets in vip-manager mode: ${targets.map((t) => t.scrapeUrl).join(" ")}`);
         // PgBouncer may refuse for up to its server_login_retry (1 s) after PostgreSQL restarted under it.
         let last = "";
         await waitFor("the leader's PgBouncer on the VIP", 60, () => {

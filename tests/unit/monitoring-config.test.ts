@@ -35,7 +35,7 @@ describe("pgha:monitoring, the block", () => {
             scrapeInterval: "15s",
             nodeExporterPort: 9100,
             postgresExporterPort: 9187,
-            alerts: { replicationLagBytes: 16777216, replicationLagSeconds: 60, diskFreePercent: 15, certExpiryDays: 21, backupMaxAgeHours: 26 },
+            alerts: { replicationLagBytes: 16777216, replicationLagSeconds: 60, diskFreePercent: 15, certExpiryDays: 21, backupMaxAgeHours: 26, replicationLagFor: "2m" },
         });
         expect(r.ok && r.spec.nodes.map((n) => n.roles.join("+"))).toEqual(["etcd+postgres+haproxy+keepalived", "etcd+postgres+haproxy+keepalived", "etcd+monitor"]);
         expect(r.ok && r.secretsToGenerate).toEqual(["monitoringPassword"]);
@@ -53,7 +53,7 @@ describe("pgha:monitoring, the block", () => {
                         retention: "15 days",
                         scrapeInterval: "0s",
                         nodeExporterPort: 22,
-                        alerts: { diskFreePercent: 100, bogus: 1 },
+                        alerts: { diskFreePercent: 100, replicationLagFor: "2 min", bogus: 1 },
                         extra: true,
                     };
                     v.nodes[0].roles.push("monitor");
@@ -65,6 +65,7 @@ describe("pgha:monitoring, the block", () => {
             'pgha:monitoring.retention: "15 days" is not a duration such as "30s", "15m", "12h", "15d" or "4w" (one number, then ms, s, m, h, d, w or y)',
             'pgha:monitoring.scrapeInterval: "0s" is not a duration such as "30s", "15m", "12h", "15d" or "4w" (one number, then ms, s, m, h, d, w or y)',
             "pgha:monitoring.alerts.diskFreePercent: 100 is not an integer in 1..99",
+            'pgha:monitoring.alerts.replicationLagFor: "2 min" is not a duration such as "30s", "15m", "12h", "15d" or "4w" (one number, then ms, s, m, h, d, w or y)',
             "pgha:monitoring.alerts.bogus: unknown key",
             "pgha:monitoring.extra: unknown key",
             "pgha:ssh.port: 22 clashes with pgha:monitoring.nodeExporterPort on pg1, pg2, pg3 (both listen there)",
@@ -221,9 +222,12 @@ describe("pgha:monitoring, Prometheus' files", () => {
     });
 
     test("thresholds come from pgha:monitoring.alerts; backup alerts only with pgha:backup", () => {
-        const strict = specOf(monitored((v) => (v.monitoring.alerts = { replicationLagBytes: 1024, diskFreePercent: 30, certExpiryDays: 7 })));
+        const strict = specOf(monitored((v) => (v.monitoring.alerts = { replicationLagBytes: 1024, diskFreePercent: 30, certExpiryDays: 7, replicationLagFor: "15s" })));
         const expr = (name: string) => alertRules(strict).find((a) => a.alert === name)!.expr;
+        const forOf = (spec: typeof strict, name: string) => alertRules(spec).find((a) => a.alert === name)!.for;
         expect(expr("PghaReplicationLagBytes")).toBe("pgha:replica_lag:bytes > 1024");
+        expect([forOf(strict, "PghaReplicationLagBytes"), forOf(strict, "PghaReplicationLagSeconds"), forOf(strict, "PghaReplicaNotStreaming")]).toEqual(["15s", "15s", "2m"]);
+        expect(forOf(specOf(monitored()), "PghaReplicationLagBytes")).toBe("2m");
         expect(expr("PghaFilesystemFilling")).toBe("pgha:filesystem_free:percent < 30");
         expect(expr("PghaCertificateExpiring")).toBe(`pgha_certificate_not_after_seconds{job="node"} - time() < ${7 * 86400}`);
         expect(alertRules(strict).map((a) => a.alert)).not.toContain("PghaBackupTooOld");
