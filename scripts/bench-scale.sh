@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run bench:scale [-- --nodes 3,9,15] [--runs 3] [--lab] [--lab-nodes 3,9]
+# npm run bench:scale [-- --nodes 3,9,15] [--runs 3] [--lab] [--lab-nodes 3,9] [--parallel P]
 # The program at scale, measured, not asserted (issue 15). The layout at every size
 # (scripts/ops/scale.ts): lab1, lab2 etcd + PostgreSQL + HAProxy + keepalived, lab3 etcd +
 # PostgreSQL, lab4..labN PostgreSQL: 3 etcd members, 2 balancers, PostgreSQL on every node.
@@ -15,11 +15,12 @@
 #      adding lab(N+1) as a PostgreSQL node (`lab up --nodes N+1`, the stack edited by
 #      scripts/lab-stack.js); then `pulumi destroy` (timed too) and `lab down`. Any failed step
 #      stops the benchmark with its log's end; a no-op run or preview that changes anything is
-#      shown in its own column, never hidden.
+#      shown in its own column, never hidden. --parallel P: the engine's --parallel for those
+#      runs (default: the engine's own, 4 x cores, so 8 resource operations at once on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-NODES=3,9,15 RUNS=3 LAB=0 LAB_NODES=3,9
+NODES=3,9,15 RUNS=3 LAB=0 LAB_NODES=3,9 PARALLEL=""
 die() { echo "bench:scale: $*" >&2; exit 1; }
 while [ $# -gt 0 ]; do
     case $1 in
@@ -27,11 +28,15 @@ while [ $# -gt 0 ]; do
         --runs) RUNS=${2:?--runs needs a number}; shift 2 ;;
         --lab) LAB=1; shift ;;
         --lab-nodes) LAB_NODES=${2:?--lab-nodes needs a list, e.g. 3,9}; shift 2 ;;
+        --parallel) PARALLEL=${2:?--parallel needs a number}; shift 2 ;;
         -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) die "unknown argument '$1' (usage: npm run bench:scale -- [--nodes 3,9,15] [--runs 3] [--lab] [--lab-nodes 3,9])" ;;
+        *) die "unknown argument '$1' (usage: npm run bench:scale -- [--nodes 3,9,15] [--runs 3] [--lab] [--lab-nodes 3,9] [--parallel P])" ;;
     esac
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs $RUNS: a positive number"
+[[ -z $PARALLEL || $PARALLEL =~ ^[1-9][0-9]*$ ]] || die "--parallel $PARALLEL: a positive number"
+par=()
+[ -z "$PARALLEL" ] || par=(--parallel "$PARALLEL")
 for list in "$NODES" "$LAB_NODES"; do [[ $list =~ ^[0-9]+(,[0-9]+)*$ ]] || die "'$list': a comma-separated list of node counts, e.g. 3,9,15"; done
 IFS=, read -r -a sizes <<<"$NODES"
 IFS=, read -r -a lab_sizes <<<"$LAB_NODES"
@@ -145,24 +150,26 @@ if [ "$LAB" = 1 ]; then
     source scripts/env.sh # PATH, the lab passphrase lab-stack.js uses
     export PULUMI_BACKEND_URL="file://$ROOT/.pulumi-state/bench-scale"
     mkdir -p "$ROOT/.pulumi-state/bench-scale"
-    echo "bench:scale: c) lab, nodes $LAB_NODES; memory: $(free -g | awk '/^Mem:/ { print $2 " GB total, " $7 " GB available" }')"
+    echo "bench:scale: c) lab, nodes $LAB_NODES, engine parallelism ${PARALLEL:-default}; memory: $(free -g | awk '/^Mem:/ { print $2 " GB total, " $7 " GB available" }')"
     for n in "${lab_sizes[@]}"; do
         m=$((n + 1))
         timed "c) lab up --nodes $n" "$logs/lab-up-$n.log" bash lab/lab.sh up --nodes "$n" --release trixie
         pulumi stack rm --yes --force "$lab_stack" >/dev/null 2>&1 || true
         rm -f "Pulumi.$lab_stack.yaml"
-        timed "c) lab-stack, $n nodes" "$logs/lab-stack-$n.log" node scripts/lab-stack.js "$lab_stack" "--roles=$(scale roles "$n")"
-        timed "c) cold up, $n nodes" "$logs/lab-cold-$n.log" pulumi up --yes --skip-preview --stack "$lab_stack" --non-interactive
+        roles=$(scale roles "$n")
+        timed "c) lab-stack, $n nodes" "$logs/lab-stack-$n.log" node scripts/lab-stack.js "$lab_stack" "--roles=$roles"
+        timed "c) cold up, $n nodes" "$logs/lab-cold-$n.log" pulumi up --yes --skip-preview --stack "$lab_stack" --non-interactive "${par[@]}"
         l_cold[$n]=$SECS
-        timed "c) no-op up, $n nodes" "$logs/lab-noop-$n.log" pulumi up --yes --skip-preview --stack "$lab_stack" --non-interactive
+        timed "c) no-op up, $n nodes" "$logs/lab-noop-$n.log" pulumi up --yes --skip-preview --stack "$lab_stack" --non-interactive "${par[@]}"
         l_noop[$n]=$SECS l_noop_ch[$n]=$(changes "$logs/lab-noop-$n.log")
-        timed "c) preview, $n nodes" "$logs/lab-preview-$n.log" pulumi preview --stack "$lab_stack" --non-interactive
+        timed "c) preview, $n nodes" "$logs/lab-preview-$n.log" pulumi preview --stack "$lab_stack" --non-interactive "${par[@]}"
         l_prev[$n]=$SECS l_prev_ch[$n]=$(changes "$logs/lab-preview-$n.log")
         timed "c) lab up --nodes $m" "$logs/lab-up-$m.log" bash lab/lab.sh up --nodes "$m" --release trixie
-        timed "c) lab-stack, $m nodes" "$logs/lab-stack-$m.log" node scripts/lab-stack.js "$lab_stack" "--roles=$(scale roles "$m")"
-        timed "c) up adding lab$m, $n -> $m nodes" "$logs/lab-add-$n.log" pulumi up --yes --skip-preview --stack "$lab_stack" --non-interactive
+        roles=$(scale roles "$m")
+        timed "c) lab-stack, $m nodes" "$logs/lab-stack-$m.log" node scripts/lab-stack.js "$lab_stack" "--roles=$roles"
+        timed "c) up adding lab$m, $n -> $m nodes" "$logs/lab-add-$n.log" pulumi up --yes --skip-preview --stack "$lab_stack" --non-interactive "${par[@]}"
         l_add[$n]=$SECS
-        timed "c) destroy, $m nodes" "$logs/lab-destroy-$n.log" pulumi destroy --yes --skip-preview --stack "$lab_stack" --non-interactive
+        timed "c) destroy, $m nodes" "$logs/lab-destroy-$n.log" pulumi destroy --yes --skip-preview --stack "$lab_stack" --non-interactive "${par[@]}"
         l_destroy[$n]=$SECS
         pulumi stack rm --yes "$lab_stack" >/dev/null || die "stack rm $lab_stack failed"
         rm -f "Pulumi.$lab_stack.yaml"
@@ -193,6 +200,6 @@ if [ "$LAB" = 1 ]; then
     for n in "${lab_sizes[@]}"; do
         printf '%-6s  %-10s  %-28s  %-28s  %-18s  %s\n' "$n" "${l_cold[$n]}" "${l_noop[$n]} (${l_noop_ch[$n]})" "${l_prev[$n]} (${l_prev_ch[$n]})" "${l_add[$n]}" "${l_destroy[$n]}"
     done
-    echo "(lab hosts: Debian 13, bare, packages through the lab's apt proxy; the +1 node is PostgreSQL only)"
+    echo "(lab hosts: Debian 13, bare, packages through the lab's apt proxy; the +1 node is PostgreSQL only; engine --parallel: ${PARALLEL:-its default})"
 fi
 echo "(each step's output: $logs)"
