@@ -5,6 +5,9 @@
 import { ChildProcess, spawn } from "child_process";
 import * as path from "path";
 import { CA_CERT_PATH, ETCD_TLS } from "../../core/pki";
+import { caFile } from "./client-services";
+import { PrometheusApi } from "./prometheus";
+import { opsScript, statusJson } from "./ops-scripts";
 import { ROOT, configureStack, previewOpsOf, labStackLifecycle, upStack, patronictlList, psql, pulumi, ssh, steps, superuserPassword, waitFor } from "./harness";
 
 const STACK = "e2e-day2";
@@ -45,12 +48,36 @@ async function withWriteProbe(fn: () => void): Promise<{ longestOutageMs: number
 
 const up = () => upStack(STACK);
 
+// Issue 13 on Debian 12 (Prometheus 2.42, the 0.11 and 1.5 exporters): monitoring on from the
+// start, Prometheus on lab3 (etcd only). A day-2 edit that changes what is scraped changes, of
+// monitoring's, only the targets file and Prometheus' reload.
+const PROM_HOST = "lab3";
+const SCRAPE_CHANGE = [`${PROM_HOST}:/etc/pgha/prometheus/targets.json`, `${PROM_HOST}:prometheus`];
+let prom: PrometheusApi;
+const prometheusPid = () => ssh(PROM_HOST, "systemctl show -p MainPID --value prometheus").stdout.trim();
+
 step(
-    "deploy the classic cluster (lab4 stands by)",
-    () => {
+    "deploy the classic cluster (lab4 stands by), with monitoring: every target up",
+    async () => {
+        setConfig("pgha:monitoring.prometheusHost", PROM_HOST);
+        setConfig("pgha:monitoring.scrapeInterval", "5s");
         up();
         password = superuserPassword(STACK);
         expect(psql(VIP, 5000, password, "select pg_is_in_recovery()").stdout.trim()).toBe("f");
+        prom = PrometheusApi.ofStack(STACK, caFile(STACK));
+        const { value: targets } = await prom.until("every target up", 90, async (api) => {
+            const t = await api.targets();
+            return t.length > 0 && t.every((x) => x.health === "up") ? t : undefined;
+        });
+        // etcd x3, node x3, patroni x2, postgres x2, haproxy x2, the VIP, Prometheus itself.
+        expect(targets.map((t) => `${t.job} ${t.node ?? "-"}`).sort()).toEqual(
+            [
+                ...["lab1", "lab2", "lab3"].flatMap((h) => [`etcd ${h}`, `node ${h}`]),
+                ...["lab1", "lab2"].flatMap((h) => [`patroni ${h}`, `postgres ${h}`, `haproxy ${h}`]),
+                `prometheus ${PROM_HOST}`,
+                "vip -",
+            ].sort(),
+        );
     },
     1200,
 );
@@ -118,9 +145,17 @@ step(
             .filter(([, op]) => op !== "create")
             .map(([n]) => n)
             .sort();
-        expect(changed).toEqual(["lab1:/etc/haproxy/haproxy.cfg", "lab1:haproxy", "lab2:/etc/haproxy/haproxy.cfg", "lab2:haproxy", "pgsql:dynamic-config", "pgsql:verify"]);
+        expect(changed).toEqual(["lab1:/etc/haproxy/haproxy.cfg", "lab1:haproxy", "lab2:/etc/haproxy/haproxy.cfg", "lab2:haproxy", ...SCRAPE_CHANGE, "pgsql:dynamic-config", "pgsql:verify"].sort());
         for (const [n, op] of Object.entries(ops)) if (op === "create") expect(n).toMatch(/^(lab4[:-]|pgha:)/);
+        const promPid = prometheusPid();
         const probe = await withWriteProbe(up);
+        // lab4 is scraped after this up; Prometheus was reloaded, not restarted.
+        const { seconds } = await prom.until("lab4's node, postgres and patroni targets up", 90, async (api) => {
+            const t = (await api.targets()).filter((x) => x.node === "lab4" && x.health === "up");
+            return t.length === 3 ? true : undefined;
+        });
+        process.stdout.write(`lab4 scraped (node, postgres, patroni all up) ${seconds.toFixed(0)} s after the up\n`);
+        expect(prometheusPid()).toBe(promPid);
         expect(["lab1", "lab2"].map(postmasterStart)).toEqual(before);
         expect(probe.longestOutageMs).toBeLessThan(2000);
         const lab4 = patronictlList("lab1").find((m) => m.Member === "lab4");
@@ -221,17 +256,20 @@ step(
             .filter(([, op]) => op !== "create")
             .map(([n]) => n)
             .sort();
-        expect(existing).toEqual([
-            "lab1:/etc/keepalived/keepalived.conf",
-            "lab1:keepalived",
-            "lab2:/etc/keepalived/keepalived.conf",
-            "lab2:keepalived",
-            "lab3:packages",
-            // lab3's packages change (haproxy, keepalived): its preflight checks them again first.
-            "lab3:preflight",
-            "pgsql:dynamic-config",
-            "pgsql:verify",
-        ]);
+        expect(existing).toEqual(
+            [
+                "lab1:/etc/keepalived/keepalived.conf",
+                "lab1:keepalived",
+                "lab2:/etc/keepalived/keepalived.conf",
+                "lab2:keepalived",
+                "lab3:packages",
+                // lab3's packages change (haproxy, keepalived): its preflight checks them again first.
+                "lab3:preflight",
+                ...SCRAPE_CHANGE,
+                "pgsql:dynamic-config",
+                "pgsql:verify",
+            ].sort(),
+        );
         up();
         expect(ssh("lab3", "systemctl is-active haproxy keepalived").stdout.trim().split("\n")).toEqual(["active", "active"]);
         expect(ssh("lab3", "journalctl -u keepalived --no-pager | grep -cE 'Entering (BACKUP|MASTER) STATE'", { allowFail: true }).stdout.trim()).not.toBe("0");
@@ -298,12 +336,43 @@ step(
             `${n}:patroni`,
         ];
         expect(changed).toEqual(
-            ["lab1:/etc/keepalived/keepalived.conf", "lab1:keepalived", "lab2:/etc/keepalived/keepalived.conf", "lab2:keepalived", "pgsql:verify", ...reissued("lab1"), ...reissued("lab2")].sort(),
+            [
+                "lab1:/etc/keepalived/keepalived.conf",
+                "lab1:keepalived",
+                "lab2:/etc/keepalived/keepalived.conf",
+                "lab2:keepalived",
+                "pgsql:verify",
+                ...reissued("lab1"),
+                ...reissued("lab2"),
+                // The exporters' copy of the reissued certificate; the VIP target and its alert's text.
+                ...["lab1", "lab2"].flatMap((n) => [`${n}:/etc/pgha/tls/prometheus.crt`, `${n}:/etc/pgha/tls/prometheus.key`]),
+                `${PROM_HOST}:/etc/pgha/prometheus/rules.yml`,
+                ...SCRAPE_CHANGE,
+            ].sort(),
         );
         up();
         expect(psql("198.18.0.101", 5000, password, "select pg_is_in_recovery()").stdout.trim()).toBe("f");
         expect(psql(VIP, 5000, password, "select 1", { allowFail: true }).status).not.toBe(0);
         expect(["lab1", "lab2"].map(postmasterStart)).toEqual(before);
+        await prom.until("the new VIP scraped and up", 60, async (api) =>
+            (await api.targets()).some((t) => t.job === "vip" && t.instance.startsWith("198.18.0.101:") && t.health === "up") ? true : undefined,
+        );
     },
     600,
+);
+
+// Issue 13 on Debian 12: the status view and drift on the cluster the edits above left.
+step(
+    "npm run status and npm run drift on Debian 12: every member, no problem, no drift",
+    () => {
+        const { report, status, seconds } = statusJson(STACK);
+        process.stdout.write(`status --json: exit ${status} in ${seconds.toFixed(1)} s; problems: ${JSON.stringify(report.problems)}\n`);
+        expect(report.problems).toEqual([]);
+        expect(status).toBe(0);
+        expect(report.patroni.members.map((m) => m.name).sort()).toEqual(["lab1", "lab2"]);
+        const drift = opsScript("drift", ["--stack", STACK]);
+        process.stdout.write(drift.stdout);
+        expect(drift.status).toBe(0);
+    },
+    300,
 );
