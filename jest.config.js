@@ -8,7 +8,8 @@ const tsJest = { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.jest.json" }] };
 
 /** @type {import('jest').Config} */
 module.exports = {
-    testTimeout: e2eSelected ? 30 * 60 * 1000 : 10 * 1000,
+    // Unit: 30 s, since `npm test` builds the toolchain (Go, both cores) beside them on a fresh machine.
+    testTimeout: e2eSelected ? 30 * 60 * 1000 : 30 * 1000,
     projects: [
         {
             displayName: "unit",
