@@ -8,6 +8,7 @@ import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
+import { opsScript, statusJson } from "./ops-scripts";
 import { E2E_ENV, ROOT, configureStack, labStackLifecycle, lab, patronictlList, psql, pulumi, run, ssh, steps, superuserPassword, upStack, waitFor } from "./harness";
 
 const STACK = "e2e-backup";
@@ -100,6 +101,27 @@ step(
         expect(bad.status).toBe(2);
     },
     600,
+);
+
+// Issue 13 with backups configured: the status view names that backup, and drift covers pgBackRest's files too.
+step(
+    "npm run status shows that incremental backup as the newest and archiving current; npm run drift is clean with backups configured",
+    () => {
+        const info = JSON.parse(backupCmd(["info", "--stack", STACK, "--json"]).stdout);
+        const { report, status, seconds } = statusJson(STACK);
+        process.stdout.write(`status --json: exit ${status} in ${seconds.toFixed(1)} s; backup: ${JSON.stringify(report.backup)}; problems: ${JSON.stringify(report.problems)}\n`);
+        expect(report.problems).toEqual([]);
+        expect(status).toBe(0);
+        expect(report.backup).toMatchObject({ newest: { label: info.repositories[0].latest.incr.label, type: "incr" }, archiving: "current" });
+        const drift = opsScript("drift", ["--stack", STACK]);
+        process.stdout.write(drift.stdout);
+        expect(drift.status).toBe(0);
+        expect(drift.stdout).toMatch(/no drift on 4 nodes/);
+        // What it compared includes pgBackRest's configuration on the repository host.
+        const managed = JSON.parse(pulumi(["stack", "output", "managedFiles", "--json", "--stack", STACK], { echo: false }).stdout) as Record<string, { path: string }[]>;
+        expect(managed.lab4.map((f) => f.path)).toContain("/etc/pgbackrest/pgbackrest.conf");
+    },
+    300,
 );
 
 step(
