@@ -137,7 +137,8 @@ export class HostPrep extends pulumi.ComponentResource {
             ...(this.args.spec.pgbouncer !== undefined && node.roles.includes("postgres") ? [PGBOUNCER_AUTH] : []),
             ...(this.args.spec.monitoring !== undefined && node.roles.includes("postgres") ? [MONITOR_ROLE] : []),
         ];
-        this.tools = tools.map((file) => placeFile(this.args.conn, { file }, { parent: this, dependsOn: [this.ready] }));
+        // A file in two lists (PROGRESS_LIB) is placed once.
+        this.tools = [...new Set(tools)].map((file) => placeFile(this.args.conn, { file }, { parent: this, dependsOn: [this.ready] }));
         this.registerOutputs({ preflight: this.preflight.stdout, ready: this.ready.stdout });
         return this;
     }
