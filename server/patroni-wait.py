@@ -71,7 +71,8 @@ def ready(role, state):
     words = state.split() + ["", "", ""]
     if role == "leader":
         return words[0] in ("master", "primary") and words[1] == "running"
-    return words[0] == "replica" and words[1] == "running" and words[2] in ("streaming", "-")
+    # "streaming" as a state too, as /cluster words it from Patroni 3.0.4 (pgha-restore.py always accepted it).
+    return words[0] == "replica" and words[1] in ("running", "streaming") and words[2] in ("streaming", "-")
 
 
 def service():
