@@ -6,10 +6,9 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { flushCommand, backupCommand, leaderCommand, precheckCommand, replicaCommand, restoreRepositoryHost, restoredMember, stopCommand, restoreStallSec } from "../core/render/restore";
-import { ClusterSpec, Secrets } from "../core/spec";
+import { ClusterSpec, PROGRESS_OUTER_SEC, Secrets } from "../core/spec";
 import { postgresMembers } from "../core/topology";
 import { desiredDynamicConfig } from "./patroni-dynamic-config";
-import { PROGRESS_OUTER_SEC } from "./patroni-node";
 import { NodeConnection, remoteScript } from "./ssh";
 
 export interface InPlaceRestoreArgs {

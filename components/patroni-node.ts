@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { PLACEHOLDER_SECRETS } from "../core/render/file";
 import { renderPatroniDropIn } from "../core/render/patroni";
 import { renderPatroniConfigWithBackup } from "../core/render/pgbackrest";
-import { ClusterSpec, NodeSpec, Secrets } from "../core/spec";
+import { ClusterSpec, NodeSpec, PROGRESS_OUTER_SEC, Secrets } from "../core/spec";
 import { patroniApiUrl } from "../core/topology";
 import { CA_CERT_PATH } from "../core/pki";
 import { NodeTlsFiles } from "./cluster-pki";
@@ -50,8 +50,7 @@ const restoresAtBootstrap = (spec: ClusterSpec, bootstrap: boolean): boolean => 
 /** A member whose first start copies the data: every replica (a clone), and a bootstrap from a backup. */
 const growsWithData = (spec: ClusterSpec, bootstrap: boolean): boolean => !bootstrap || restoresAtBootstrap(spec, bootstrap);
 
-/** The outer bound of a wait bounded by progress (pgha:progress.stallTimeout is the real one). */
-export const PROGRESS_OUTER_SEC = 24 * 3600;
+export { PROGRESS_OUTER_SEC };
 
 /** How long pgha waits for Patroni after starting it: a new cluster's initdb has a fixed bound; a wait that copies data is bounded by progress. */
 export function patroniWaitSec(spec: ClusterSpec, bootstrap: boolean): number {

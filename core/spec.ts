@@ -162,6 +162,9 @@ export interface ProgressSpec {
     readonly stallTimeout: number;
 }
 
+/** The outer bound of a step bounded by progress (pgha:progress.stallTimeout is the real one): only backs that up. */
+export const PROGRESS_OUTER_SEC = 24 * 3600;
+
 /** pgBackRest compression types that both pgBackRest 2.45 (Debian 12) and 2.55 (Debian 13) support. */
 export type CompressType = "none" | "gz" | "bz2" | "lz4" | "zst";
 export const COMPRESS_TYPES: readonly CompressType[] = ["none", "gz", "bz2", "lz4", "zst"];
