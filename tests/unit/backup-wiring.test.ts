@@ -71,6 +71,7 @@ describe("with pgha:backup (mocks)", () => {
                 "backup1:/usr/local/libexec/pgha/pgha-host-prep.sh",
                 "backup1:/usr/local/libexec/pgha/pgha-pgbackrest.sh",
                 "backup1:/usr/local/libexec/pgha/pgha-restore.py",
+                "backup1:/usr/local/libexec/pgha/pgha_progress.py",
                 "backup1:backup-timers",
                 "backup1:first-full-backup",
                 "backup1:packages",
