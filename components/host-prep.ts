@@ -4,7 +4,7 @@
 // The work is server/pgha-host-prep.sh; this decides what it gets for each node.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { ClusterSpec, NodeSpec, Role } from "../core/spec";
+import { ClusterSpec, NodeSpec, PROGRESS_OUTER_SEC, Role } from "../core/spec";
 import { DATABASES_ROLES, ETCD_NODE_TOOLS, HOST_PREP, LEADER_AWAY, MONITOR_ROLE, PGBACKREST_NODE_TOOLS, PGBOUNCER_AUTH, POSTGRES_NODE_TOOLS, VIP_MANAGER } from "./pgha-tools";
 import { vipFollowsLeader } from "../core/topology";
 import { declaresDatabasesOrRoles } from "../core/render/databases-roles";
@@ -60,7 +60,7 @@ export function hostPrepScript(spec: ClusterSpec, node: NodeSpec): string {
     const roles = (["postgres", "etcd", "keepalived"] as const).filter((r) => node.roles.includes(r)).map((r) => `--${r}`);
     if (vipFollowsLeader(spec) && node.roles.includes("postgres")) roles.push("--vip-bind");
     return scriptText([
-        [`--node ${shq(node.name)}`, ...installArgs(spec), ...roles].join(" "),
+        [`--node ${shq(node.name)}`, ...installArgs(spec), ...roles, `--stall ${spec.progress.stallTimeout}`].join(" "),
         packages.map((p) => `--package ${shq(p)}`).join(" "),
         programs.map((p) => `--program ${shq(p)}`).join(" "),
     ]);
@@ -124,7 +124,7 @@ export class HostPrep extends pulumi.ComponentResource {
         const node = this.args.conn.node;
         this.ready = remoteScript(
             `${node.name}:packages`,
-            { conn: this.args.conn, what: `packages on ${node.name}`, create: hostPrepScript(this.args.spec, node), timeoutSec: 900 },
+            { conn: this.args.conn, what: `packages on ${node.name}`, create: hostPrepScript(this.args.spec, node), timeoutSec: PROGRESS_OUTER_SEC },
             { parent: this, dependsOn: [this.script.resource, this.preflight, ...gate] },
         );
         const tools = [
@@ -137,7 +137,8 @@ export class HostPrep extends pulumi.ComponentResource {
             ...(this.args.spec.pgbouncer !== undefined && node.roles.includes("postgres") ? [PGBOUNCER_AUTH] : []),
             ...(this.args.spec.monitoring !== undefined && node.roles.includes("postgres") ? [MONITOR_ROLE] : []),
         ];
-        this.tools = tools.map((file) => placeFile(this.args.conn, { file }, { parent: this, dependsOn: [this.ready] }));
+        // A file in two lists (PROGRESS_LIB) is placed once.
+        this.tools = [...new Set(tools)].map((file) => placeFile(this.args.conn, { file }, { parent: this, dependsOn: [this.ready] }));
         this.registerOutputs({ preflight: this.preflight.stdout, ready: this.ready.stdout });
         return this;
     }

@@ -5,8 +5,8 @@
 // so a step is never applied twice for one id, even when the key is removed and re-added.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { flushCommand, backupCommand, leaderCommand, precheckCommand, replicaCommand, restoreRepositoryHost, restoredMember, stopCommand, RESTORE_STALL_SEC } from "../core/render/restore";
-import { ClusterSpec, Secrets } from "../core/spec";
+import { flushCommand, backupCommand, leaderCommand, precheckCommand, replicaCommand, restoreRepositoryHost, restoredMember, stopCommand, restoreStallSec } from "../core/render/restore";
+import { ClusterSpec, PROGRESS_OUTER_SEC, Secrets } from "../core/spec";
 import { postgresMembers } from "../core/topology";
 import { desiredDynamicConfig } from "./patroni-dynamic-config";
 import { NodeConnection, remoteScript } from "./ssh";
@@ -19,9 +19,10 @@ export interface InPlaceRestoreArgs {
     readonly after: pulumi.Resource[];
 }
 
-// Fixed ceilings only where work does not grow with the data; the others fail on no progress.
+// Fixed ceilings only where work does not grow with the data; the others fail on no progress
+// (pgha:progress.stallTimeout), and this outer bound only backs that up.
 const STOP_SEC = 300;
-const GROWING_SEC = 24 * 3600;
+const GROWING_SEC = PROGRESS_OUTER_SEC;
 
 export class InPlaceRestore extends pulumi.ComponentResource {
     /** The last steps: the verification waits for them. */
@@ -60,6 +61,6 @@ export class InPlaceRestore extends pulumi.ComponentResource {
         );
         const replicas = others.map((n) => run(n.name, "replica", replicaCommand(spec, n), GROWING_SEC, [...backups]));
         this.done = [restored, ...backups, ...replicas];
-        this.registerOutputs({ stall: RESTORE_STALL_SEC });
+        this.registerOutputs({ stall: restoreStallSec(spec) });
     }
 }

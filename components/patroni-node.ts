@@ -5,8 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { PLACEHOLDER_SECRETS } from "../core/render/file";
 import { renderPatroniDropIn } from "../core/render/patroni";
 import { renderPatroniConfigWithBackup } from "../core/render/pgbackrest";
-import { RESTORE_STALL_SEC } from "../core/render/restore";
-import { ClusterSpec, NodeSpec, Secrets } from "../core/spec";
+import { ClusterSpec, NodeSpec, PROGRESS_OUTER_SEC, Secrets } from "../core/spec";
 import { patroniApiUrl } from "../core/topology";
 import { CA_CERT_PATH } from "../core/pki";
 import { NodeTlsFiles } from "./cluster-pki";
@@ -32,22 +31,30 @@ export interface PatroniNodeArgs {
     readonly tls: NodeTlsFiles;
 }
 
-/** Waits (server/patroni-wait.py) for the member's own REST API to report the expected role; prints the last state on failure. */
-export function patroniWaitScript(spec: ClusterSpec, node: NodeSpec, bootstrap: boolean, timeoutSec: number): string {
+/**
+ * Waits (server/patroni-wait.py) for the member's own REST API to report the expected role; prints where it is every
+ * 15 s and the last state on failure. With `start`, it (re)starts Patroni first, unless Patroni is already creating the
+ * member (an interrupted earlier run): then it follows that work instead of killing it.
+ */
+export function patroniWaitScript(spec: ClusterSpec, node: NodeSpec, bootstrap: boolean, timeoutSec: number, opts: { start?: boolean } = {}): string {
     const role = bootstrap ? "leader" : "replica";
-    // A bootstrap from another cluster's backup grows with the data: bounded by progress (the data directory's size).
-    const progress = restoresAtBootstrap(spec, bootstrap) ? ` --progress-dir ${shq(spec.postgres.dataDir)} --stall ${RESTORE_STALL_SEC}` : "";
+    // A replica's clone, and a bootstrap from another cluster's backup, grow with the data: bounded by progress.
+    const progress = growsWithData(spec, bootstrap) ? ` --progress-dir ${shq(spec.postgres.dataDir)} --stall ${spec.progress.stallTimeout}` : "";
     // Values reach the shell only as quoted words, even those validation already restricts.
-    return `python3 ${PATRONI_WAIT.path} --member ${shq(node.name)} --role ${role} --timeout ${timeoutSec} --cacert ${CA_CERT_PATH}${progress} ${shq(`${patroniApiUrl(spec, node)}/patroni`)}`;
+    return `python3 ${PATRONI_WAIT.path}${opts.start === true ? " --start" : ""} --member ${shq(node.name)} --role ${role} --timeout ${timeoutSec} --cacert ${CA_CERT_PATH}${progress} ${shq(`${patroniApiUrl(spec, node)}/patroni`)}`;
 }
 
 /** The bootstrap member of a cluster made from a backup (pgha:backup.restoreFrom). */
 const restoresAtBootstrap = (spec: ClusterSpec, bootstrap: boolean): boolean => bootstrap && spec.backup?.restoreFrom !== undefined;
 
-/** How long pgha waits for Patroni after starting it: the restore of a bootstrap from a backup is bounded by progress instead. */
+/** A member whose first start copies the data: every replica (a clone), and a bootstrap from a backup. */
+const growsWithData = (spec: ClusterSpec, bootstrap: boolean): boolean => !bootstrap || restoresAtBootstrap(spec, bootstrap);
+
+export { PROGRESS_OUTER_SEC };
+
+/** How long pgha waits for Patroni after starting it: a new cluster's initdb has a fixed bound; a wait that copies data is bounded by progress. */
 export function patroniWaitSec(spec: ClusterSpec, bootstrap: boolean): number {
-    if (restoresAtBootstrap(spec, bootstrap)) return 24 * 3600;
-    return bootstrap ? 300 : 900;
+    return growsWithData(spec, bootstrap) ? PROGRESS_OUTER_SEC : 300;
 }
 
 export class PatroniNode extends pulumi.ComponentResource {
@@ -73,7 +80,8 @@ export class PatroniNode extends pulumi.ComponentResource {
                 conn,
                 unit: "patroni",
                 files: [config, args.tls.ca, ...(args.tls.postgres ?? [])],
-                start: [`systemctl daemon-reload`, `systemctl enable patroni >/dev/null 2>&1`, `systemctl restart patroni`, patroniWaitScript(spec, node, args.bootstrap, waitSec)].join("\n"),
+                // The wait restarts Patroni, unless a first run interrupted during the clone left it creating this member.
+                start: [`systemctl daemon-reload`, `systemctl enable patroni >/dev/null 2>&1`, patroniWaitScript(spec, node, args.bootstrap, waitSec, { start: true })].join("\n"),
                 // Patroni re-reads its config on SIGHUP, reloads PostgreSQL (new certificate files
                 // included) and re-opens its REST API when the certificate changed; nothing restarts.
                 apply: `systemctl reload patroni`,

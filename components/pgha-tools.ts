@@ -34,6 +34,9 @@ export const SET_PASSWORDS = tool("pg-set-passwords.py");
 /** The REST API client both Patroni helpers import (HTTPS with the CA, basic auth from config.yml). */
 export const REST_CLIENT = tool("pgha_rest.py");
 
+/** The progress and stall bookkeeping of long steps that patroni-wait.py and pgha-restore.py import. */
+export const PROGRESS_LIB = tool("pgha_progress.py");
+
 /** Starts Patroni as /usr/bin/patroni does, with a fix for Patroni 3.0.2's etcd3 leader-key renewal (see the script). */
 export const PATRONI_RUN = tool("patroni-run.py");
 
@@ -46,7 +49,7 @@ export const VERIFY = tool("pgha-verify.py");
 /** Creates the declared databases and roles on the leader (stdin: JSON with the role passwords; argv: socket dir, port; run as postgres). Only while the stack declares any. */
 export const DATABASES_ROLES = tool("pg-databases-roles.py");
 
-export const POSTGRES_NODE_TOOLS: readonly RenderedFile[] = [DCS_APPLY, HANDOVER, SET_PASSWORDS, REST_CLIENT, PATRONI_RUN, PATRONI_WAIT, VERIFY];
+export const POSTGRES_NODE_TOOLS: readonly RenderedFile[] = [DCS_APPLY, HANDOVER, SET_PASSWORDS, REST_CLIENT, PROGRESS_LIB, PATRONI_RUN, PATRONI_WAIT, VERIFY];
 
 /** An etcd member's start, stop and the cluster's membership step (argv: subcommand, see the script). */
 export const ETCD_MEMBER = tool("etcd-member.py");
@@ -65,8 +68,8 @@ export const RESTORE_STEPS = tool("pgha-restore.py");
 /** PgBouncer's lookup role and function, on the leader (stdin: JSON; argv: socket dir, port [--disable]; run as postgres). pgha:pgbouncer only; it loads SET_PASSWORDS. */
 export const PGBOUNCER_AUTH = tool("pgbouncer-auth.py");
 
-/** On the nodes running a pgBackRest server (PostgreSQL nodes and repository hosts), only while pgha:backup is set. */
-export const PGBACKREST_NODE_TOOLS: readonly RenderedFile[] = [PGBACKREST_STEPS, RESTORE_STEPS];
+/** On the nodes running a pgBackRest server (PostgreSQL nodes and repository hosts), only while pgha:backup is set; pgha-restore.py imports PROGRESS_LIB. */
+export const PGBACKREST_NODE_TOOLS: readonly RenderedFile[] = [PGBACKREST_STEPS, RESTORE_STEPS, PROGRESS_LIB];
 
 /**
  * The read-only programs the operational scripts send on stdin and run once (scripts/ops/status.ts,

@@ -143,6 +143,7 @@ export function buildSpec(cfg: ParsedConfig, opts: BuildOptions): ClusterSpec {
         haproxy: buildHaproxy(cfg),
         packages: { ...cfg.packages },
         destroy: { ...cfg.destroy },
+        progress: { ...cfg.progress },
         ...optional("backup", buildBackup(cfg)),
         ...optional("restore", buildRestore(cfg)),
         // Absent when empty: a stack without them has the spec (and so the tree) it had before they existed.

@@ -509,6 +509,12 @@ const packagesSchema = z
 
 const destroySchema = z.object({ deleteData: bool.default(false) }).strict();
 
+/** pgha:progress.stallTimeout's default: how long a step that grows with the data may show no progress. */
+export const DEFAULT_STALL_TIMEOUT_SEC = 300;
+/** From 30 s (a step's progress is sampled every few seconds) to one day. */
+export const STALL_TIMEOUT_RANGE = [30, 86400] as const;
+const progressSchema = z.object({ stallTimeout: int(...STALL_TIMEOUT_RANGE).default(DEFAULT_STALL_TIMEOUT_SEC) }).strict();
+
 // ---------------------------------------------------------------------------
 // Backups (pgBackRest) and restores
 
@@ -801,6 +807,7 @@ export const configSchema = z
         haproxy: haproxySchema.default({}),
         packages: packagesSchema.default({}),
         destroy: destroySchema.default({}),
+        progress: progressSchema.default({}),
         // `{}` counts as absent, as for vip: no backups, no restore.
         backup: z.preprocess((v) => (isEmptyObject(v) ? undefined : v), backupSchema.optional()),
         restore: z.preprocess((v) => (isEmptyObject(v) ? undefined : v), restoreSchema.optional()),

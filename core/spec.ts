@@ -156,6 +156,15 @@ export interface DestroySpec {
     readonly deleteData: boolean;
 }
 
+/** pgha:progress: how long steps that grow with the data (clones, restores, package installs) wait without progress. */
+export interface ProgressSpec {
+    /** Seconds without any progress after which such a step fails, saying what it last saw. */
+    readonly stallTimeout: number;
+}
+
+/** The outer bound of a step bounded by progress (pgha:progress.stallTimeout is the real one): only backs that up. */
+export const PROGRESS_OUTER_SEC = 24 * 3600;
+
 /** pgBackRest compression types that both pgBackRest 2.45 (Debian 12) and 2.55 (Debian 13) support. */
 export type CompressType = "none" | "gz" | "bz2" | "lz4" | "zst";
 export const COMPRESS_TYPES: readonly CompressType[] = ["none", "gz", "bz2", "lz4", "zst"];
@@ -256,6 +265,7 @@ export interface ClusterSpec {
     readonly haproxy: HaproxySpec;
     readonly packages: PackagesSpec;
     readonly destroy: DestroySpec;
+    readonly progress: ProgressSpec;
     /** pgha:backup; absent: no backups, no archiving. */
     readonly backup?: BackupSpec;
     /** pgha:restore; only with backup. */

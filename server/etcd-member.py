@@ -48,6 +48,8 @@ ETCD_BIN = os.environ.get("PGHA_ETCD_BIN", "/usr/bin/etcd")
 ETCDCTL = os.environ.get("PGHA_ETCDCTL", "etcdctl")
 # --cacert/--cert/--key for etcdctl, from the config file's client-transport-security.
 ETCDCTL_TLS = []
+# A line at most this often while a member joins (Pulumi shows it as it comes).
+REPORT_SEC = 10
 DIAL_TIMEOUT = "2s"
 COMMAND_TIMEOUT = "2s"
 
@@ -404,7 +406,9 @@ def read_stamp(member):
 
 def wait_joined(member, healthy_eps, wait_sec):
     """Until this member's endpoint is healthy and the cluster lists it as started."""
-    deadline = time.time() + wait_sec
+    begun = time.time()
+    deadline = begun + wait_sec
+    next_report = begun + REPORT_SEC
     reason = "not checked yet"
     while True:
         mine = probe([member.client_url])[member.client_url]
@@ -420,6 +424,9 @@ def wait_joined(member, healthy_eps, wait_sec):
             reason = "its endpoint %s: %s" % (member.client_url, mine["error"])
         if time.time() >= deadline:
             fail("etcd member %s is not healthy after %d s: %s\n%s" % (member.name, wait_sec, reason, recent_log(member)))
+        if time.time() >= next_report:
+            next_report = time.time() + REPORT_SEC
+            log("etcd member %s is joining (%d s): %s" % (member.name, time.time() - begun, reason))
         time.sleep(0.5)
 
 
@@ -607,6 +614,8 @@ def cmd_membership(args):
             if state["missing"] >= 5:
                 fail("%s: in the stack but not a member of the etcd cluster (members: %s)" % (", ".join(missing), "; ".join(show(x) for x in members)))
             return False, "not listed: " + ", ".join(missing)
+        for name in newly_healthy(want, by_peer, state["res"], state.setdefault("up", set())):
+            log("etcd member %s is started and healthy (%d of %d)" % (name, len(state["up"]), len(want)))
         problems = []
         for w in want:
             x, r = by_peer[w["peer"]], state["res"][w["client"]]
@@ -623,6 +632,18 @@ def cmd_membership(args):
     for x in sorted(state["members"], key=lambda x: x["name"]):
         print("%s started healthy %s %s" % (x["name"], hexid(x), ",".join(x.get("clientURLs", []))))
     log("etcd healthy: %d members (%s)" % (len(want), ", ".join(w["name"] for w in want)))
+
+
+def newly_healthy(want, by_peer, res, up):
+    """Names of the stack's members (want) that the cluster lists as started and whose endpoint is
+    healthy, and that were not in `up` yet (they are added to it): one line each, as they come."""
+    out = []
+    for w in want:
+        x, r = by_peer.get(w["peer"]), res.get(w["client"]) or {}
+        if x is not None and started(x) and r.get("healthy") and w["name"] not in up:
+            up.add(w["name"])
+            out.append(w["name"])
+    return out
 
 
 def remove_one(x, eps, wait_sec):

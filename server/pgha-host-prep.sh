@@ -5,7 +5,7 @@
 # neutralised before Patroni and pgha's etcd take over. Nothing here deletes data.
 #
 #   pgha-host-prep.sh --node NAME [--install [--apt-proxy URL]] [--postgres] [--etcd] [--keepalived] [--vip-bind]
-#                     --package NAME ... --program PATH ...
+#                     [--stall SEC] --package NAME ... --program PATH ...
 #   pgha-host-prep.sh --preflight --node NAME [--install [--apt-proxy URL]] [--refresh]
 #                     --supported 'ID:VERSION_ID:LABEL' ... [--postgres-version N] --package NAME ...
 #
@@ -18,11 +18,15 @@
 # dropped); --etcd: the distro's etcd is stopped until pgha's drop-in runs it; --keepalived:
 # the unprivileged user of keepalived's tracking script exists; --vip-bind: services may bind the
 # VIP before it is here (pgha:vip.manager vip-manager: PostgreSQL listens on it on every member).
+# The install is bounded by progress, not by a fixed time: apt-get is stopped (and the step
+# fails, with apt's last lines) only when it printed nothing new for --stall seconds
+# (pgha:progress.stallTimeout; default 300). Meanwhile a line every PGHA_PROGRESS_SEC (15) says
+# how far it is: apt's own status (APT::Status-Fd: the download's and dpkg's percent).
 # PGHA_POLICY_RC_D: where policy-rc.d is (tests only; default /usr/sbin/policy-rc.d).
 # PGHA_OS_RELEASE: where os-release is (tests only; default /etc/os-release).
 set -euo pipefail
 
-node="" install=false proxy="" postgres=false etcd=false keepalived=false vip_bind=false preflight=false refresh=false pg_version=""
+node="" install=false proxy="" stall=300 postgres=false etcd=false keepalived=false vip_bind=false preflight=false refresh=false pg_version=""
 packages=() programs=() supported=()
 while [ "$#" -gt 0 ]; do
   case "$1" in
@@ -33,6 +37,7 @@ while [ "$#" -gt 0 ]; do
     --etcd) etcd=true; shift;;
     --keepalived) keepalived=true; shift;;
     --vip-bind) vip_bind=true; shift;;
+    --stall) stall=$2; shift 2;;
     --package) packages+=("$2"); shift 2;;
     --preflight) preflight=true; shift;;
     --refresh) refresh=true; shift;;
@@ -43,6 +48,46 @@ while [ "$#" -gt 0 ]; do
   esac
 done
 [ -n "$node" ] || { echo "pgha-host-prep.sh: --node is required" >&2; exit 2; }
+
+# The last status apt reported in $apt_log (APT::Status-Fd lines: dlstatus:N:PERCENT:TEXT while it
+# downloads, pmstatus:PACKAGE:PERCENT:TEXT while dpkg works), else its last line.
+apt_status() {
+  local line
+  line=$(grep -E '^(dl|pm)status:' "$apt_log" | tail -n 1 || true)
+  if [ -n "$line" ]; then
+    IFS=: read -r kind _item pct text <<<"$line"
+    case "$kind" in dlstatus) kind=downloading;; *) kind=installing;; esac
+    printf '%s %s%% (%s)' "$kind" "${pct%%.*}" "$text"
+  else
+    tail -n 1 "$apt_log"
+  fi
+}
+
+# watched WHAT COMMAND...: runs COMMAND with its output appended to $apt_log; says how far it is every
+# PGHA_PROGRESS_SEC seconds; stops it (its whole process group) when its output did not grow for
+# $stall seconds. Returns COMMAND's status (1 when stopped).
+watched() {
+  local what=$1; shift
+  local every=${PGHA_PROGRESS_SEC:-15} pid size last=-1 moved=$SECONDS reported=$SECONDS
+  setsid "$@" >>"$apt_log" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    size=$(stat -c %s "$apt_log")
+    if [ "$size" != "$last" ]; then last=$size; moved=$SECONDS; fi
+    if [ $((SECONDS - moved)) -ge "$stall" ]; then
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+      echo "pgha: $node: $what printed nothing for $stall s (pgha:progress.stallTimeout): stopped; it was at: $(apt_status)" >&2
+      return 1
+    fi
+    if [ $((SECONDS - reported)) -ge "$every" ]; then
+      reported=$SECONDS
+      echo "pgha: $node: $what: $(apt_status)"
+    fi
+  done
+  wait "$pid"
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -126,8 +171,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   printf '#!/bin/sh\n%s\nexit 101\n' "$prc_mark" >"$prc"; chmod 0755 "$prc"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get "${proxy_opt[@]}" -q -o Dpkg::Use-Pty=0 update >"$apt_log" 2>&1 || { tail -n 20 "$apt_log" >&2; echo "pgha: $node: apt-get update failed" >&2; exit 1; }
-  apt-get "${proxy_opt[@]}" -q -y -o Dpkg::Use-Pty=0 --no-install-recommends install "${missing[@]}" >>"$apt_log" 2>&1 || { tail -n 20 "$apt_log" >&2; echo "pgha: $node: apt-get install failed" >&2; exit 1; }
+  watched "apt-get update" apt-get "${proxy_opt[@]}" -q -o Dpkg::Use-Pty=0 -o APT::Status-Fd=1 update || { tail -n 20 "$apt_log" >&2; echo "pgha: $node: apt-get update failed" >&2; exit 1; }
+  watched "apt-get install" apt-get "${proxy_opt[@]}" -q -y -o Dpkg::Use-Pty=0 -o APT::Status-Fd=1 --no-install-recommends install "${missing[@]}" || { tail -n 20 "$apt_log" >&2; echo "pgha: $node: apt-get install failed" >&2; exit 1; }
   restore_prc; rm -f "$apt_log"; trap - EXIT
 fi
 for prog in "${programs[@]}"; do

@@ -18,26 +18,31 @@
 # Every step of a restore `--id` runs once per host: when it ends it leaves a marker
 # (MARKER_DIR/<id>.done), and a step that finds its marker does nothing. So the same id
 # again is a no-op, and after a failure the next `pulumi up` goes on where it stopped.
-# Waits on work that grows with the data (restore, replay, re-creating a replica) are
-# bounded by progress: they fail when nothing moved for --stall seconds.
+# Waits on work that grows with the data (restore, replay, backup, re-creating a replica) are
+# bounded by progress: they fail when nothing moved for --stall seconds (pgha:progress.stallTimeout),
+# saying what they last saw, and print how far they are every 15 s (pgha_progress.py).
 #
 # stdin (leader): {"superuser": ..., "replication": ..., "dynamic": <patroni-dcs-apply.py's stdin>}
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import shlex
 import shutil
-import ssl
 import subprocess
 import sys
 import time
-import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pgha_progress import Watch, amount, dir_size  # noqa: E402
 
 MARKER_DIR = "/var/lib/pgha/restore"
 TOOLS_DIR = os.path.dirname(os.path.abspath(__file__))
 PGBACKREST = os.environ.get("PGHA_PGBACKREST", "/usr/bin/pgbackrest")
 POLL_SEC = 2
+# The outer bound of a wait bounded by progress (--stall is the real one).
+OUTER_SEC = 24 * 3600
 
 
 def say(msg):
@@ -180,33 +185,29 @@ def stop(a):
 # ---------------------------------------------------------------------------- waits bounded by progress
 
 
-def wait_progress(what, poll, stall_sec):
-    """Calls poll() every POLL_SEC until it returns (True, text); it returns (False, progress) while
-    working. Fails when progress (any comparable value) did not change for stall_sec seconds."""
-    last, since = None, time.monotonic()
+def wait_progress(what, poll, stall_sec, total=None):
+    """Calls poll() every POLL_SEC until it returns (True, result); it returns (False, progress)
+    while working: a byte count (it moves by 1 MiB or more; printed with `total`, when known, and
+    the rate) or a position (it moves when it changes). Says how far it is every REPORT_SEC;
+    fails when progress did not move for stall_sec seconds."""
+    start = time.monotonic()
+    watch = Watch(stall_sec, start)
     while True:
         finished, progress = poll()
         if finished:
             return progress
-        if progress != last:
-            last, since = progress, time.monotonic()
-        elif time.monotonic() - since > stall_sec:
-            fail("%s: no progress for %d s (last seen: %s)" % (what, stall_sec, progress))
+        now = time.monotonic()
+        done = progress if isinstance(progress, int) else None
+        watch.see(now, {"progress": progress}, amount(done, total, None) if done is not None else str(progress))
+        if watch.stalled(now):
+            fail("%s: no progress for %d s (last seen: %s)" % (what, stall_sec, watch.last_seen))
+        due, rate = watch.due(now, done)
+        if due:
+            say("%s: %s" % (what, amount(done, total, rate) if done is not None else "%s (%d s)" % (progress, now - start)))
         time.sleep(POLL_SEC)
 
 
-def dir_size(path):
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total
-
-
-def run_with_progress(argv, what, progress, stall_sec, as_postgres=False):
+def run_with_progress(argv, what, progress, stall_sec, as_postgres=False, total=None):
     """Runs argv; fails when it fails or when progress() did not change for stall_sec seconds."""
     full = (["runuser", "-u", "postgres", "--"] if as_postgres else []) + list(argv)
     proc = subprocess.Popen(full, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/")
@@ -216,7 +217,7 @@ def run_with_progress(argv, what, progress, stall_sec, as_postgres=False):
         return (rc is not None, progress())
 
     try:
-        wait_progress(what, poll, stall_sec)
+        wait_progress(what, poll, stall_sec, total)
     except SystemExit:
         proc.kill()
         raise
@@ -263,13 +264,26 @@ def leader(a):
         say("the pre-restore data directory is kept at %s (remove it when you no longer need it)" % aside)
     run(["install", "-d", "-o", "postgres", "-g", "postgres", "-m", "0700", a.data_dir], "mkdir data directory")
     say("pgBackRest restore of %s to %s" % (a.stanza, a.target))
-    run_with_progress(pgbackrest(a.stanza, *shlex.split(a.restore_options), "restore"), "pgbackrest restore", lambda: dir_size(a.data_dir), a.stall, as_postgres=True)
+    total = backup_size(run(pgbackrest(a.stanza, "--output=json", "info"), "pgbackrest info", as_postgres=True, check=False), a.stanza)
+    run_with_progress(pgbackrest(a.stanza, *shlex.split(a.restore_options), "restore"), "pgbackrest restore", lambda: dir_size(a.data_dir), a.stall, as_postgres=True, total=total)
     say("restored %.1f MB; PostgreSQL replays the archive to the target" % (dir_size(a.data_dir) / 1e6))
     log = "/var/log/postgresql/pgha-restore-%s.log" % a.id
     pg_ctl = os.path.join(a.bin_dir, "pg_ctl")
-    r = subprocess.run(["runuser", "-u", "postgres", "--", pg_ctl, "-D", a.data_dir, "-l", log, "-w", "-t", "3600", "start"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/")
+    # Not `pg_ctl -w -t N`: reaching a consistent state replays WAL that grows with the data, so the
+    # start is bounded by progress (the data directory and the log move while it replays).
+    r = subprocess.run(["runuser", "-u", "postgres", "--", pg_ctl, "-D", a.data_dir, "-l", log, "-W", "start"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/")
     if r.returncode != 0:
         fail("PostgreSQL did not start on the restored data (exit %d); the end of %s:\n%s" % (r.returncode, log, tail(log)))
+    started_at = time.monotonic()
+
+    def accepting():
+        if not postgres_running(a.data_dir) and time.monotonic() - started_at > 10:
+            fail("PostgreSQL stopped before it accepted connections; the end of %s:\n%s" % (log, tail(log)))
+        ok = psql(a, "select 1") == "1"
+        size = os.path.getsize(log) if os.path.exists(log) else 0
+        return (ok, "the data directory holds %s, the log %d bytes" % (amount(dir_size(a.data_dir), None, None), size))
+
+    wait_progress("PostgreSQL's start on the restored data (replaying to a consistent state)", accepting, a.stall)
 
     def replayed():
         if not postgres_running(a.data_dir):
@@ -289,6 +303,16 @@ def leader(a):
     print(run(["python3", os.path.join(TOOLS_DIR, "patroni-dcs-apply.py"), a.api], "the dynamic configuration", stdin=secrets["dynamic"]).strip(), flush=True)
     mark_done(a.id)
     say("restore %s: %s leads the restored cluster" % (a.id, a.member))
+
+
+def backup_size(info_json, stanza):
+    """The size of the stanza's newest backup (`pgbackrest info --output=json`): what a restore
+    writes, about; None when unknown."""
+    try:
+        backups = backups_of(info_json, stanza)
+        return int(backups[-1]["info"]["size"]) if backups else None
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def tail(path, n=20):
@@ -318,38 +342,39 @@ def backup(a):
 # ---------------------------------------------------------------------------- replica
 
 
-def member_state(url, cafile):
-    try:
-        d = json.load(urllib.request.urlopen(url, timeout=3, context=ssl.create_default_context(cafile=cafile)))
-        return "%s %s %s" % (d.get("role", "?"), d.get("state", "?"), d.get("replication_state", "-"))
-    except Exception as e:  # noqa: BLE001 (any failure is "not yet")
-        return "unreachable %s" % type(e).__name__
-
-
-def streaming(state):
-    words = state.split() + ["", "", ""]
-    # Patroni 3.0.2 (Debian 12) reports no replication state: "-", as patroni-wait.py accepts.
-    return words[0] == "replica" and words[1] in ("running", "streaming") and words[2] in ("streaming", "-")
+def patroni_wait():
+    """patroni-wait.py, installed beside this program on PostgreSQL nodes, as a module."""
+    spec = importlib.util.spec_from_file_location("patroni_wait", os.path.join(TOOLS_DIR, "patroni-wait.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def replica(a):
     if done_already(a.id, "replica"):
         return
-    run(["systemctl", "stop", "patroni"], "systemctl stop patroni")
-    # A copy of the old timeline: the restored leader's pre-restore directory keeps the same data.
-    if os.path.exists(a.data_dir):
-        shutil.rmtree(a.data_dir)
-        say("the old replica copy in %s is removed (the restored member keeps the pre-restore data aside)" % a.data_dir)
-    run(["systemctl", "start", "patroni"], "systemctl start patroni")
     url = "%s/patroni" % a.api
-
-    def poll():
-        state = member_state(url, a.cacert)
-        return (streaming(state), (state, dir_size(a.data_dir) // 1000000 if os.path.exists(a.data_dir) else 0))
-
-    state = wait_progress("re-creating the replica", poll, a.stall)
+    # An earlier run of this step started Patroni, which is still creating the replica: that
+    # is the copy of the restored cluster this step makes, so it is followed, not thrown away.
+    w = patroni_wait()
+    active = subprocess.run(["systemctl", "is-active", "--quiet", "patroni"]).returncode == 0
+    answer = w.member(url, a.cacert) if active else None
+    if w.busy(active, answer, active and w.cloning(w.children(w.service()))):
+        say("Patroni is already re-creating this replica (%s; an earlier run started it): following it" % w.state_text(answer))
+    else:
+        run(["systemctl", "stop", "patroni"], "systemctl stop patroni")
+        # A copy of the old timeline: the restored leader's pre-restore directory keeps the same data.
+        if os.path.exists(a.data_dir):
+            shutil.rmtree(a.data_dir)
+            say("the old replica copy in %s is removed (the restored member keeps the pre-restore data aside)" % a.data_dir)
+        run(["systemctl", "start", "patroni"], "systemctl start patroni")
+    # patroni-wait.py bounds the clone by progress and prints it (its output goes straight to ours).
+    wait = [sys.executable, os.path.join(TOOLS_DIR, "patroni-wait.py"), "--member", a.member, "--role", "replica", "--timeout", str(OUTER_SEC), "--cacert", a.cacert]
+    r = subprocess.run(wait + ["--progress-dir", a.data_dir, "--stall", str(a.stall), url], cwd="/")
+    if r.returncode != 0:
+        fail("restore %s: re-creating the replica %s failed (above)" % (a.id, a.member))
     mark_done(a.id)
-    say("restore %s: %s is a streaming replica again (%s)" % (a.id, a.member, state[0]))
+    say("restore %s: %s is a streaming replica again" % (a.id, a.member))
 
 
 def main(argv=None):

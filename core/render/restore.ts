@@ -12,8 +12,8 @@ import { localRepositories, restoreTargetOptions } from "./pgbackrest";
 
 export const RESTORE_TOOL = `${TOOLS_DIR}/pgha-restore.py`;
 
-/** How long a restore step may see no progress (bytes restored, WAL replayed, replica copied) before it fails. */
-export const RESTORE_STALL_SEC = 600;
+/** How long a restore step may see no progress (bytes restored, WAL replayed, replica copied) before it fails: pgha:progress.stallTimeout. */
+export const restoreStallSec = (spec: ClusterSpec): number => spec.progress.stallTimeout;
 
 /** The pre-restore data directory, kept aside on the restored member. */
 export const asideDir = (spec: ClusterSpec, id: string): string => `${spec.postgres.dataDir}.pre-restore-${id}`;
@@ -54,7 +54,7 @@ const memberArgs = (spec: ClusterSpec, node: NodeSpec): string[] => [
     `--member ${shq(node.name)}`,
     `--api ${shq(patroniApiUrl(spec, node))}`,
     `--cacert ${CA_CERT_PATH}`,
-    `--stall ${RESTORE_STALL_SEC}`,
+    `--stall ${restoreStallSec(spec)}`,
 ];
 
 export function precheckCommand(spec: ClusterSpec): string {
@@ -89,7 +89,7 @@ export function leaderCommand(spec: ClusterSpec): string {
 export function backupCommand(spec: ClusterSpec, host: NodeSpec): string {
     const { b } = restoreOf(spec);
     const repos = localRepositories(spec, host);
-    return step("backup", spec, [`--stanza ${shq(b.stanza)}`, ...repos.map((x) => `--repo ${x.index} --repo-path ${shq(x.path)}`), `--stall ${RESTORE_STALL_SEC}`]);
+    return step("backup", spec, [`--stanza ${shq(b.stanza)}`, ...repos.map((x) => `--repo ${x.index} --repo-path ${shq(x.path)}`), `--stall ${restoreStallSec(spec)}`]);
 }
 
 export function replicaCommand(spec: ClusterSpec, node: NodeSpec): string {

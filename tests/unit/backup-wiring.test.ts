@@ -71,6 +71,7 @@ describe("with pgha:backup (mocks)", () => {
                 "backup1:/usr/local/libexec/pgha/pgha-host-prep.sh",
                 "backup1:/usr/local/libexec/pgha/pgha-pgbackrest.sh",
                 "backup1:/usr/local/libexec/pgha/pgha-restore.py",
+                "backup1:/usr/local/libexec/pgha/pgha_progress.py",
                 "backup1:backup-timers",
                 "backup1:first-full-backup",
                 "backup1:packages",
@@ -354,7 +355,7 @@ describe("pgha:backup.restoreFrom (mocks): a new cluster from another cluster's 
 
     test("the bootstrap member's wait is bounded by the data directory's growth; the replicas' is unchanged", () => {
         const first = String(tree.get("pg1:patroni")!.inputs.create);
-        expect(first).toContain(`--progress-dir '\\''/var/lib/postgresql/15/pgsql'\\'' --stall 600`);
+        expect(first).toContain(`--progress-dir '\\''/var/lib/postgresql/15/pgsql'\\'' --stall 300`);
         // Their config.yml differs (its bootstrap section), so only the digest line may.
         const noDigest = (t: Map<string, Registered>) => String(t.get("pg2:patroni")!.inputs.create).replace(/# patroni config [0-9a-f]+/, "");
         expect(noDigest(tree)).toEqual(noDigest(plain));

@@ -41,6 +41,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
                     `${n}:/etc/systemd/system/etcd.service.d/pgha.conf`,
                     `${n}:/etc/systemd/system/haproxy.service.d/pgha.conf`,
                     `${n}:/usr/local/libexec/pgha/pgha_rest.py`,
+                    `${n}:/usr/local/libexec/pgha/pgha_progress.py`,
                     `${n}:/usr/local/libexec/pgha/check-haproxy.sh`,
                     `${n}:etcd`,
                     `${n}:haproxy`,
@@ -116,7 +117,9 @@ describe("PostgresHaCluster wiring (mocks)", () => {
         ]) {
             expect(deps(`${n}:patroni`)).toContain(`${n}:/usr/local/libexec/pgha/patroni-wait.py`);
             const create = String(classic.get(`${n}:patroni`)!.inputs.create);
-            expect(create).toContain(`systemctl restart patroni\npython3 /usr/local/libexec/pgha/patroni-wait.py --member '\\''${n}'\\'' --role ${role} --timeout `);
+            // The wait restarts Patroni itself (--start), unless an interrupted earlier run left it creating the member.
+            expect(create).toContain(`systemctl enable patroni >/dev/null 2>&1\npython3 /usr/local/libexec/pgha/patroni-wait.py --start --member '\\''${n}'\\'' --role ${role} --timeout `);
+            expect(create).not.toContain("systemctl restart patroni");
         }
     });
 
@@ -187,6 +190,7 @@ describe("PostgresHaCluster wiring (mocks)", () => {
             "pg4:/usr/local/libexec/pgha/pg-set-passwords.py",
             "pg4:/usr/local/libexec/pgha/pgha-host-prep.sh",
             "pg4:/usr/local/libexec/pgha/pgha-verify.py",
+            "pg4:/usr/local/libexec/pgha/pgha_progress.py",
             "pg4:/usr/local/libexec/pgha/pgha_rest.py",
             "pg4:packages",
             "pg4:patroni",

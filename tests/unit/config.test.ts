@@ -46,6 +46,7 @@ const CLASSIC_SPEC: ClusterSpec = {
     haproxy: { primaryPort: 5000, replicaPort: 5001, syncReplicaPort: 5002, asyncReplicaPort: 5003, statsPort: 7000, maxConn: 100000, serverMaxConn: 200, pooled: [] },
     packages: { install: true, aptProxy: "", repositories: [] },
     destroy: { deleteData: false },
+    progress: { stallTimeout: 300 },
 };
 
 const NOT_A_DATA_DIR = "is not a dedicated data directory (pgha:destroy.deleteData deletes it): use";
@@ -92,6 +93,7 @@ describe("the classic example", () => {
         expect(spec.haproxy).toEqual({ ...CLASSIC_SPEC.haproxy, serverMaxConn: 100 });
         expect(spec.packages).toEqual({ install: true, aptProxy: "", repositories: [] });
         expect(spec.destroy).toEqual({ deleteData: false });
+        expect(spec.progress).toEqual({ stallTimeout: 300 });
     });
 
     test("default client CIDRs are the nodes and the VIP, each /32, whatever the VIP's prefix length", () => {
@@ -154,8 +156,10 @@ describe("the classic example", () => {
                 v.ssh.strictHostKeys = "false";
                 v.destroy.deleteData = "true";
                 v.nodes[0].keepalivedPriority = "200";
+                v.progress = { stallTimeout: "900" };
             }),
         );
+        expect(spec.progress.stallTimeout).toBe(900);
         expect(spec.postgres.port).toBe(5433);
         expect(spec.ssh.strictHostKeys).toBe(false);
         expect(spec.destroy.deleteData).toBe(true);
@@ -276,6 +280,9 @@ describe("single-field problems, each with its key path", () => {
         ["patroni ttl below Patroni's minimum", (v) => (v.patroni.ttl = 10), "pgha:patroni.ttl: 10 is not an integer in 20..86400"],
         ["negative lag", (v) => (v.patroni.maximumLagOnFailover = -1), `pgha:patroni.maximumLagOnFailover: -1 is not an integer in 0..${Number.MAX_SAFE_INTEGER}`],
         ["boolean of the wrong type", (v) => (v.destroy.deleteData = "yes"), "pgha:destroy.deleteData: expected a boolean, got a string"],
+        ["stall timeout below 30 s", (v) => (v.progress = { stallTimeout: 5 }), "pgha:progress.stallTimeout: 5 is not an integer in 30..86400"],
+        ["stall timeout not a number", (v) => (v.progress = { stallTimeout: "5m" }), "pgha:progress.stallTimeout: expected a number, got a string"],
+        ["unknown progress key", (v) => (v.progress = { stallTimeut: 60 }), "pgha:progress.stallTimeut: unknown key (did you mean pgha:progress.stallTimeout?)"],
         ["unknown top-level key", (v) => (v.clusterNam = "x"), "pgha:clusterNam: unknown key (did you mean pgha:clusterName?)"],
         ["unknown nested key", (v) => (v.ssh.usr = "root"), "pgha:ssh.usr: unknown key (did you mean pgha:ssh.user?)"],
         ["unknown node key", (v) => (v.nodes[1].adress = "x"), "pgha:nodes[1].adress: unknown key (did you mean pgha:nodes[1].address?)"],

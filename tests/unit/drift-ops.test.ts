@@ -96,7 +96,7 @@ describe("pgha:repair (mocks)", () => {
         expect(changedSince(base, next)).toEqual(["pg2:patroni", "pgsql:verify"]);
         const update = String(next.get("pg2:patroni")!.inputs.update);
         expect(update).toContain('systemctl is-active --quiet "$u" || all_active=false');
-        expect(update).toContain("systemctl restart patroni");
+        expect(update).toContain("python3 /usr/local/libexec/pgha/patroni-wait.py --start ");
     });
 
     test("a secret file's token (a TLS key): that file and the services reading it", async () => {

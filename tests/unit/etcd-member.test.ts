@@ -17,6 +17,30 @@ const ok = (fn: string, ...args: unknown[]) => pyOk(TOOL, fn, ...args);
 const JOIN_NOTE = "# initial-cluster and initial-cluster-state set by pgha's etcd-member.py to join the running cluster";
 
 (hasPython3 ? describe : describe.skip)("etcd-member.py (python3, pure functions)", () => {
+    test("newly_healthy: each member of the stack once, when the cluster lists it started and its endpoint is healthy", () => {
+        const want = ["pg1", "pg2", "pg3"].map((n, i) => ({ name: n, peer: `https://10.0.0.${i + 1}:2380`, client: `https://10.0.0.${i + 1}:2379` }));
+        const member = (n: string, i: number, name = n) => [
+            `https://10.0.0.${i + 1}:2380`,
+            { name, ID: 100 + i, peerURLs: [`https://10.0.0.${i + 1}:2380`], ...(name ? { clientURLs: [`https://10.0.0.${i + 1}:2379`] } : {}) },
+        ];
+        const res = (healthy: boolean[]) => Object.fromEntries(healthy.map((h, i) => [`https://10.0.0.${i + 1}:2379`, { healthy: h }]));
+        const out = withProgram(
+            TOOL,
+            `import json
+want, first, second = json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
+up = set()
+print(m.newly_healthy(want, first[0], first[1], up))
+print(m.newly_healthy(want, second[0], second[1], up))
+print(m.newly_healthy(want, second[0], second[1], up))`,
+            [
+                JSON.stringify(want),
+                // pg1 up; pg2 listed but unstarted (no name yet); pg3 listed, started, not healthy.
+                JSON.stringify([Object.fromEntries([member("pg1", 0), member("pg2", 1, ""), member("pg3", 2)]), res([true, true, false])]),
+                JSON.stringify([Object.fromEntries([member("pg1", 0), member("pg2", 1), member("pg3", 2)]), res([true, true, true])]),
+            ],
+        );
+        expect(out).toBe("['pg1']\n['pg2', 'pg3']\n[]\n");
+    });
     const spec = specOf();
     const pg3 = spec.nodes.find((n) => n.name === "pg3")!;
     const rendered = renderEtcdConfig(spec, pg3).content;

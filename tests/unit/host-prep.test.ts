@@ -23,14 +23,16 @@ describe("hostPrepScript: what each node's packages step runs", () => {
         expect(hostPrepScript(spec, pg3)).toBe(
             [
                 `bash ${HOST_PREP.path} \\`,
-                `  --node 'pg3' --install --apt-proxy 'http://10.0.0.1:3142/' --etcd \\`,
+                `  --node 'pg3' --install --apt-proxy 'http://10.0.0.1:3142/' --etcd --stall 300 \\`,
                 `  ${packages.map((p) => `--package '${p}'`).join(" ")} \\`,
                 `  ${programs.map((p) => `--program '${p}'`).join(" ")}`,
             ].join("\n"),
         );
-        expect(hostPrepScript(spec, spec.nodes[0]).split("\n")[1]).toBe(`  --node 'pg1' --install --apt-proxy 'http://10.0.0.1:3142/' --postgres --etcd --keepalived \\`);
+        expect(hostPrepScript(spec, spec.nodes[0]).split("\n")[1]).toBe(`  --node 'pg1' --install --apt-proxy 'http://10.0.0.1:3142/' --postgres --etcd --keepalived --stall 300 \\`);
         const preinstalled = specOf(classicWith((v) => (v.packages = { install: false })));
-        expect(hostPrepScript(preinstalled, pg3).split("\n")[1]).toBe(`  --node 'pg3' --etcd \\`);
+        expect(hostPrepScript(preinstalled, pg3).split("\n")[1]).toBe(`  --node 'pg3' --etcd --stall 300 \\`);
+        // pgha:progress.stallTimeout bounds the install.
+        expect(hostPrepScript(specOf(classicWith((v) => (v.progress = { stallTimeout: 900 }))), pg3).split("\n")[1]).toBe(`  --node 'pg3' --install --etcd --stall 900 \\`);
     });
 });
 
@@ -52,6 +54,8 @@ describe("pgha-host-prep.sh: packages and policy-rc.d (bash, sandboxed)", () => 
                 `echo "apt-get $*" >>"$PGHA_DIR/apt-log"`,
                 `case " $* " in *" install "*)`,
                 `  rc=0; "$PGHA_POLICY_RC_D" pgha-test start || rc=$?; echo "$rc" >"$PGHA_DIR/policy-rc-during-install"`,
+                // PGHA_APT_SCRIPT: what the install prints and how long it takes (progress tests).
+                `  eval "\${PGHA_APT_SCRIPT:-}"`,
                 `  exit "$PGHA_APT_RC";;`,
                 `esac`,
                 ``,
@@ -61,10 +65,10 @@ describe("pgha-host-prep.sh: packages and policy-rc.d (bash, sandboxed)", () => 
     });
     afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-    const run = (aptInstallRc = 0, args = ["--install"]) =>
+    const run = (aptInstallRc = 0, args = ["--install"], env: Record<string, string> = {}) =>
         spawnSync("bash", [SCRIPT, "--node", "pg1", ...args, "--package", "etcd-server", "--package", "python3", "--program", process.execPath], {
             encoding: "utf8",
-            env: { ...process.env, PATH: `${path.join(dir, "bin")}:${process.env.PATH}`, PGHA_POLICY_RC_D: policy, PGHA_DIR: dir, PGHA_APT_RC: String(aptInstallRc) },
+            env: { ...process.env, PATH: `${path.join(dir, "bin")}:${process.env.PATH}`, PGHA_POLICY_RC_D: policy, PGHA_DIR: dir, PGHA_APT_RC: String(aptInstallRc), ...env },
         });
     const during = () => fs.readFileSync(path.join(dir, "policy-rc-during-install"), "utf8").trim();
 
@@ -76,8 +80,8 @@ describe("pgha-host-prep.sh: packages and policy-rc.d (bash, sandboxed)", () => 
         expect(fs.existsSync(saved)).toBe(false);
         expect(fs.readFileSync(path.join(dir, "apt-log"), "utf8")).toBe(
             [
-                "apt-get -o Acquire::http::Proxy=http://10.0.0.1:3142/ -q -o Dpkg::Use-Pty=0 update",
-                "apt-get -o Acquire::http::Proxy=http://10.0.0.1:3142/ -q -y -o Dpkg::Use-Pty=0 --no-install-recommends install etcd-server python3",
+                "apt-get -o Acquire::http::Proxy=http://10.0.0.1:3142/ -q -o Dpkg::Use-Pty=0 -o APT::Status-Fd=1 update",
+                "apt-get -o Acquire::http::Proxy=http://10.0.0.1:3142/ -q -y -o Dpkg::Use-Pty=0 -o APT::Status-Fd=1 --no-install-recommends install etcd-server python3",
                 "",
             ].join("\n"),
         );
@@ -128,6 +132,38 @@ describe("pgha-host-prep.sh: packages and policy-rc.d (bash, sandboxed)", () => 
         const r = run(0, []);
         expect([r.status, r.stdout, r.stderr]).toEqual([1, "", "pgha: pg1: pgha:packages.install is false, but these packages are missing: etcd-server python3\n"]);
         expect(fs.existsSync(path.join(dir, "apt-log"))).toBe(false);
+    });
+
+    test("while apt-get installs: a line every PGHA_PROGRESS_SEC with apt's status (download, then dpkg), no time limit while it prints", () => {
+        const script = [
+            "echo 'dlstatus:1:0.0000:Retrieving file 1 of 3'",
+            "sleep 1.2",
+            "echo 'Get:1 http://deb.debian.org/debian bookworm/main amd64 etcd-server 3.4.23 [5,120 kB]'",
+            "echo 'dlstatus:2:42.5000:Retrieving file 2 of 3'",
+            "sleep 1.2",
+            "echo 'pmstatus:etcd-server:60.0000:Unpacking etcd-server (amd64)'",
+            "sleep 1.2",
+            "echo 'Setting up etcd-server'",
+            "sleep 1.2",
+        ].join("; ");
+        const r = run(0, ["--install", "--stall", "3"], { PGHA_APT_SCRIPT: script, PGHA_PROGRESS_SEC: "1" });
+        expect([r.status, r.stderr]).toEqual([0, ""]);
+        const lines = r.stdout.split("\n").filter((l) => l.startsWith("pgha: pg1: apt-get install: "));
+        expect(lines.length).toBeGreaterThanOrEqual(3);
+        expect(lines).toContain("pgha: pg1: apt-get install: downloading 42% (Retrieving file 2 of 3)");
+        expect(lines).toContain("pgha: pg1: apt-get install: installing 60% (Unpacking etcd-server (amd64))");
+        expect(r.stdout.endsWith("pgha: pg1: packages ready\n")).toBe(true);
+    });
+
+    test("an apt-get that prints nothing for --stall seconds is stopped: the step fails, saying where apt was; policy-rc.d put back", () => {
+        fs.writeFileSync(policy, ADMINS, { mode: 0o755 });
+        const t0 = Date.now();
+        const r = run(0, ["--install", "--stall", "2"], { PGHA_APT_SCRIPT: "echo 'dlstatus:3:87.2000:Retrieving file 3 of 3'; sleep 60" });
+        expect(Date.now() - t0).toBeLessThan(20_000);
+        expect(r.status).toBe(1);
+        expect(r.stderr).toContain("pgha: pg1: apt-get install printed nothing for 2 s (pgha:progress.stallTimeout): stopped; it was at: downloading 87% (Retrieving file 3 of 3)\n");
+        expect(r.stderr).toContain("pgha: pg1: apt-get install failed");
+        expect(fs.readFileSync(policy, "utf8")).toBe(ADMINS);
     });
 
     test("a program the packages should have provided is missing: named, exit 1", () => {

@@ -75,9 +75,10 @@ describe("restore steps (pure)", () => {
         expect(pyOk(TOOL, "running_members", "[]")).toEqual([]);
     });
 
-    test("streaming: a re-created replica counts once it streams (or, Patroni 3.0.2, once it runs without a state)", () => {
-        expect(["replica streaming streaming", "replica running streaming", "replica running -"].map((s) => pyOk(TOOL, "streaming", s))).toEqual([true, true, true]);
-        expect(["replica running in archive recovery", "replica starting -", "unreachable URLError", "primary running -"].map((s) => pyOk(TOOL, "streaming", s))).toEqual([false, false, false, false]);
+    test("a re-created replica (patroni-wait.py, which the replica step runs) counts once it streams (or, Patroni 3.0.2, once it runs without a state)", () => {
+        const streaming = (st: string) => pyOk("patroni-wait.py", "ready", "replica", st);
+        expect(["replica streaming streaming", "replica running streaming", "replica running -"].map(streaming)).toEqual([true, true, true]);
+        expect(["replica running in archive recovery", "replica starting -", "unreachable URLError", "primary running -"].map(streaming)).toEqual([false, false, false, false]);
     });
 
     test("markers: a step of an id runs once per host; another id is another restore", () => {
@@ -111,6 +112,49 @@ except SystemExit as e:
     print(e.code)`,
         );
         expect(out).toBe("done\npgha: the replay: no progress for 0 s (last seen: 0/5000028)\n");
+    });
+
+    test("wait_progress: a line every report with bytes of the total and the rate; bytes moving by less than 1 MiB are no progress", () => {
+        const out = withProgram(
+            TOOL,
+            `m.POLL_SEC = 0
+clock = iter(range(0, 1000, 5))
+m.time.monotonic = lambda: next(clock)
+MiB = 1 << 20
+seen = iter([(False, 0), (False, 2 * MiB), (False, 4 * MiB), (False, 6 * MiB), (False, 7 * MiB), (False, 7 * MiB + 100), (True, "done")])
+print(m.wait_progress("pgbackrest restore", lambda: next(seen), 60, 8 * MiB))
+stuck = iter([(False, 6 * MiB + i * 1000) for i in range(100)])
+try:
+    m.wait_progress("the full backup", lambda: next(stuck), 12)
+except SystemExit as e:
+    print(e.code)`,
+        );
+        expect(out).toBe(
+            [
+                // Clock: 0 at the start, then 5 s per sample; a report every 15 s at most.
+                "pgha: pgbackrest restore: 4.0 MiB of 8.0 MiB (50%)",
+                "pgha: pgbackrest restore: 7.0 MiB of 8.0 MiB (87%), 204 KiB/s",
+                "done",
+                "pgha: the full backup: no progress for 12 s (last seen: 6.0 MiB)",
+                "",
+            ].join("\n"),
+        );
+    });
+
+    test("backup_size: the newest backup's size, from pgbackrest info; None when there is none or it cannot be read", () => {
+        const withSize = JSON.stringify([
+            {
+                name: "pgsql",
+                backup: [
+                    { label: "B2", timestamp: { start: 2000, stop: 2100 }, info: { size: 5368709120 } },
+                    { label: "B1", timestamp: { start: 1000, stop: 1100 }, info: { size: 1024 } },
+                ],
+            },
+        ]);
+        expect(pyOk(TOOL, "backup_size", withSize, "pgsql")).toBe(5368709120);
+        expect(pyOk(TOOL, "backup_size", withSize, "other")).toBeNull();
+        expect(pyOk(TOOL, "backup_size", info, "pgsql")).toBeNull();
+        expect(pyOk(TOOL, "backup_size", "", "pgsql")).toBeNull();
     });
 });
 
