@@ -165,8 +165,7 @@ export function alertRules(spec: ClusterSpec): Alert[] {
         );
     }
     if (jobs.has("vip")) {
-        const leaderOnly = jobs.has("haproxy") ? "" : ` or patroni_primary{job="vip"} == 0`;
-        out.push(alert("PghaVipNotAnswering", `up{job="vip"} == 0${leaderOnly}`, "1m", "critical", "The VIP does not answer", `${spec.vip!.address} does not answer as the cluster's front door.`));
+        out.push(alert("PghaVipNotAnswering", `up{job="vip"} == 0`, "1m", "critical", "The VIP does not answer", `${spec.vip!.address} does not answer as the cluster's front door.`));
     }
     if (spec.backup !== undefined) {
         out.push(

@@ -54,13 +54,13 @@ export function prometheusEndpoint(spec: ClusterSpec): string {
 }
 
 /**
- * The VIP's job: the VIP answers when what stands behind it answers through it. keepalived: HAProxy's
- * exporter on the stats port of whichever balancer holds it; vip-manager: the leader's Patroni
- * /metrics (HTTPS; the certificate names the VIP). Undefined without a VIP.
+ * The VIP's job: the VIP answers when what stands behind it answers through it: HAProxy's exporter
+ * on the stats port of whichever balancer holds it. With vip-manager nothing Prometheus can scrape
+ * listens on the VIP (only PostgreSQL and PgBouncer: Patroni's REST API binds the node's address,
+ * as the lab showed), so there is no VIP job; `npm run status` names the VIP's holder.
  */
 function vipTarget(spec: ClusterSpec): { target: string; scheme: "http" | "https" } | undefined {
     if (vipByKeepalived(spec)) return { target: `${spec.vip!.address}:${spec.haproxy.statsPort}`, scheme: "http" };
-    if (vipFollowsLeader(spec)) return { target: `${spec.vip!.address}:${spec.patroni.restApiPort}`, scheme: "https" };
     return undefined;
 }
 

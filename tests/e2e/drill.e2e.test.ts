@@ -459,11 +459,12 @@ step(
         const leader = await waitHealthy(ctx.cluster, 120, log);
         expect(await vipHolder(ctx.cluster)).toBe(leader);
         for (const h of PG_HOSTS) expect(ssh(h, "systemctl is-active keepalived haproxy", { allowFail: true }).stdout).not.toMatch(/^active$/m);
-        // Prometheus' targets follow the topology: no HAProxy any more, the VIP now reached at the leader's Patroni.
+        // Prometheus' targets follow the topology: no HAProxy and no VIP job any more (nothing scrapeable listens on the VIP).
         const { value: targets } = await prom.until("the targets of vip-manager mode, all up", 90, async (api) => {
             const t = await api.targets();
-            return t.every((x) => x.health === "up") && !t.some((x) => x.job === "haproxy") && t.some((x) => x.job === "vip") ? t : undefined;
+            return t.every((x) => x.health === "up") && !t.some((x) => x.job === "haproxy" || x.job === "vip") ? t : undefined;
         });
+        expect((await prom.alerts()).filter((a) => a.state === "firing")).toEqual([]);
         log(`targets in vip-manager mode: ${targets.map((t) => t.scrapeUrl).join(" ")}`);
         // PgBouncer may refuse for up to its server_login_retry (1 s) after PostgreSQL restarted under it.
         let last = "";
