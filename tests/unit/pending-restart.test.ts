@@ -134,6 +134,8 @@ describe("the restart step's input: restartRelevantSettings", () => {
         expect(s.local).toHaveLength(1);
         expect(s.local[0].listen).toBe(`${MEMBER_ADDRESS},127.0.0.1:5432`);
         expect(s.dynamicParameters.max_connections).toBe(200);
+        expect(s.dynamicParameters.wal_level).toBe("replica");
+        expect(s.dynamicParameters.wal_sender_timeout).toBeUndefined();
         expect(JSON.stringify(s)).not.toMatch(/fake-/);
     });
 
@@ -143,6 +145,12 @@ describe("the restart step's input: restartRelevantSettings", () => {
         expect(vip.local[0].listen).toBe(`${MEMBER_ADDRESS},127.0.0.1,172.51.216.88:5432`);
         expect(JSON.stringify(settings((v) => (v.postgres.port = 5433)))).not.toBe(base);
         expect(JSON.stringify(settings((v) => (v.postgres.parameters = { max_connections: 300 })))).not.toBe(base);
+        expect(JSON.stringify(settings((v) => (v.postgres.parameters = { max_connections: 200, shared_buffers: "256MB" })))).not.toBe(base);
+        // An extension's parameter, or one pgha does not know, may need a restart: it counts.
+        expect(JSON.stringify(settings((v) => (v.postgres.parameters = { max_connections: 200, "pg_stat_statements.max": 10000 })))).not.toBe(base);
+        // Parameters PostgreSQL reloads do not; nor does pgha's profile (wal_sender_timeout, wal_retrieve_retry_interval).
+        expect(JSON.stringify(settings((v) => (v.postgres.parameters = { max_connections: 200, work_mem: "64MB", log_min_duration_statement: 250 })))).toBe(base);
+        expect(JSON.stringify(settings((v) => (v.patroni.profile = "fast")))).toBe(base);
         expect(JSON.stringify(settings((v) => ((v.patroni.ttl = 40), (v.patroni.synchronousMode = true))))).toBe(base);
         expect(JSON.stringify(settings((v) => v.nodes.reverse()))).toBe(base);
     });
