@@ -1,5 +1,6 @@
 // Builds the whole cluster from a validated spec, in dependency order:
-// packages → etcd healthy → bootstrap leader → replicas → HAProxy → keepalived → verification.
+// packages → etcd healthy → bootstrap leader → replicas → HAProxy → keepalived (or vip-manager)
+// → the restarts PostgreSQL asks for → verification.
 // With pgha:backup: pgBackRest's servers beside them, the stanza after the leader and before
 // the dynamic config (which turns archiving on), then check, first full backup (after the
 // replicas) and timers before the verification.
@@ -19,7 +20,7 @@ import { HostPrep } from "./host-prep";
 import { InPlaceRestore } from "./in-place-restore";
 import { KeepalivedPair } from "./keepalived-pair";
 import { VipManager } from "./vip-manager";
-import { PatroniDynamicConfig } from "./patroni-dynamic-config";
+import { PatroniDynamicConfig, PatroniPendingRestart } from "./patroni-dynamic-config";
 import { PatroniNode } from "./patroni-node";
 import { PostgresRoles } from "./postgres-roles";
 import { DatabasesRoles } from "./databases-roles";
@@ -173,7 +174,6 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
         );
     }
     const members = [...patroni.values()].map((p) => p.service);
-    backup?.finish([dynamic.applied], members);
     const poolers = buildPgbouncers(parent, spec, { conns, preps, tls, patroni, leader: first.service, dynamic: dynamic.applied, secrets });
 
     const balancers = nodesWithRole(spec, "haproxy").map(
@@ -189,12 +189,23 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
     // pgha:vip.manager vip-manager: the VIP follows the leader, once every member runs.
     const vipManager = vipFollowsLeader(spec) ? new VipManager(`${spec.clusterName}-vip-manager`, { spec, conns, preps, tls, after: [...members, dynamic.applied] }, { parent }) : undefined;
     const vipServices = [...(keepalived?.services ?? []), ...(vipManager?.services ?? [])];
+    // The restarts PostgreSQL asks for (pending_restart), once for the cluster and only once every
+    // member's config.yml is placed and the dynamic config applied: replicas first, then at most one
+    // switchover. After the VIP services: switching to vip-manager, each leader not yet listening on
+    // the VIP restarts in place while the VIP moves (one outage), and is not pending here any more.
+    const restarts = new PatroniPendingRestart(
+        `${spec.clusterName}-restart-pending`,
+        { spec, conn: conns.get(leader.name)!, after: [...members, dynamic.applied, ...balancers.map((b) => b.service), ...vipServices] },
+        { parent },
+    );
+    // Archiving (archive_mode needs a restart) works once the restarts are done.
+    backup?.finish([dynamic.applied, restarts.restarted], members);
 
     // pgha:restore: once the rest of the update is done; the verification then checks the restored cluster.
     const restore = spec.restore
         ? new InPlaceRestore(
               `${spec.clusterName}-restore`,
-              { spec, conns, secrets, after: [...members, dynamic.applied, ...balancers.map((b) => b.service), ...vipServices, ...(backup?.ready ?? [])] },
+              { spec, conns, secrets, after: [...members, dynamic.applied, restarts.restarted, ...balancers.map((b) => b.service), ...vipServices, ...(backup?.ready ?? [])] },
               { parent },
           )
         : undefined;
@@ -234,6 +245,7 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
             after: [
                 ...members,
                 dynamic.applied,
+                restarts.restarted,
                 ...balancers.map((b) => b.service),
                 ...vipServices,
                 preps.get(leader.name)!,

@@ -1,9 +1,11 @@
 // Patroni's dynamic settings (timings, synchronous mode, PostgreSQL parameters)
 // live in the DCS: applied once for the cluster through the REST API of one
-// member, with a rolling restart only when PostgreSQL says it needs one.
+// member. The restarts PostgreSQL then asks for (pending_restart) are one
+// cluster-level step, PatroniPendingRestart, once every member's config is placed.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { patroniDynamicConfigWithBackup } from "../core/render/pgbackrest";
+import { restartRelevantSettings, sortKeys } from "../core/render/patroni-restart";
 import { ClusterSpec } from "../core/spec";
 import { patroniApiUrl, postgresMembers } from "../core/topology";
 import { DCS_APPLY } from "./pgha-tools";
@@ -21,13 +23,26 @@ export interface PatroniDynamicConfigArgs {
  * parameter may hold anything. The settings travel on stdin, as JSON, which
  * `pulumi preview --diff` shows decoded, one changed setting per line.
  */
-export function dynamicConfigScript(spec: ClusterSpec, conn: NodeConnection): string {
+export function dynamicConfigScript(spec: ClusterSpec, conn: NodeConnection, phase: "create" | "update" = "create"): string {
     return [
         `# Patroni members: ${postgresMembers(spec)
             .map((n) => n.name)
             .join(", ")} (a leader not listed hands over first)`,
         `# Patroni dynamic configuration of ${spec.clusterName}: the desired JSON arrives on stdin`,
-        `python3 ${DCS_APPLY.path} ${shq(patroniApiUrl(spec, conn.node))}`,
+        // Created with the cluster, the leader runs alone: it restarts at once if it must. Later,
+        // other members' config.yml may still change in the same run: ${spec.clusterName}:restart-pending
+        // restarts once every member's config is placed (a restart here could come twice).
+        phase === "create" ? `python3 ${DCS_APPLY.path} ${shq(patroniApiUrl(spec, conn.node))}` : `python3 ${DCS_APPLY.path} --no-restart ${shq(patroniApiUrl(spec, conn.node))}`,
+    ].join("\n");
+}
+
+/** <cluster>:restart-pending's command: restarts the members PostgreSQL marks pending_restart (server/patroni-dcs-apply.py). */
+export function pendingRestartScript(spec: ClusterSpec, conn: NodeConnection, phase: "create" | "update"): string {
+    return [
+        `# PostgreSQL restarts of ${spec.clusterName} (pending_restart): replicas one at a time, then at most one switchover`,
+        `# (or the leader in place when no replica can take over). The restart-relevant settings arrive on stdin.`,
+        // An update follows a reloaded config.yml or a PATCH: Patroni applies either on its next cycle.
+        `python3 ${DCS_APPLY.path} --restart-pending${phase === "update" ? " --settle" : ""} ${shq(patroniApiUrl(spec, conn.node))}`,
     ].join("\n");
 }
 
@@ -51,7 +66,8 @@ export class PatroniDynamicConfig extends pulumi.ComponentResource {
             {
                 conn: args.conn,
                 what: `Patroni dynamic config of ${args.spec.clusterName}`,
-                create: dynamicConfigScript(args.spec, args.conn),
+                create: dynamicConfigScript(args.spec, args.conn, "create"),
+                update: dynamicConfigScript(args.spec, args.conn, "update"),
                 stdin: desiredDynamicConfig(args.spec),
                 timeoutSec: 1500,
             },
@@ -61,13 +77,38 @@ export class PatroniDynamicConfig extends pulumi.ComponentResource {
     }
 }
 
-function sortKeys(v: unknown): unknown {
-    if (Array.isArray(v)) return v.map(sortKeys);
-    if (v && typeof v === "object")
-        return Object.fromEntries(
-            Object.keys(v)
-                .sort()
-                .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
+export interface PatroniPendingRestartArgs {
+    readonly spec: ClusterSpec;
+    /** The member whose REST API the step uses (the dynamic config's). */
+    readonly conn: NodeConnection;
+    /** Every member's Patroni service (its config.yml placed and reloaded), the dynamic config, and what a restart must follow. */
+    readonly after: pulumi.Resource[];
+}
+
+/**
+ * One step for the cluster, once every member's config is placed: restarts the members PostgreSQL
+ * marks pending_restart, replicas first, then at most one switchover (server/patroni-dcs-apply.py
+ * --restart-pending). So an edit that changes several members' settings (a new VIP mode, a port,
+ * a parameter) pauses writes at most once. Its input is restartRelevantSettings: it re-runs only
+ * when one of those changes, and a run that finds nothing pending restarts nothing.
+ */
+export class PatroniPendingRestart extends pulumi.ComponentResource {
+    public readonly restarted: command.remote.Command;
+
+    constructor(name: string, args: PatroniPendingRestartArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("pgha:patroni:PatroniPendingRestart", name, {}, opts);
+        this.restarted = remoteScript(
+            `${args.spec.clusterName}:restart-pending`,
+            {
+                conn: args.conn,
+                what: `PostgreSQL restarts of ${args.spec.clusterName}`,
+                create: pendingRestartScript(args.spec, args.conn, "create"),
+                update: pendingRestartScript(args.spec, args.conn, "update"),
+                stdin: restartRelevantSettings(args.spec),
+                timeoutSec: 1500,
+            },
+            { parent: this, dependsOn: args.after },
         );
-    return v;
+        this.registerOutputs({ restarted: this.restarted.stdout });
+    }
 }

@@ -32,26 +32,37 @@ const RELEASE_KEEPALIVED = `if ${PGHA_KEEPALIVED_ACTIVE}; then systemctl disable
 
 /**
  * PostgreSQL binds a new listen address only when it restarts: after a switch from keepalived
- * on a running cluster, or a new VIP address. Patroni applies a reloaded config.yml on its next
- * cycle (up to loop_wait later), so a restart right away would start the old settings again
- * (seen on the lab): this waits until PostgreSQL itself reports listen_addresses pending, then
- * restarts, and ends only once it listens on the VIP. A member already listening is left alone.
- * The restart comes right before the VIP moves, so clients feel the two as one outage.
+ * on a running cluster, or a new VIP address. Only the leader's matters here, since only it will
+ * hold the VIP: a leader not yet listening on it restarts in place now, right before its
+ * vip-manager starts and while no node holds the VIP (every keepalived was released first), so
+ * clients feel the restart and the move as one outage. Patroni applies a reloaded config.yml on
+ * its next cycle (up to loop_wait later), so a restart right away would start the old settings
+ * again (seen on the lab): this waits until PostgreSQL itself reports listen_addresses pending,
+ * then restarts, and ends only once the leader listens on the VIP. A replica is left to
+ * <cluster>:restart-pending, which follows this step and restarts pending replicas one at a time
+ * (no write pause); a leader restarted here is no longer pending there, so it restarts once.
  */
 export const restartUnlessListening = (spec: ClusterSpec, member: string) => {
     const psql = `runuser -u postgres -- psql -h ${POSTGRES_SOCKET_DIR} -p ${spec.postgres.port} -AtX`;
     return [
         `listening() { ${psql} -c 'show listen_addresses' | tr ',' '\\n' | grep -qxF ${shq(spec.vip!.address)}; }`,
         `pending() { [ "$(${psql} -c "select pending_restart from pg_settings where name = 'listen_addresses'" 2>/dev/null)" = t ]; }`,
+        // t: a replica, f: the leader, anything else: PostgreSQL not answering (yet); asked again.
+        `recovery() { ${psql} -c 'select pg_is_in_recovery()' 2>/dev/null || true; }`,
+        `leads=unknown`,
         `for _ in $(seq 90); do`,
         `  listening && break`,
-        `  if pending; then`,
+        `  case "$(recovery)" in`,
+        `    t) leads=no; echo "pgha: ${member} is a replica: ${spec.clusterName}:restart-pending restarts it if it must (replicas do not pause writes)"; break ;;`,
+        `    f) leads=yes ;;`,
+        `  esac`,
+        `  if [ "$leads" = yes ] && pending; then`,
         `    timeout 120 patronictl -c /etc/patroni/config.yml restart ${shq(spec.clusterName)} ${shq(member)} --force >/dev/null`,
-        `    echo "pgha: restarted PostgreSQL on ${member}: it listens on the VIP now"`,
+        `    echo "pgha: restarted PostgreSQL on ${member}, the leader: it listens on the VIP now"`,
         `  fi`,
         `  sleep 1`,
         `done`,
-        `listening || { echo "pgha: PostgreSQL on ${member} does not listen on the VIP ${spec.vip!.address} after 90 s (Patroni has not applied listen_addresses)" >&2; exit 1; }`,
+        `[ "$leads" = no ] || listening || { echo "pgha: PostgreSQL on ${member} does not listen on the VIP ${spec.vip!.address} after 90 s (Patroni has not applied listen_addresses)" >&2; exit 1; }`,
     ].join("\n");
 };
 

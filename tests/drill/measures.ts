@@ -59,6 +59,30 @@ export function splitBrainMoments(samples: readonly RoleSample[]): number {
     return samples.filter((s) => Object.values(s.primary).filter((p) => p === true).length >= 2).length;
 }
 
+/**
+ * The stretches of at least `minMs` in which no member accepted writes, each after a tick where
+ * one did (a switchover, or a restart of the member leading at the time, is one each; a stretch
+ * still open at the last tick counts too). Shorter gaps are the sampler's own hiccups.
+ */
+export function writePauses(samples: readonly RoleSample[], minMs: number): { from: number; to: number }[] {
+    const out: { from: number; to: number }[] = [];
+    let seenPrimary = false;
+    let gapFrom: number | undefined;
+    const close = (to: number) => {
+        if (gapFrom !== undefined && to - gapFrom >= minMs) out.push({ from: gapFrom, to });
+        gapFrom = undefined;
+    };
+    for (const s of samples) {
+        const any = Object.values(s.primary).some((p) => p === true);
+        if (any) {
+            close(s.at);
+            seenPrimary = true;
+        } else if (seenPrimary && gapFrom === undefined) gapFrom = s.at;
+    }
+    if (samples.length > 0) close(samples[samples.length - 1].at);
+    return out;
+}
+
 export interface RunFigures {
     rto_s: number;
     lost_acked: number;

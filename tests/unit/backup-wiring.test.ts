@@ -188,7 +188,7 @@ describe("with pgha:backup (mocks)", () => {
         expect(changedSince(m, rotated)).toEqual(["backup1:/etc/pgbackrest/conf.d/pgha-cipher.conf", "backup1:pgbackrest-server"]);
     });
 
-    test("turning backups on for a running cluster: what changes there (reissued certificates, packages, Patroni, the dynamic config)", () => {
+    test("turning backups on for a running cluster: what changes there (reissued certificates, packages, Patroni, the dynamic config, the restarts archive_mode needs)", () => {
         expect(changedSince(classic, tree)).toEqual([
             "pg1:/etc/patroni/config.yml",
             "pg1:/etc/pgha/tls/etcd.crt",
@@ -207,8 +207,11 @@ describe("with pgha:backup (mocks)", () => {
             "pg2:patroni",
             "pg2:preflight",
             "pgsql:dynamic-config",
+            "pgsql:restart-pending",
             "pgsql:verify",
         ]);
+        // archive_mode needs a restart: pgBackRest's check waits for the restart step.
+        expect(tree.get("backup1:pgbackrest-check")!.deps).toEqual(expect.arrayContaining(["pgsql:dynamic-config", "pgsql:restart-pending"]));
         // The preflight checks the sources offer pgbackrest; the certificates are reissued (local commands).
         expect(String(tree.get("pg1:preflight")!.inputs.create)).toContain(`--package '\\''pgbackrest'\\''`);
         for (const n of ["pg1", "pg2"]) expect(tree.get(`${n}:tls-cert`)!.inputs.create).not.toEqual(classic.get(`${n}:tls-cert`)!.inputs.create);

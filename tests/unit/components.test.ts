@@ -159,10 +159,14 @@ describe("PostgresHaCluster wiring (mocks)", () => {
         expect(differs).toEqual(["pg1:/etc/haproxy/haproxy.cfg", "pg1:haproxy", "pg2:/etc/haproxy/haproxy.cfg", "pg2:haproxy", "pgsql:verify"]);
     });
 
-    test("a parameter, timing or synchronous-mode change touches only the cluster's dynamic config (synchronous mode: and HAProxy's synchronous port)", async () => {
+    test("a parameter, timing or synchronous-mode change touches only the cluster's dynamic config (synchronous mode: and HAProxy's synchronous port; a parameter that may need a restart: and the restart step)", async () => {
         const changed = await register(specOf(classicWith((v) => ((v.postgres.parameters = { max_connections: 200, work_mem: "64MB" }), (v.patroni.ttl = 40)))));
         const differs = changedSince(classic, changed);
+        // work_mem is reloaded and a timing never needs a restart: the restart step is not in the diff.
         expect(differs).toEqual(["pgsql:dynamic-config", "pgsql:verify"]);
+        // shared_buffers needs one: the one cluster-level step that restarts re-runs (and restarts only what PostgreSQL marks pending).
+        const restarting = await register(specOf(classicWith((v) => (v.postgres.parameters = { max_connections: 200, shared_buffers: "256MB" }))));
+        expect(changedSince(classic, restarting)).toEqual(["pgsql:dynamic-config", "pgsql:restart-pending", "pgsql:verify"]);
         // Synchronous mode also adds HAProxy's syncReplicaPort listener: a reload of every balancer, nothing else.
         const sync = await register(specOf(classicWith((v) => (v.patroni.synchronousMode = true))));
         expect(changedSince(classic, sync)).toEqual(["pg1:/etc/haproxy/haproxy.cfg", "pg1:haproxy", "pg2:/etc/haproxy/haproxy.cfg", "pg2:haproxy", "pgsql:dynamic-config", "pgsql:verify"]);

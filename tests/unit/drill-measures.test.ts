@@ -1,5 +1,5 @@
 import { WriteAttempt } from "../drill/load";
-import { longestAckGapSeconds, lostAcknowledged, outageSeconds, rtoSeconds, splitBrainMoments, summarise } from "../drill/measures";
+import { RoleSample, longestAckGapSeconds, lostAcknowledged, outageSeconds, rtoSeconds, splitBrainMoments, summarise, writePauses } from "../drill/measures";
 
 // Writes every 100 ms from t=0; `down` = [from, to) in ms during which every attempt fails.
 function writes(untilMs: number, down: [number, number]): WriteAttempt[] {
@@ -30,6 +30,22 @@ describe("drill measurements", () => {
                 { at: 500, primary: { a: undefined, b: true } },
             ]),
         ).toBe(1);
+    });
+    test("write pauses: stretches of at least minMs with no primary, after one was seen; sampler hiccups are not pauses", () => {
+        // Ticks every 250 ms; who answers "primary" at each: "-" nobody (restarting or demoted).
+        const ticks = (who: string[]): RoleSample[] => who.map((w, i) => ({ at: i * 250, primary: { a: w === "a" ? true : w === "-" ? undefined : false, b: w === "b" } }));
+        // The old switch to vip-manager: a switchover a -> b, then b restarted in place: two pauses.
+        const twice = ticks(["a", "a", "-", "-", "-", "-", "b", "b", "b", "-", "-", "-", "-", "b"]);
+        expect(writePauses(twice, 750)).toEqual([
+            { from: 500, to: 1500 },
+            { from: 2250, to: 3250 },
+        ]);
+        // One restart in place while the VIP moves: one pause. One missing answer: none.
+        expect(writePauses(ticks(["a", "-", "-", "-", "-", "a", "a"]), 750)).toHaveLength(1);
+        expect(writePauses(ticks(["a", "-", "a", "a"]), 750)).toEqual([]);
+        // Nobody primary from the start (the sampler connecting) is not a pause; still none at the end is.
+        expect(writePauses(ticks(["-", "-", "-", "-", "a"]), 750)).toEqual([]);
+        expect(writePauses(ticks(["a", "-", "-", "-", "-"]), 750)).toEqual([{ from: 250, to: 1000 }]);
     });
     test("summary: median and worst RTO", () => {
         const run = (rto_s: number) => ({ rto_s, lost_acked: 0, split_brain: 0, recovery_s: 1 });
