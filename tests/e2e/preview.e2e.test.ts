@@ -41,9 +41,9 @@ test("preview of the classic example shows the per-server resource tree and touc
     for (const r of ["pg1:packages", "pg1:/etc/patroni/config.yml", "pg2:patroni", "pg3:etcd", "pg1:haproxy", "pg2:keepalived", "pgsql-etcd:etcd-health", "pgsql:verify"])
         expect(out).toContain(`command:remote:Command ${r}`);
     expect(out).not.toContain("pg3:patroni");
-    // The stack, 14 components, 77 remote commands (files, services, TLS files, the server programs, a preflight per node; the etcd-leader-away helper
-    // and HAProxy's open-files drop-in on pg1 and pg2) and 4 local openssl commands (CA + one per node).
-    expect(out).toMatch(/\+ 96 to create/);
+    // The stack, 15 components, 80 remote commands (files, services, TLS files, the server programs, a preflight per node; the etcd-leader-away helper,
+    // HAProxy's open-files drop-in on pg1 and pg2, the progress module on pg1 and pg2, the cluster's restart step) and 4 local openssl commands (CA + one per node).
+    expect(out).toMatch(/\+ 100 to create/);
     expect(out).toContain("command:remote:Command pg3:preflight");
     expect(out).toContain("command:local:Command pgsql:ca");
     expect(out).not.toMatch(/Preview-superuserPassword-1/);
