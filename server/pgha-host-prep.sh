@@ -69,7 +69,10 @@ apt_status() {
 watched() {
   local what=$1; shift
   local every=${PGHA_PROGRESS_SEC:-15} pid size last=-1 moved=$SECONDS reported=$SECONDS
-  setsid "$@" >>"$apt_log" 2>&1 &
+  # fd 3 for apt's status (APT::Status-Fd=3), never stdout: Debian 12's apt takes its status fd
+  # away from dpkg's maintainer scripts, and with 1 etcd-server's postinst (adduser) failed with
+  # "Unable to flush stdout: Bad file descriptor" (seen on the lab).
+  setsid "$@" >>"$apt_log" 2>&1 3>>"$apt_log" &
   pid=$!
   while kill -0 "$pid" 2>/dev/null; do
     sleep 1
@@ -171,8 +174,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
   printf '#!/bin/sh\n%s\nexit 101\n' "$prc_mark" >"$prc"; chmod 0755 "$prc"
   export DEBIAN_FRONTEND=noninteractive
-  watched "apt-get update" apt-get "${proxy_opt[@]}" -q -o Dpkg::Use-Pty=0 -o APT::Status-Fd=1 update || { tail -n 20 "$apt_log" >&2; echo "pgha: $node: apt-get update failed" >&2; exit 1; }
-  watched "apt-get install" apt-get "${proxy_opt[@]}" -q -y -o Dpkg::Use-Pty=0 -o APT::Status-Fd=1 --no-install-recommends install "${missing[@]}" || { tail -n 20 "$apt_log" >&2; echo "pgha: $node: apt-get install failed" >&2; exit 1; }
+  watched "apt-get update" apt-get "${proxy_opt[@]}" -q -o Dpkg::Use-Pty=0 -o APT::Status-Fd=3 update || { tail -n 20 "$apt_log" >&2; echo "pgha: $node: apt-get update failed" >&2; exit 1; }
+  watched "apt-get install" apt-get "${proxy_opt[@]}" -q -y -o Dpkg::Use-Pty=0 -o APT::Status-Fd=3 --no-install-recommends install "${missing[@]}" || { tail -n 20 "$apt_log" >&2; echo "pgha: $node: apt-get install failed" >&2; exit 1; }
   restore_prc; rm -f "$apt_log"; trap - EXIT
 fi
 for prog in "${programs[@]}"; do

@@ -80,8 +80,8 @@ describe("pgha-host-prep.sh: packages and policy-rc.d (bash, sandboxed)", () => 
         expect(fs.existsSync(saved)).toBe(false);
         expect(fs.readFileSync(path.join(dir, "apt-log"), "utf8")).toBe(
             [
-                "apt-get -o Acquire::http::Proxy=http://10.0.0.1:3142/ -q -o Dpkg::Use-Pty=0 -o APT::Status-Fd=1 update",
-                "apt-get -o Acquire::http::Proxy=http://10.0.0.1:3142/ -q -y -o Dpkg::Use-Pty=0 -o APT::Status-Fd=1 --no-install-recommends install etcd-server python3",
+                "apt-get -o Acquire::http::Proxy=http://10.0.0.1:3142/ -q -o Dpkg::Use-Pty=0 -o APT::Status-Fd=3 update",
+                "apt-get -o Acquire::http::Proxy=http://10.0.0.1:3142/ -q -y -o Dpkg::Use-Pty=0 -o APT::Status-Fd=3 --no-install-recommends install etcd-server python3",
                 "",
             ].join("\n"),
         );
@@ -135,13 +135,14 @@ describe("pgha-host-prep.sh: packages and policy-rc.d (bash, sandboxed)", () => 
     });
 
     test("while apt-get installs: a line every PGHA_PROGRESS_SEC with apt's status (download, then dpkg), no time limit while it prints", () => {
+        // apt's status on fd 3 (APT::Status-Fd=3), its messages on stdout, as the real one does.
         const script = [
-            "echo 'dlstatus:1:0.0000:Retrieving file 1 of 3'",
+            "echo 'dlstatus:1:0.0000:Retrieving file 1 of 3' >&3",
             "sleep 1.2",
             "echo 'Get:1 http://deb.debian.org/debian bookworm/main amd64 etcd-server 3.4.23 [5,120 kB]'",
-            "echo 'dlstatus:2:42.5000:Retrieving file 2 of 3'",
+            "echo 'dlstatus:2:42.5000:Retrieving file 2 of 3' >&3",
             "sleep 1.2",
-            "echo 'pmstatus:etcd-server:60.0000:Unpacking etcd-server (amd64)'",
+            "echo 'pmstatus:etcd-server:60.0000:Unpacking etcd-server (amd64)' >&3",
             "sleep 1.2",
             "echo 'Setting up etcd-server'",
             "sleep 1.2",
