@@ -227,7 +227,7 @@ export function buildCluster(parent: pulumi.Resource, args: ClusterBuildArgs): B
         conns,
         preps,
         tls,
-        certificates: pki.statuses,
+        certificates: pki.statusOf,
         password: pulumi.secret(secrets.apply((s) => s.monitoringPassword)),
         postgresRunning: (node) => [patroni.get(node)!.service, dynamic.applied],
         leaderReady: [first.service, dynamic.applied],

@@ -81,6 +81,8 @@ export class ClusterPki extends pulumi.ComponentResource {
     public readonly caCertificate: pulumi.Output<string>;
     /** Per node: notAfter and generation (public; index.ts exports it for the next run's renewal decision). */
     public readonly statuses: pulumi.Output<Record<string, CertificateStatus>>;
+    /** Each node's own status: what reads one node's certificate waits for that node's alone (a new node's unknown certificate leaves the others' known in a preview). */
+    public readonly statusOf: Readonly<Record<string, pulumi.Output<CertificateStatus>>>;
     public readonly files: ReadonlyMap<string, NodeTlsFiles>;
 
     constructor(name: string, args: ClusterPkiArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -113,6 +115,7 @@ export class ClusterPki extends pulumi.ComponentResource {
             files.set(node.name, this.place(spec, node, args, { sans, generation }, issued));
         }
         this.statuses = pulumi.output(statuses);
+        this.statusOf = statuses;
         this.files = files;
         this.registerOutputs({ caCertificate: this.caCertificate, statuses: this.statuses });
     }

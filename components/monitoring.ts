@@ -99,8 +99,8 @@ export interface ExporterNodeArgs {
     readonly conn: NodeConnection;
     readonly prep: HostPrep;
     readonly tls: NodeTlsFiles;
-    /** Per node: the certificate's notAfter (the stack output `certificates`). */
-    readonly certificates: pulumi.Output<Record<string, CertificateStatus>>;
+    /** This node's certificate's status (its notAfter). */
+    readonly certificate: pulumi.Output<CertificateStatus>;
     /** pgha:monitoringPassword (secret): only in postgres_exporter's password file, through stdin. */
     readonly password: pulumi.Output<string>;
     /** PostgreSQL nodes: the role steps and this node's PostgreSQL running. */
@@ -122,7 +122,7 @@ export class ExporterNode extends pulumi.ComponentResource {
             conn,
             {
                 file: file(CERTIFICATE_METRICS_PATH, `# pgha_certificate_not_after_seconds of ${node.name}\n`, "0644"),
-                secretContent: args.certificates.apply((c) => renderCertificateMetrics(spec, node, c[node.name].notAfter).content),
+                secretContent: args.certificate.apply((c) => renderCertificateMetrics(spec, node, c.notAfter).content),
             },
             onPrep,
         );
@@ -201,7 +201,8 @@ export function buildMonitoring(
         conns: ReadonlyMap<string, NodeConnection>;
         preps: ReadonlyMap<string, HostPrep>;
         tls: ReadonlyMap<string, NodeTlsFiles>;
-        certificates: pulumi.Output<Record<string, CertificateStatus>>;
+        /** Per node: its certificate's status (ClusterPki.statusOf). */
+        certificates: Readonly<Record<string, pulumi.Output<CertificateStatus>>>;
         password: pulumi.Output<string>;
         /** Per PostgreSQL node: its Patroni running; and the leader with the dynamic configuration. */
         postgresRunning: (node: string) => pulumi.Resource[];
@@ -218,7 +219,7 @@ export function buildMonitoring(
                 conn: a.conns.get(node.name)!,
                 prep: a.preps.get(node.name)!,
                 tls: a.tls.get(node.name)!,
-                certificates: a.certificates,
+                certificate: a.certificates[node.name],
                 password: a.password,
                 after: node.roles.includes("postgres") ? [...role.steps, ...a.postgresRunning(node.name)] : [],
             },
