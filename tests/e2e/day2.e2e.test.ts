@@ -345,8 +345,8 @@ step(
                 "pgsql:verify",
                 ...reissued("lab1"),
                 ...reissued("lab2"),
-                // The exporters' copy of the reissued certificate; the VIP target and its alert's text.
-                ...["lab1", "lab2"].flatMap((n) => [`${n}:/etc/pgha/tls/prometheus.crt`, `${n}:/etc/pgha/tls/prometheus.key`]),
+                // The exporters' copy of the reissued certificate and its new end date; the VIP target and its alert's text.
+                ...["lab1", "lab2"].flatMap((n) => [`${n}:/etc/pgha/tls/prometheus.crt`, `${n}:/etc/pgha/tls/prometheus.key`, `${n}:/var/lib/pgha/node-exporter/pgha-certificates.prom`]),
                 `${PROM_HOST}:/etc/pgha/prometheus/rules.yml`,
                 ...SCRAPE_CHANGE,
             ].sort(),
