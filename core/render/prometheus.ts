@@ -59,9 +59,8 @@ export function prometheusEndpoint(spec: ClusterSpec): string {
  * listens on the VIP (only PostgreSQL and PgBouncer: Patroni's REST API binds the node's address,
  * as the lab showed), so there is no VIP job; `npm run status` names the VIP's holder.
  */
-function vipTarget(spec: ClusterSpec): { target: string; scheme: "http" | "https" } | undefined {
-    if (vipByKeepalived(spec)) return { target: `${spec.vip!.address}:${spec.haproxy.statsPort}`, scheme: "http" };
-    return undefined;
+function vipTarget(spec: ClusterSpec): string | undefined {
+    return vipByKeepalived(spec) ? `${spec.vip!.address}:${spec.haproxy.statsPort}` : undefined;
 }
 
 /** Every target, by job and node, from the topology. */
@@ -80,7 +79,7 @@ export function scrapeTargets(spec: ClusterSpec): TargetGroup[] {
         ...postgresMembers(spec).map((n) => group("patroni", n, `${n.address}:${spec.patroni.restApiPort}`)),
         ...nodesWithRole(spec, "etcd").map((n) => group("etcd", n, `${n.address}:${spec.etcd.clientPort}`)),
         ...(vipFollowsLeader(spec) ? [] : nodesWithRole(spec, "haproxy").map((n) => group("haproxy", n, `${n.address}:${spec.haproxy.statsPort}`))),
-        ...(vip !== undefined ? [group("vip", undefined, vip.target)] : []),
+        ...(vip !== undefined ? [group("vip", undefined, vip)] : []),
     ];
 }
 
@@ -95,8 +94,7 @@ export function renderPrometheusTargets(spec: ClusterSpec): RenderedFile {
 }
 
 function scrapeConfig(spec: ClusterSpec, job: ScrapeJob): Record<string, unknown> {
-    // The VIP's job speaks what stands behind the VIP: HAProxy's plain stats port, or Patroni's HTTPS.
-    const tls = job === "vip" ? (vipTarget(spec)?.scheme === "https" ? "server-only" : "plain") : JOB_TLS[job];
+    const tls = JOB_TLS[job];
     const tlsConfig = tls === "client-cert" ? { ca_file: CA_CERT_PATH, cert_file: PROMETHEUS_TLS.cert, key_file: PROMETHEUS_TLS.key } : { ca_file: CA_CERT_PATH };
     return {
         job_name: job,
