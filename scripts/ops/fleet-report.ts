@@ -71,10 +71,48 @@ export const oneLine = (text: string, max = 300): string => {
     return line.length > max ? `${line.slice(0, max - 3)}...` : line;
 };
 
+/** Go's %q of a command (printable text) read back; JSON's escapes are the same for it. */
+function goUnquote(q: string): string {
+    try {
+        return JSON.parse(`"${q}"`) as string;
+    } catch {
+        return q.replace(/\\n/g, "\n");
+    }
+}
+
+/**
+ * A failed remote command's diagnostic, `Process exited with status N: running "<command, Go-quoted>":\n<its
+ * output>` (@pulumi/command), as "<step>: exit N: <why>": the step is the command's first line, pgha's
+ * "# pgha: <what it does>" comment; why is the output from its last "pgha:" line on (pgha's scripts print their
+ * reason so), else its last line. The quoted command alone, which is all one line of the raw text
+ * shows, names no reason. undefined for any other text.
+ */
+export function commandFailure(text: string): string | undefined {
+    const clean = text.replace(/\u001b\[[0-9;]*m/g, "").replace(/<\{%[^%]*%\}>/g, "");
+    const m = /Process exited with status (\d+): running "((?:[^"\\]|\\.)*)":\n?/.exec(clean);
+    if (!m) return undefined;
+    const command = goUnquote(m[2]);
+    const step = (/^#\s*pgha:\s*(.*)$/m.exec(command)?.[1] ?? "remote command").replace(/\s*\((?:spec [0-9a-f]+|create|update|delete)\)/g, "").trim();
+    const lines = clean
+        .slice(m.index + m[0].length)
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => l !== "" && !/^error:\s*$/.test(l));
+    // From the last "pgha:" line on: its details (e.g. etcdctl's lines after pgha-verify's reason) follow it.
+    const at = lines.map((l) => l.startsWith("pgha:")).lastIndexOf(true);
+    const why = at >= 0 ? lines.slice(at).join(" ") : lines[lines.length - 1];
+    return `${step}: exit ${m[1]}${why === undefined ? "" : `: ${why}`}`;
+}
+
 /** The reason of a failure: the first error diagnostic the engine sent (the program's own), else pulumi's stderr's. */
 export function failureReason(diagnostics: readonly string[], cliReason: string): string {
-    const first = diagnostics.map((d) => oneLine(d)).find((d) => d !== "" && !/^(preview|update) failed$/.test(d));
-    return first ?? oneLine(cliReason);
+    const first = diagnostics
+        .map((d) => {
+            const c = commandFailure(d);
+            return c === undefined ? oneLine(d) : oneLine(c);
+        })
+        .find((d) => d !== "" && !/^(preview|update) failed$/.test(d));
+    return first ?? oneLine(commandFailure(cliReason) ?? cliReason);
 }
 
 /** The last `n` non-empty lines of `text`, each tagged with the stack's name. */

@@ -6,7 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import { DEFAULT_PARALLEL, parseFleetArgs } from "../../scripts/ops/fleet-args";
 import { runBounded } from "../../scripts/ops/fleet-pool";
-import { StackOutcome, changeCounts, failureReason, finishedLine, formatChanges, formatDuration, oneLine, renderTable, taggedTail, tally } from "../../scripts/ops/fleet-report";
+import { StackOutcome, changeCounts, commandFailure, failureReason, finishedLine, formatChanges, formatDuration, oneLine, renderTable, taggedTail, tally } from "../../scripts/ops/fleet-report";
 import { findProjectDir, onPath, redactUrl } from "../../scripts/ops/fleet";
 
 describe("parseFleetArgs", () => {
@@ -118,6 +118,25 @@ describe("counts, lines and the table", () => {
         expect(failureReason([], "error: no stack named 'x' found")).toBe("no stack named 'x' found");
         expect(oneLine("x".repeat(400))).toHaveLength(300);
         expect(oneLine("\u001b[31merror: red\u001b[0m")).toBe("red");
+    });
+    test("a failed remote command: its step and the reason its script printed, not the quoted command", () => {
+        // The shape @pulumi/command 1.2.1 gives (remote/commandOutputs.go: "%w: running %q:\n%s"), as the lab's fleet-lab run saw it.
+        const cmd =
+            "# pgha: verify cluster pgsqlb (spec db48454a56054fd5) (update)\ntimeout --kill-after=10 240 bash -c 'set -euo pipefail\npython3 /usr/local/libexec/pgha/pgha-verify.py \\\n  --timeout 180'";
+        const diag = `Process exited with status 1: running ${JSON.stringify(cmd)}:\npgha: verify: waiting for etcd\npgha: cluster not verified after 180 s: etcd health: https://198.18.0.14:2379 is healthy\nhttps://198.18.0.16:2379 is unhealthy: context deadline exceeded\n`;
+        expect(failureReason(["update failed", diag], "ignored")).toBe(
+            "verify cluster pgsqlb: exit 1: pgha: cluster not verified after 180 s: etcd health: https://198.18.0.14:2379 is healthy https://198.18.0.16:2379 is unhealthy: context deadline exceeded",
+        );
+        // No "pgha:" line: the output's last line; no output: the step and the status alone.
+        expect(commandFailure(`Process exited with status 2: running "# pgha: install packages\napt-get install x":\nE: Unable to locate package x\n`)).toBe(
+            "install packages: exit 2: E: Unable to locate package x",
+        );
+        expect(commandFailure(`Process exited with status 124: running "sleep 9":\n`)).toBe("remote command: exit 124");
+        expect(commandFailure("pgha: the stack configuration has 1 problem")).toBeUndefined();
+        // Pulumi's own stderr carries the same text after "error:".
+        expect(failureReason([], `error: update failed\nerror: Process exited with status 1: running "# pgha: verify cluster c\nx":\npgha: verify: no leader\n`)).toBe(
+            "verify cluster c: exit 1: pgha: verify: no leader",
+        );
     });
     test("a failed stack's tail is tagged with its name", () => {
         expect(taggedTail("bad", "one\r\n\ntwo\nthree\n", 2)).toEqual(["  bad | two", "  bad | three"]);
