@@ -6,7 +6,8 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { patroniDynamicConfigWithBackup } from "../core/render/pgbackrest";
 import { restartRelevantSettings, sortKeys } from "../core/render/patroni-restart";
-import { ClusterSpec } from "../core/spec";
+import { DEFAULT_STALL_TIMEOUT_SEC } from "../core/config-schema";
+import { ClusterSpec, PROGRESS_OUTER_SEC } from "../core/spec";
 import { patroniApiUrl, postgresMembers } from "../core/topology";
 import { DCS_APPLY } from "./pgha-tools";
 import { NodeConnection, remoteScript, shq } from "./ssh";
@@ -32,17 +33,32 @@ export function dynamicConfigScript(spec: ClusterSpec, conn: NodeConnection, pha
         // Created with the cluster, the leader runs alone: it restarts at once if it must. Later,
         // other members' config.yml may still change in the same run: ${spec.clusterName}:restart-pending
         // restarts once every member's config is placed (a restart here could come twice).
-        phase === "create" ? `python3 ${DCS_APPLY.path} ${shq(patroniApiUrl(spec, conn.node))}` : `python3 ${DCS_APPLY.path} --no-restart ${shq(patroniApiUrl(spec, conn.node))}`,
+        phase === "create"
+            ? `python3 ${DCS_APPLY.path}${dynamicConfigStall(spec)} ${shq(patroniApiUrl(spec, conn.node))}`
+            : `python3 ${DCS_APPLY.path} --no-restart${dynamicConfigStall(spec)} ${shq(patroniApiUrl(spec, conn.node))}`,
     ].join("\n");
 }
 
-/** <cluster>:restart-pending's command: restarts the members PostgreSQL marks pending_restart (server/patroni-dcs-apply.py). */
+/**
+ * The dynamic config's waits (the first apply's restart of the leader, a leaving leader's switchover) are
+ * bounded by progress like the restart step's; the program's own default is pgha:progress.stallTimeout's,
+ * so the command names the bound only when the stack sets another: a stack on the default keeps its
+ * command text, and this step stays out of its diff.
+ */
+const dynamicConfigStall = (spec: ClusterSpec): string => (spec.progress.stallTimeout === DEFAULT_STALL_TIMEOUT_SEC ? "" : ` --stall ${spec.progress.stallTimeout}`);
+
+/**
+ * <cluster>:restart-pending's command: restarts the members PostgreSQL marks pending_restart (server/patroni-dcs-apply.py).
+ * Each restart, the switchover and the old leader's return wait as long as the member moves: --stall is
+ * pgha:progress.stallTimeout (so a change of that key, and only of it among the keys that are not
+ * restart-relevant, updates this step: it then restarts only what is still pending, normally nothing).
+ */
 export function pendingRestartScript(spec: ClusterSpec, conn: NodeConnection, phase: "create" | "update"): string {
     return [
         `# PostgreSQL restarts of ${spec.clusterName} (pending_restart): replicas one at a time, then at most one switchover`,
         `# (or the leader in place when no replica can take over). The restart-relevant settings arrive on stdin.`,
         // An update follows a reloaded config.yml or a PATCH: Patroni applies either on its next cycle.
-        `python3 ${DCS_APPLY.path} --restart-pending${phase === "update" ? " --settle" : ""} ${shq(patroniApiUrl(spec, conn.node))}`,
+        `python3 ${DCS_APPLY.path} --restart-pending${phase === "update" ? " --settle" : ""} --stall ${spec.progress.stallTimeout} ${shq(patroniApiUrl(spec, conn.node))}`,
     ].join("\n");
 }
 
@@ -105,7 +121,8 @@ export class PatroniPendingRestart extends pulumi.ComponentResource {
                 create: pendingRestartScript(args.spec, args.conn, "create"),
                 update: pendingRestartScript(args.spec, args.conn, "update"),
                 stdin: restartRelevantSettings(args.spec),
-                timeoutSec: 1500,
+                // Its waits are bounded by progress (pgha:progress.stallTimeout): this only backs them up.
+                timeoutSec: PROGRESS_OUTER_SEC,
             },
             { parent: this, dependsOn: args.after },
         );

@@ -34,7 +34,7 @@ export const SET_PASSWORDS = tool("pg-set-passwords.py");
 /** The REST API client both Patroni helpers import (HTTPS with the CA, basic auth from config.yml). */
 export const REST_CLIENT = tool("pgha_rest.py");
 
-/** The progress and stall bookkeeping of long steps that patroni-wait.py and pgha-restore.py import. */
+/** The progress and stall bookkeeping of long steps that patroni-wait.py, pgha-restore.py and patroni-dcs-apply.py (the rolling restart) import. */
 export const PROGRESS_LIB = tool("pgha_progress.py");
 
 /** Starts Patroni as /usr/bin/patroni does, with a fix for Patroni 3.0.2's etcd3 leader-key renewal (see the script). */

@@ -109,6 +109,13 @@ describe("the wiring (mocks)", () => {
         expect(String(switched.get("pgsql:restart-pending")!.inputs.create)).not.toMatch(/--settle/);
     });
 
+    test("a new stall bound updates both steps that wait on members (the restart step, the dynamic config)", async () => {
+        const slow = await register(specOf(classicWith((v) => (Object.assign(v, allRoles()), (v.progress = { stallTimeout: 900 })))));
+        expect(changedSince(keepalived, slow).filter((n) => /restart|dynamic-config/.test(n))).toEqual(["pgsql:dynamic-config", "pgsql:restart-pending"]);
+        // Its waits are bounded by progress: the command's own limit is only the outer bound.
+        expect(String(keepalived.get("pgsql:restart-pending")!.inputs.create)).toMatch(/timeout --kill-after=10 86400 bash -c/);
+    });
+
     test("edits that cannot need a restart leave the restart step out of the diff", async () => {
         for (const edit of [
             (v: any) => (v.patroni.synchronousMode = true),
@@ -180,6 +187,16 @@ describe("the command texts", () => {
             expect(spawnSync("bash", ["-n", "-c", text]).status).toBe(0);
     });
 
+    test("the stall bound (pgha:progress.stallTimeout) reaches the restart step always, the dynamic config only when not the default (its command is then unchanged)", () => {
+        const slow = specOf(classicWith((v) => (Object.assign(v, allRoles()), (v.progress = { stallTimeout: 900 }))));
+        expect(pendingRestartScript(spec, conn, "create")).toMatch(/patroni-dcs-apply\.py --restart-pending --stall 300 'https:\/\/172\.51\.216\.81:8008'$/);
+        expect(pendingRestartScript(slow, conn, "update")).toMatch(/patroni-dcs-apply\.py --restart-pending --settle --stall 900 'https:/);
+        expect(dynamicConfigScript(spec, conn, "create")).toMatch(/\npython3 \/usr\/local\/libexec\/pgha\/patroni-dcs-apply\.py 'https:[^\n]*$/);
+        expect(dynamicConfigScript(spec, conn, "update")).toMatch(/\npython3 \/usr\/local\/libexec\/pgha\/patroni-dcs-apply\.py --no-restart 'https:[^\n]*$/);
+        expect(dynamicConfigScript(slow, conn, "create")).toMatch(/patroni-dcs-apply\.py --stall 900 'https:/);
+        expect(dynamicConfigScript(slow, conn, "update")).toMatch(/patroni-dcs-apply\.py --no-restart --stall 900 'https:/);
+    });
+
     test("vip-manager's listen-address restart is the leader's only: a replica is left to the restart step", () => {
         const text = restartUnlessListening(specOf(vipManager()), "pg2");
         expect(text).toMatch(/select pg_is_in_recovery\(\)/);
@@ -235,12 +252,17 @@ def fake_call(method, url, body=None, timeout=30, catch=False):
         return (200 if by(url)["role"] == "leader" else 503), ""
     if method == "GET" and path == "/replica":
         return (200 if by(url)["role"] != "leader" else 503), ""
+    if method == "GET" and path == "/patroni":
+        x = by(url)
+        return 200, json.dumps({"state": "running" if x["state"] in ("running", "streaming") else x["state"], "role": "primary" if x["role"] == "leader" else "replica"})
     if method == "POST" and path == "/restart":
         x = by(url)
         calls.append("restart %s" % x["name"])
         if x["role"] == "leader":
             pauses[0] += 1
         x["pending_restart"] = False
+        # Patroni starts a stopped member too.
+        x["state"] = "running" if x["role"] == "leader" else "streaming"
         return 200, "restarted"
     if method == "POST" and path == "/switchover":
         old = next(x for x in ms if x["name"] == body["leader"])
@@ -257,7 +279,10 @@ def fake_call(method, url, body=None, timeout=30, catch=False):
         return 200, "{}"
     raise AssertionError("unexpected call %s %s" % (method, url))
 m.call = fake_call
-m.time.sleep = lambda s: None
+# Fake time: a wait that never ends stalls at once instead of spinning for real.
+now = [0.0]
+m.time.monotonic = lambda: now[0]
+m.time.sleep = lambda s: now.__setitem__(0, now[0] + s)
 m.api = "https://pg1:8008"
 def run_main(argv, stdin=""):
     import io
@@ -409,5 +434,263 @@ const restartPending = (members: Member[], opts: { demotionApplies?: boolean; wa
         expect(update.printed).toMatch(/restarts, if any, are the restart-pending step's/);
         const create = simulate(members, run(`['https://pg1:8008']`));
         expect(create.calls).toEqual(["patch", "restart pg2", "switchover pg1 -> pg2"]);
+    });
+});
+
+// ---------------------------------------------------------------------------
+// The waits of server/patroni-dcs-apply.py against members that take their time, in fake time:
+// each member's GET /patroni answers follow a script from the moment its POST (restart or
+// switchover) arrives; POST /restart and /switchover answer when Patroni would (or the HTTP
+// call times out first); sleeping moves the clock, nothing sleeps for real.
+
+/** One member's GET /patroni answer (Patroni 4's keys), plus pending_restart. */
+interface PatroniAnswer {
+    state: string;
+    role: string;
+    timeline?: number;
+    postmaster_start_time?: string;
+    xlog?: Record<string, number>;
+    pending_restart?: boolean;
+}
+interface Scripted {
+    /** What each member answers before its POST arrives. */
+    idle: Record<string, PatroniAnswer>;
+    /** [seconds after its POST, answer from then on], in order. */
+    after: Record<string, [number, PatroniAnswer][]>;
+    /** When and what Patroni answers a POST: [seconds, status, text]. */
+    answers: { restart?: [number, number, string]; switchover?: [number, number, string] };
+    /** Members tagged noloadbalance: their GET /replica answers 503 even when they run as replicas. */
+    noloadbalance?: string[];
+}
+interface Followed {
+    calls: string[];
+    printed: string;
+    /** The SystemExit's message, or null when the run ended well. */
+    exit: string | null;
+    /** Fake seconds when the run ended. */
+    now: number;
+}
+
+const TIMED = `
+import json, socket, sys
+script = json.loads(sys.argv[1])
+now = [0.0]
+m.time.monotonic = lambda: now[0]
+m.time.sleep = lambda s: now.__setitem__(0, now[0] + s)
+t0 = {}
+calls = []
+def answer(name):
+    a = script["idle"][name]
+    if name in t0:
+        for at, later in script["after"].get(name, []):
+            if now[0] - t0[name] >= at:
+                a = later
+    return a
+def member_of(url):
+    return url.split("//", 1)[1].split(":", 1)[0]
+def listed():
+    out = []
+    for i, name in enumerate(sorted(script["idle"])):
+        a = answer(name)
+        out.append({"name": name, "host": "10.0.0.%d" % (i + 1), "api_url": "https://%s:8008/patroni" % name, "tags": {},
+                    "role": "leader" if a["role"] == "primary" and a["state"] == "running" else "replica",
+                    "state": "streaming" if a["role"] == "replica" and a["state"] == "running" else a["state"],
+                    "pending_restart": bool(a.get("pending_restart"))})
+    return out
+def answered(kind, timeout):
+    at, status, text = script["answers"][kind]
+    if at > timeout:
+        now[0] += timeout
+        raise socket.timeout("timed out")
+    now[0] += at
+    return status, text
+def fake_call(method, url, body=None, timeout=30, catch=False):
+    path = "/" + url.split("//", 1)[1].split("/", 1)[1] if "/" in url.split("//", 1)[1] else "/"
+    if method == "GET" and path == "/cluster":
+        return 200, json.dumps({"members": listed()})
+    if method == "GET" and path == "/config":
+        return 200, json.dumps({"loop_wait": 10, "postgresql": {"pg_hba": ["hostssl replication replicator %s/32 scram-sha-256" % x["host"] for x in listed()]}})
+    if method == "GET" and path == "/patroni":
+        a = answer(member_of(url))
+        return (200 if a["state"] == "running" else 503), json.dumps(a)
+    if method == "GET" and path in ("/primary", "/replica"):
+        a = answer(member_of(url))
+        tagged = path == "/replica" and member_of(url) in script.get("noloadbalance", [])
+        return (200 if a["state"] == "running" and a["role"] == path[1:] and not tagged else 503), ""
+    if method == "POST" and path == "/restart":
+        name = member_of(url)
+        calls.append("restart %s" % name)
+        t0[name] = now[0]
+        return answered("restart", timeout)
+    if method == "POST" and path == "/switchover":
+        calls.append("switchover %s -> %s" % (body["leader"], body["candidate"]))
+        t0[body["leader"]] = t0[body["candidate"]] = now[0]
+        return answered("switchover", timeout)
+    raise AssertionError("unexpected call %s %s" % (method, url))
+m.call = fake_call
+m.api = "https://pg1:8008"
+m.wanted = set(script["idle"])
+import io, contextlib
+out = io.StringIO()
+code = None
+try:
+    with contextlib.redirect_stdout(out):
+        run()
+except SystemExit as e:
+    code = str(e.code)
+print(json.dumps({"calls": calls, "printed": out.getvalue(), "exit": code, "now": now[0]}))`;
+
+/** Runs `run` (python: the body of run(), with the program as m) against the script. */
+function timed(script: Scripted, run: string): Followed {
+    const code = `def run():\n    ${run}\n${TIMED}`;
+    return JSON.parse(withProgram("patroni-dcs-apply.py", code, [JSON.stringify(script)])) as Followed;
+}
+
+const leaderRunning: PatroniAnswer = { state: "running", role: "primary", timeline: 1, postmaster_start_time: "2026-03-01 09:00:00+00", xlog: { location: 90000000 } };
+const replicaAt = (started: string, replayed: number, pending = false): PatroniAnswer => ({
+    state: "running",
+    role: "replica",
+    timeline: 1,
+    postmaster_start_time: started,
+    xlog: { received_location: replayed, replayed_location: replayed },
+    ...(pending ? { pending_restart: true } : {}),
+});
+/** pg1 leads; pg2, pending_restart, restarts along `after`; Patroni answers its POST /restart with `answer`. */
+const replicaRestart = (after: [number, PatroniAnswer][], answer: [number, number, string]): Scripted => ({
+    idle: { pg1: leaderRunning, pg2: replicaAt("2026-03-01 09:00:05+00", 80000000, true) },
+    after: { pg2: after },
+    answers: { restart: answer },
+});
+
+(hasPython3 ? describe : describe.skip)("patroni-dcs-apply.py: waits that last as long as the member moves (fake time)", () => {
+    test("a replica's restart that takes 690 s (a long restartpoint while it still replays, then 290 s starting) succeeds; Patroni's answer comes after pgha stopped waiting for it; progress every 15 s", () => {
+        const r = timed(
+            replicaRestart(
+                [
+                    [0, { ...replicaAt("2026-03-01 09:00:05+00", 80000000), state: "restarting" }],
+                    [100, { ...replicaAt("2026-03-01 09:00:05+00", 81000000), state: "restarting" }],
+                    [200, { ...replicaAt("2026-03-01 09:00:05+00", 82000000), state: "restarting" }],
+                    [300, { ...replicaAt("2026-03-01 09:00:05+00", 83000000), state: "restarting" }],
+                    [400, { state: "starting", role: "replica" }],
+                    [690, replicaAt("2026-03-01 09:11:30+00", 84000000)],
+                ],
+                [690, 200, "restarted successfully"],
+            ),
+            "m.restart_pending()",
+        );
+        expect(r.exit).toBeNull();
+        expect(r.calls).toEqual(["restart pg2"]);
+        expect(r.now).toBeGreaterThanOrEqual(690);
+        expect(r.printed).toMatch(/^pgha: pg2 restarting: state restarting, role replica, 1\d s\n/);
+        expect(r.printed).toMatch(/pgha: pg2 restarting: state starting, role replica, 4\d\d s\n/);
+        expect(r.printed).toMatch(/pgha: restarted replica pg2\n/);
+        // Every REPORT_SEC (15 s) or so while it waits: about 44 lines in 660 s.
+        expect((r.printed.match(/pg2 restarting:/g) ?? []).length).toBeGreaterThanOrEqual(40);
+    });
+
+    test("Patroni answering 503 'restart failed' while PostgreSQL still starts is no failure: a 'starting' of 440 s succeeds with --stall 600", () => {
+        const script = replicaRestart(
+            [
+                [0, { state: "restarting", role: "replica" }],
+                [5, { state: "starting", role: "replica" }],
+                [445, replicaAt("2026-03-01 09:07:30+00", 80000000)],
+            ],
+            // Patroni's own start timeout (primary_start_timeout, here 5 s) passed: it answers, PostgreSQL goes on.
+            [10, 503, "restart failed"],
+        );
+        const r = timed(script, "m.main(['--restart-pending', '--stall', '600', 'https://pg1:8008'])");
+        expect(r.exit).toBeNull();
+        expect(r.calls).toEqual(["restart pg2"]);
+        expect(r.now).toBeGreaterThanOrEqual(445);
+        // With the default stall bound (300 s) the same 440 s without any visible progress is a stall.
+        expect(timed(script, "m.main(['--restart-pending', 'https://pg1:8008'])").exit).toMatch(/no progress for 300 s/);
+    });
+
+    test("a restart that shows nothing new for the stall bound fails then, naming the member and what it last saw", () => {
+        const r = timed(
+            replicaRestart(
+                [
+                    [0, { state: "restarting", role: "replica" }],
+                    [100, { state: "starting", role: "replica" }],
+                ],
+                [400, 503, "restart failed"],
+            ),
+            "m.restart_pending()",
+        );
+        expect(r.exit).toMatch(
+            /^pgha: pg2 running after its restart: no progress for 300 s \(last seen: pg2: state starting for 30\d s, role replica \(Patroni shows no position while PostgreSQL stops or starts\)\)$/,
+        );
+        // 300 s after the last thing that moved (the start, at 100 s), not 300 s after the restart.
+        expect(r.now).toBeGreaterThanOrEqual(400);
+        expect(r.now).toBeLessThan(410);
+    });
+
+    test("a replica tagged noloadbalance (its GET /replica says 503) is back once GET /patroni shows it running as a replica", () => {
+        const r = timed(
+            {
+                ...replicaRestart(
+                    [
+                        [0, { state: "restarting", role: "replica" }],
+                        [20, replicaAt("2026-03-01 09:00:40+00", 80000000)],
+                    ],
+                    [20, 200, "restarted successfully"],
+                ),
+                noloadbalance: ["pg2"],
+            },
+            "m.restart_pending()",
+        );
+        expect(r.exit).toBeNull();
+        expect(r.now).toBeLessThan(30);
+    });
+
+    test("a start Patroni reports failed ends the wait at once, whatever the stall bound", () => {
+        const r = timed(
+            replicaRestart(
+                [
+                    [0, { state: "restarting", role: "replica" }],
+                    [10, { state: "starting", role: "replica" }],
+                    [40, { state: "start failed", role: "replica" }],
+                ],
+                [40, 503, "restart failed"],
+            ),
+            "m.restart_pending()",
+        );
+        expect(r.exit).toMatch(/^pgha: restart of pg2 failed: Patroni reports start failed \(last seen: pg2: state start failed/);
+        expect(r.now).toBeLessThan(50);
+    });
+
+    test("a state that keeps coming back is no progress: a start retried in a loop stalls", () => {
+        const loop: [number, PatroniAnswer][] = [[0, { state: "restarting", role: "replica" }]];
+        for (let t = 10; t < 2000; t += 40) loop.push([t, { state: "starting", role: "replica" }], [t + 20, { state: "crashed", role: "replica" }]);
+        const r = timed(replicaRestart(loop, [25, 503, "restart failed"]), "m.restart_pending()");
+        expect(r.exit).toMatch(/no progress for 300 s/);
+        expect(r.now).toBeLessThan(400);
+    });
+
+    test("a switchover whose old leader takes long but moves (150 s checkpoint, its stop, a 230 s start as a replica) succeeds: 503 'status unknown' is no failure", () => {
+        const r = timed(
+            {
+                idle: { pg1: { ...leaderRunning, pending_restart: true }, pg2: replicaAt("2026-03-01 09:00:05+00", 90000000) },
+                after: {
+                    pg1: [
+                        [0, { ...leaderRunning, pending_restart: true }],
+                        [150, { state: "stopping", role: "primary" }],
+                        [260, { state: "stopped", role: "demoted" }],
+                        [270, { state: "starting", role: "replica" }],
+                        [500, { ...replicaAt("2026-03-01 09:08:20+00", 90001000), timeline: 2 }],
+                    ],
+                    pg2: [[265, { ...leaderRunning, timeline: 2, postmaster_start_time: "2026-03-01 09:00:05+00" }]],
+                },
+                answers: { switchover: [20, 503, "Switchover status unknown"] },
+            },
+            "m.restart_pending()",
+        );
+        expect(r.exit).toBeNull();
+        expect(r.calls).toEqual(["switchover pg1 -> pg2"]);
+        expect(r.now).toBeGreaterThanOrEqual(500);
+        expect(r.printed).toMatch(/pgha: switchover pg1 -> pg2: pg1 state stopping, role primary; pg2 state running, role replica, 1\d\d s\n/);
+        expect(r.printed).toMatch(/pgha: pg1 rejoining as a replica: state starting, role replica, \d+ s\n/);
+        expect(r.printed).toMatch(/pgha: switched over pg1 -> pg2\n/);
+        expect(r.printed).toMatch(/pg1 runs the new settings since its switchover/);
     });
 });
