@@ -5,6 +5,7 @@
 import { NAME_RE, PATRONI_TIMING_RANGES, REPAIR_KEY_RE, ParsedConfig, ParsedNode, absolutePath, dataDirProblem, normalisePath, quote as q } from "./config-schema";
 import { KeyPath, formatKeyPath as key } from "./config-errors";
 import { effectiveEtcdDataDir, effectivePostgresBinDir, effectivePostgresDataDir, normaliseRoles } from "./config-build";
+import { minWalSenders, walSendersFor } from "./topology";
 import { isIPv4, isNetworkOrBroadcast, sameSubnet, subnetOf } from "./net";
 import { Role } from "./spec";
 import { databaseRoleProblems } from "./config-databases";
@@ -403,6 +404,28 @@ function backupRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem[
     return out;
 }
 
+/**
+ * pgha sizes max_wal_senders and max_replication_slots by the member count (topology.walSendersFor);
+ * a stack that sets either lower than its members need would leave replicas unable to stream or
+ * clone, found only when one never comes up.
+ */
+function replicationCapacityRules(cfg: ParsedConfig, nodes: readonly IndexedNode[]): Problem[] {
+    const members = withRole(nodes, "postgres").length;
+    const need: Record<string, number> = { max_wal_senders: minWalSenders(members), max_replication_slots: Math.max(members - 1, 0) };
+    const out: Problem[] = [];
+    for (const [p, min] of Object.entries(need)) {
+        const v = (cfg.postgres.parameters ?? {})[p];
+        const n = typeof v === "number" ? v : typeof v === "string" && /^\d+$/.test(v) ? Number(v) : undefined;
+        if (n !== undefined && n < min) {
+            out.push({
+                path: ["postgres", "parameters", p],
+                message: `is ${n}, but ${members} PostgreSQL nodes need at least ${min} (${p === "max_wal_senders" ? "one per streaming replica and two for a replica cloning" : "one slot per other member"}); pgha sets ${walSendersFor(members)} when the key is absent`,
+            });
+        }
+    }
+    return out;
+}
+
 function restoreRules(cfg: ParsedConfig): Problem[] {
     const restore = cfg.restore;
     if (restore === undefined) return [];
@@ -490,6 +513,7 @@ export function crossFieldProblems(cfg: ParsedConfig): Problem[] {
         ...backupNodeRules(cfg, nodes),
         ...backupRules(cfg, nodes),
         ...restoreRules(cfg),
+        ...replicationCapacityRules(cfg, nodes),
         ...databaseRoleProblems(cfg),
         ...pooledRules(cfg),
         ...repairRules(cfg),

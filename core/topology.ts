@@ -64,6 +64,22 @@ export function postgresMembers(spec: ClusterSpec): NodeSpec[] {
 }
 
 /**
+ * max_wal_senders and max_replication_slots for a cluster of `members` PostgreSQL nodes. Every
+ * replica cloning at once holds two WAL senders on the leader (pg_basebackup's base and WAL
+ * streams), and a reconnecting replica's old sender lingers until wal_sender_timeout: 2 per member
+ * + 2, rounded up to a multiple of 10 so that adding or removing a node seldom changes it (a change
+ * restarts PostgreSQL), never below PostgreSQL's default 10. With that default, 15 lab nodes left
+ * the last replicas failing to clone forever ("number of requested standby connections exceeds
+ * max_wal_senders"): 10 streaming replicas held every sender.
+ */
+export function walSendersFor(members: number): number {
+    return Math.max(10, Math.ceil((2 * members + 2) / 10) * 10);
+}
+
+/** The fewest WAL senders a stack may set for `members` nodes: one per streaming replica, and two for a replica cloning. */
+export const minWalSenders = (members: number): number => members + 1;
+
+/**
  * The member started first, which initialises the cluster and becomes its
  * first leader: the first postgres node by name that may become leader.
  * Config validation guarantees there is one.

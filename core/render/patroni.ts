@@ -3,7 +3,7 @@
 // character stay intact, and nothing is assembled from YAML text.
 
 import { ClusterSpec, NodeSpec, Secrets } from "../spec";
-import { PATRONI_NAMESPACE, REPLICATION_USER, SUPERUSER, etcdClientEndpoints, pgHbaBootstrapLines, pgHbaLines, vipFollowsLeader } from "../topology";
+import { PATRONI_NAMESPACE, REPLICATION_USER, SUPERUSER, etcdClientEndpoints, pgHbaBootstrapLines, pgHbaLines, postgresMembers, vipFollowsLeader, walSendersFor } from "../topology";
 import { REST_API_USER, secretValueProblem } from "../config-secrets";
 import { CA_CERT_PATH, POSTGRES_TLS } from "../pki";
 import { PROFILES } from "../profiles";
@@ -51,6 +51,11 @@ export function patroniDynamicConfig(spec: ClusterSpec): Record<string, unknown>
             use_slots: true,
             parameters: {
                 ...defaultPostgresParameters(spec.postgres.version),
+                // Sized by the member count (config.yml's bootstrap keeps 10: it never changes with the
+                // members). Applied before any replica clones (PatroniDynamicConfig), so a large cluster's
+                // leader restarts once, alone, at creation.
+                max_wal_senders: walSendersFor(postgresMembers(spec).length),
+                max_replication_slots: walSendersFor(postgresMembers(spec).length),
                 // At most retry_timeout: with loop_wait + 2 x retry_timeout <= ttl, an isolated leader's demotion then ends before ttl.
                 wal_sender_timeout: `${Math.min(PROFILES[p.profile].walSenderTimeoutSec, p.retryTimeout)}s`,
                 // A replica re-pointed at a new leader retries soon after its first, too early, attempt.

@@ -889,3 +889,16 @@ describe("pgha:postgres.version left unset", () => {
         );
     });
 });
+
+test("WAL senders or slots set below what the members need are refused at preview, each naming its key", () => {
+    const values = classicWith((v) => {
+        for (let i = 4; i <= 9; i++) v.nodes.push({ name: `pg${i}`, address: `172.51.216.${100 + i}`, roles: ["postgres"] });
+        v.postgres.parameters = { max_wal_senders: 6, max_replication_slots: "5" };
+    });
+    expect(errorsOf(withHostKeys(values))).toEqual([
+        "pgha:postgres.parameters.max_wal_senders: is 6, but 8 PostgreSQL nodes need at least 9 (one per streaming replica and two for a replica cloning); pgha sets 20 when the key is absent",
+        "pgha:postgres.parameters.max_replication_slots: is 5, but 8 PostgreSQL nodes need at least 7 (one slot per other member); pgha sets 20 when the key is absent",
+    ]);
+    // Enough is accepted, at the bound too.
+    expect(() => specOf(classicWith((v) => (v.postgres.parameters = { max_wal_senders: 3, max_replication_slots: 1 })))).not.toThrow();
+});

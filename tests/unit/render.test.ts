@@ -118,6 +118,34 @@ describe("Patroni YAML", () => {
         });
     });
 
+    test("WAL senders and slots are sized by the member count; config.yml's bootstrap keeps 10", () => {
+        const many = (n: number) =>
+            specOf(
+                classicWith((v) => {
+                    for (let i = 4; i <= n; i++) v.nodes.push({ name: `pg${i}`, address: `172.51.216.${100 + i}`, roles: ["postgres"] });
+                }),
+            );
+        const params = (spec: ReturnType<typeof specOf>) => (patroniDynamicConfig(spec).postgresql as { parameters: Record<string, unknown> }).parameters;
+        // members: 2 (classic) and 3 keep PostgreSQL's 10; 15 members, where 10 left replicas unable to clone on the lab, get 40.
+        for (const [n, members, senders] of [
+            [3, 2, 10],
+            [4, 3, 10],
+            [6, 5, 20],
+            [10, 9, 20],
+            [11, 10, 30],
+            [16, 15, 40],
+        ]) {
+            const spec = many(n);
+            expect(spec.nodes.filter((x) => x.roles.includes("postgres"))).toHaveLength(members);
+            expect(params(spec)).toMatchObject({ max_wal_senders: senders, max_replication_slots: senders });
+            expect(senders).toBeGreaterThanOrEqual(2 * members + 2 - 0); // every replica cloning at once, and two to spare
+            expect((patroniConfigObject(spec, pg1, FAKE_SECRETS).bootstrap as any).dcs.postgresql.parameters.max_wal_senders).toBe(10);
+        }
+        // The stack's own value wins.
+        const set = specOf(classicWith((v) => (v.postgres.parameters = { max_wal_senders: 16, max_replication_slots: 12 })));
+        expect(params(set)).toMatchObject({ max_wal_senders: 16, max_replication_slots: 12 });
+    });
+
     test("PostgreSQL 12 keeps wal_keep_segments", () => {
         const params = (patroniDynamicConfig(specOf(classicWith((v) => (v.postgres.version = 12)))) as any).postgresql.parameters;
         expect(params).toHaveProperty("wal_keep_segments");
