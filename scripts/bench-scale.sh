@@ -138,7 +138,16 @@ done
 declare -A l_cold l_noop l_noop_ch l_prev l_prev_ch l_add l_destroy
 lab_stack=bench-scale
 lab_cleanup() {
+    local rc=$? h
     [ "$LAB" = 1 ] || return 0
+    # A failed step: what the hosts said, kept with the logs before the lab goes (a cold up's
+    # replica that never streamed, seen once at 9 nodes, left nothing to read).
+    if [ "$rc" -ne 0 ] && [ -e .lab/ssh_config ]; then
+        for h in $(awk '/^Host lab[0-9]+$/ { print $2 }' .lab/ssh_config); do
+            timeout 20 ssh -F .lab/ssh_config -o BatchMode=yes "$h" "journalctl -u patroni -u etcd --no-pager -n 300; patronictl -c /etc/patroni/config.yml list 2>&1" >"$logs/host-$h.log" 2>&1 || true
+        done
+        echo "bench:scale: the hosts' Patroni and etcd journals: $logs/host-lab*.log" >&2
+    fi
     pulumi stack rm --yes --force "$lab_stack" >/dev/null 2>&1 || true
     rm -f "Pulumi.$lab_stack.yaml"
     bash lab/lab.sh down >/dev/null 2>&1 || echo "bench:scale: 'npm run lab -- down' failed: run it by hand" >&2
