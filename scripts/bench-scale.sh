@@ -143,9 +143,9 @@ lab_cleanup() {
     # A failed step: what the hosts said, kept with the logs before the lab goes (a cold up's
     # replica that never streamed, seen once at 9 nodes, left nothing to read).
     if [ "$rc" -ne 0 ] && [ -e .lab/ssh_config ]; then
-        for h in $(awk '/^Host lab[0-9]+$/ { print $2 }' .lab/ssh_config); do
-            timeout 20 ssh -F .lab/ssh_config -o BatchMode=yes "$h" "journalctl -u patroni -u etcd --no-pager -n 300; patronictl -c /etc/patroni/config.yml list 2>&1" >"$logs/host-$h.log" 2>&1 || true
-        done
+        while read -r h; do
+            timeout 20 ssh -n -F .lab/ssh_config -o BatchMode=yes "$h" "journalctl -u patroni -u etcd --no-pager -n 300; patronictl -c /etc/patroni/config.yml list 2>&1" >"$logs/host-$h.log" 2>&1 || true
+        done < <(awk '/^Host lab[0-9]+$/ { print $2 }' .lab/ssh_config)
         echo "bench:scale: the hosts' Patroni and etcd journals: $logs/host-lab*.log" >&2
     fi
     pulumi stack rm --yes --force "$lab_stack" >/dev/null 2>&1 || true
