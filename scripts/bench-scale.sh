@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run bench:scale [-- --nodes 3,9,15] [--runs 3] [--lab] [--lab-nodes 3,9] [--parallel P]
+# npm run bench:scale [-- --nodes 3,9,15] [--runs 3] [--lab] [--lab-nodes 3,9,15] [--parallel P]
 # The program at scale, measured, not asserted (issue 15). The layout at every size
 # (scripts/ops/scale.ts): lab1, lab2 etcd + PostgreSQL + HAProxy + keepalived, lab3 etcd +
 # PostgreSQL, lab4..labN PostgreSQL: 3 etcd members, 2 balancers, PostgreSQL on every node.
@@ -10,7 +10,7 @@
 #      of --runs), and its resource count. No server: a temporary file backend, the lab's
 #      addresses (198.18.0.0/24) with placeholder host keys, PostgreSQL pinned.
 #   c) --lab (root; boots and deletes its own lab, refuses to start while one is up): for each N of
-#      --lab-nodes (default 3,9: 15 Debian 13 hosts may not fit in memory), `lab up --nodes N`,
+#      --lab-nodes (default 3,9,15: 16 Debian 13 hosts fit in this machine's 24 GB), `lab up --nodes N`,
 #      then timed: cold `pulumi up`, no-op `pulumi up`, `pulumi preview`, and `pulumi up` after
 #      adding lab(N+1) as a PostgreSQL node (`lab up --nodes N+1`, the stack edited by
 #      scripts/lab-stack.js); then `pulumi destroy` (timed too) and `lab down`. Any failed step
@@ -20,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-NODES=3,9,15 RUNS=3 LAB=0 LAB_NODES=3,9 PARALLEL=""
+NODES=3,9,15 RUNS=3 LAB=0 LAB_NODES=3,9,15 PARALLEL=""
 die() { echo "bench:scale: $*" >&2; exit 1; }
 while [ $# -gt 0 ]; do
     case $1 in
@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
         --lab-nodes) LAB_NODES=${2:?--lab-nodes needs a list, e.g. 3,9}; shift 2 ;;
         --parallel) PARALLEL=${2:?--parallel needs a number}; shift 2 ;;
         -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) die "unknown argument '$1' (usage: npm run bench:scale -- [--nodes 3,9,15] [--runs 3] [--lab] [--lab-nodes 3,9] [--parallel P])" ;;
+        *) die "unknown argument '$1' (usage: npm run bench:scale -- [--nodes 3,9,15] [--runs 3] [--lab] [--lab-nodes 3,9,15] [--parallel P])" ;;
     esac
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs $RUNS: a positive number"
