@@ -39,6 +39,7 @@ export function defaultPostgresParameters(version: number): Record<string, Scala
  */
 export function patroniDynamicConfig(spec: ClusterSpec): Record<string, unknown> {
     const p = spec.patroni;
+    const senders = walSendersFor(postgresMembers(spec).length);
     return {
         ttl: p.ttl,
         loop_wait: p.loopWait,
@@ -54,8 +55,8 @@ export function patroniDynamicConfig(spec: ClusterSpec): Record<string, unknown>
                 // Sized by the member count (config.yml's bootstrap keeps 10: it never changes with the
                 // members). Applied before any replica clones (PatroniDynamicConfig), so a large cluster's
                 // leader restarts once, alone, at creation.
-                max_wal_senders: walSendersFor(postgresMembers(spec).length),
-                max_replication_slots: walSendersFor(postgresMembers(spec).length),
+                max_wal_senders: senders,
+                max_replication_slots: senders,
                 // At most retry_timeout: with loop_wait + 2 x retry_timeout <= ttl, an isolated leader's demotion then ends before ttl.
                 wal_sender_timeout: `${Math.min(PROFILES[p.profile].walSenderTimeoutSec, p.retryTimeout)}s`,
                 // A replica re-pointed at a new leader retries soon after its first, too early, attempt.
