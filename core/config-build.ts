@@ -171,11 +171,17 @@ function buildRepair(cfg: ParsedConfig): ClusterSpec["repair"] {
 /** PostgreSQL's own default max_connections. */
 export const POSTGRES_DEFAULT_MAX_CONNECTIONS = 100;
 
-/** max_connections as pgha:postgres.parameters sets it (a number, or a string of digits), else PostgreSQL's default. */
-export function maxConnectionsOf(parameters: Readonly<Record<string, unknown>>): number {
-    const v = parameters.max_connections;
+/** A whole-number parameter as pgha:postgres.parameters sets it (a number, or a string of digits), else undefined. */
+export function integerParameter(parameters: Readonly<Record<string, unknown>>, name: string): number | undefined {
+    const v = parameters[name];
     const n = typeof v === "number" ? v : typeof v === "string" && /^\s*[0-9]+\s*$/.test(v) ? Number(v) : NaN;
-    return Number.isInteger(n) && n > 0 ? n : POSTGRES_DEFAULT_MAX_CONNECTIONS;
+    return Number.isInteger(n) ? n : undefined;
+}
+
+/** max_connections as pgha:postgres.parameters sets it, else PostgreSQL's default. */
+export function maxConnectionsOf(parameters: Readonly<Record<string, unknown>>): number {
+    const n = integerParameter(parameters, "max_connections");
+    return n !== undefined && n > 0 ? n : POSTGRES_DEFAULT_MAX_CONNECTIONS;
 }
 
 function buildHaproxy(cfg: ParsedConfig): HaproxySpec {

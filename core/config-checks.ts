@@ -4,7 +4,7 @@
 
 import { NAME_RE, PATRONI_TIMING_RANGES, REPAIR_KEY_RE, ParsedConfig, ParsedNode, absolutePath, dataDirProblem, normalisePath, quote as q } from "./config-schema";
 import { KeyPath, formatKeyPath as key } from "./config-errors";
-import { effectiveEtcdDataDir, effectivePostgresBinDir, effectivePostgresDataDir, normaliseRoles } from "./config-build";
+import { effectiveEtcdDataDir, effectivePostgresBinDir, effectivePostgresDataDir, integerParameter, normaliseRoles } from "./config-build";
 import { minWalSenders, walSendersFor } from "./topology";
 import { isIPv4, isNetworkOrBroadcast, sameSubnet, subnetOf } from "./net";
 import { Role } from "./spec";
@@ -414,8 +414,7 @@ function replicationCapacityRules(cfg: ParsedConfig, nodes: readonly IndexedNode
     const need: Record<string, number> = { max_wal_senders: minWalSenders(members), max_replication_slots: Math.max(members - 1, 0) };
     const out: Problem[] = [];
     for (const [p, min] of Object.entries(need)) {
-        const v = (cfg.postgres.parameters ?? {})[p];
-        const n = typeof v === "number" ? v : typeof v === "string" && /^\d+$/.test(v) ? Number(v) : undefined;
+        const n = integerParameter(cfg.postgres.parameters ?? {}, p);
         if (n !== undefined && n < min) {
             out.push({
                 path: ["postgres", "parameters", p],

@@ -59,10 +59,11 @@ export function formatDuration(ms: number): string {
 }
 
 /** One engine error diagnostic → one line: pgha's "has 1 problem:\n - key: why" reads as one sentence. */
+/** The text without terminal colours and the engine's colour tags (<{%reset%}>). */
+const plain = (text: string): string => text.replace(/\u001b\[[0-9;]*m/g, "").replace(/<\{%[^%]*%\}>/g, "");
+
 export const oneLine = (text: string, max = 300): string => {
-    const line = text
-        .replace(/\u001b\[[0-9;]*m/g, "")
-        .replace(/<\{%[^%]*%\}>/g, "")
+    const line = plain(text)
         .split("\n")
         .map((l) => l.trim())
         .filter((l) => l !== "")
@@ -88,7 +89,7 @@ function goUnquote(q: string): string {
  * shows, names no reason. undefined for any other text.
  */
 export function commandFailure(text: string): string | undefined {
-    const clean = text.replace(/\u001b\[[0-9;]*m/g, "").replace(/<\{%[^%]*%\}>/g, "");
+    const clean = plain(text);
     const m = /Process exited with status (\d+): running "((?:[^"\\]|\\.)*)":\n?/.exec(clean);
     if (!m) return undefined;
     const command = goUnquote(m[2]);
